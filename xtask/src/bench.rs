@@ -139,8 +139,11 @@ impl Operation {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tool {
-    /// Our writer from memory / our reader (CRCs checked).
+    /// Our writer from memory, all tensors in one `add_batch` / our reader
+    /// (CRCs checked).
     Ours,
+    /// Our writer from memory, one `add` per tensor.
+    OursEach,
     /// Our writer fed from the data file in 1 MiB chunks.
     OursStreamed,
     /// Our writer from memory with fsync (its default).
@@ -159,7 +162,8 @@ struct Task {
 impl Task {
     fn label(self) -> &'static str {
         match (self.operation, self.tool) {
-            (Operation::Write, Tool::Ours) => "**ours** (`BundleWriter::add` from memory)",
+            (Operation::Write, Tool::Ours) => "**ours** (`BundleWriter::add_batch` from memory)",
+            (Operation::Write, Tool::OursEach) => "ours, one `BundleWriter::add` per tensor",
             (Operation::Write, Tool::OursStreamed) => {
                 "ours, streamed from the data file (`begin_tensor`/`write_chunk`)"
             }
@@ -180,10 +184,14 @@ impl Task {
     }
 }
 
-const TASKS: [Task; 12] = [
+const TASKS: [Task; 13] = [
     Task {
         operation: Operation::Write,
         tool: Tool::Ours,
+    },
+    Task {
+        operation: Operation::Write,
+        tool: Tool::OursEach,
     },
     Task {
         operation: Operation::Write,
@@ -436,6 +444,7 @@ fn load_average() -> f64 {
 struct Paths {
     data: PathBuf,
     ours: PathBuf,
+    each: PathBuf,
     streamed: PathBuf,
     fsync: PathBuf,
     tf: PathBuf,
@@ -504,6 +513,11 @@ impl Runner<'_> {
         ];
         let sample = match (task.operation, task.tool) {
             (Operation::Write, Tool::Ours) => write(&p.ours, &[])?,
+            (Operation::Write, Tool::OursEach) => {
+                let s = write(&p.each, &["--each"])?;
+                remove_bundle(&p.each);
+                s
+            }
             (Operation::Write, Tool::OursStreamed) => {
                 warm(std::slice::from_ref(&p.data))?;
                 let s = write(&p.streamed, &["--stream"])?;
@@ -802,6 +816,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let paths = Paths {
         data: dir.join("data.f32"),
         ours: dir.join("ours"),
+        each: dir.join("ours_each"),
         streamed: dir.join("ours_streamed"),
         fsync: dir.join("ours_fsync"),
         tf: dir.join("tf"),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! checkpoint-bench gen DATA BYTES                 write BYTES of benchmark data to DATA
-//! checkpoint-bench write DATA PREFIX COUNT [--stream] [--fsync]
+//! checkpoint-bench write DATA PREFIX COUNT [--stream|--each] [--fsync]
 //! checkpoint-bench read PREFIX                    open and read every tensor, CRCs checked
 //! checkpoint-bench open PREFIX                    open and read the small tensor
 //! ```
@@ -10,7 +10,9 @@
 //! `write` splits DATA into COUNT float32 tensors plus the small tensor (see
 //! `savedmodel_benches::checkpoint`). Without `--stream` it first maps DATA
 //! into memory and faults every page in (not timed), as TensorFlow and
-//! safetensors have their tensors in memory; with `--stream` it feeds each
+//! safetensors have their tensors in memory, and gives all the tensors to
+//! `BundleWriter::add_batch` at once (with `--each`, to `BundleWriter::add`
+//! one at a time); with `--stream` it feeds each
 //! tensor from the file, in chunks of at most 1 MiB read through a 1 MiB
 //! `BufReader`, to `BundleWriter::begin_tensor`/`write_chunk`, so nothing
 //! the size of the data is ever resident. The writer does not fsync unless
@@ -33,11 +35,22 @@ use savedmodel_benches::checkpoint::{
     SMALL_TENSOR, SMALL_TENSOR_VALUE, add_small_tensor, parse_size, tensor_specs, write_data,
 };
 use savedmodel_benches::memory::{Memory, cpu_times, memory, reset_peak};
-use savedmodel_checkpoint::{BundleReader, BundleWriter, DType, WriterOptions};
+use savedmodel_checkpoint::{BundleReader, BundleWriter, DType, TensorBytes, WriterOptions};
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-const USAGE: &str = "usage: checkpoint-bench gen DATA BYTES | write DATA PREFIX COUNT [--stream] [--fsync] | read PREFIX | open PREFIX";
+const USAGE: &str = "usage: checkpoint-bench gen DATA BYTES | write DATA PREFIX COUNT [--stream|--each] [--fsync] | read PREFIX | open PREFIX";
+
+/// How `write` gives the tensors to the writer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// All at once, `add_batch`, from memory.
+    Batch,
+    /// One `add` per tensor, from memory.
+    Each,
+    /// `begin_tensor`/`write_chunk` from the file.
+    Stream,
+}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,16 +64,17 @@ fn main() -> Result<()> {
         }
         ["write", data, prefix, count, flags @ ..] => {
             let count: usize = count.parse().map_err(|_| USAGE)?;
-            let mut stream = false;
+            let mut feed = Feed::Batch;
             let mut fsync = false;
             for flag in flags {
                 match *flag {
-                    "--stream" => stream = true,
+                    "--stream" => feed = Feed::Stream,
+                    "--each" => feed = Feed::Each,
                     "--fsync" => fsync = true,
                     _ => return Err(USAGE.into()),
                 }
             }
-            write(Path::new(data), Path::new(prefix), count, stream, fsync)
+            write(Path::new(data), Path::new(prefix), count, feed, fsync)
         }
         ["read", prefix] => read(Path::new(prefix)),
         ["open", prefix] => open(Path::new(prefix)),
@@ -91,12 +105,12 @@ fn measure<T>(operation: impl FnOnce() -> Result<(T, String)>) -> Result<()> {
     Ok(())
 }
 
-fn write(data: &Path, prefix: &Path, count: usize, stream: bool, fsync: bool) -> Result<()> {
+fn write(data: &Path, prefix: &Path, count: usize, feed: Feed, fsync: bool) -> Result<()> {
     let total = std::fs::metadata(data)?.len();
     let specs = tensor_specs(total, count);
     let mut options = WriterOptions::default();
     options.fsync = fsync;
-    if stream {
+    if feed == Feed::Stream {
         let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(data)?);
         measure(|| {
             let mut buf = vec![0u8; 1 << 20];
@@ -128,14 +142,29 @@ fn write(data: &Path, prefix: &Path, count: usize, stream: bool, fsync: bool) ->
         let bytes: &[u8] = &input;
         measure(|| {
             let mut writer = BundleWriter::create_with(prefix, options)?;
-            for spec in &specs {
+            let shapes: Vec<[i64; 1]> = specs.iter().map(|spec| spec.shape()).collect();
+            let tensors = specs.iter().zip(&shapes).map(|(spec, shape)| {
                 let start = spec.byte_offset as usize;
                 let end = start + spec.bytes() as usize;
-                writer.add(&spec.name, DType::Float, &spec.shape(), &bytes[start..end])?;
+                TensorBytes::new(&spec.name, DType::Float, shape, &bytes[start..end])
+            });
+            let started = Instant::now();
+            if feed == Feed::Batch {
+                writer.add_batch(&tensors.collect::<Vec<_>>())?;
+            } else {
+                for tensor in tensors {
+                    writer.add(tensor.name, tensor.dtype, tensor.shape, tensor.data)?;
+                }
             }
             add_small_tensor(&mut writer)?;
+            let added = started.elapsed().as_secs_f64();
             writer.finish()?;
-            Ok(((), format!("tensors={} bytes={total}", specs.len() + 1)))
+            let finished = started.elapsed().as_secs_f64() - added;
+            let extra = format!(
+                "tensors={} bytes={total} add_seconds={added:.9} finish_seconds={finished:.9}",
+                specs.len() + 1
+            );
+            Ok(((), extra))
         })
     }
 }

@@ -22,6 +22,14 @@ pub fn extend(crc: u32, data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, data)
 }
 
+/// The CRC32C of the concatenation of two byte strings, from their CRCs
+/// and the second one's length (what lets several threads checksum parts of
+/// one tensor).
+#[inline]
+pub fn combine(crc1: u32, crc2: u32, len2: usize) -> u32 {
+    crc32c::crc32c_combine(crc1, crc2, len2)
+}
+
 /// Masks a CRC for storage: rotate right by 15 bits, then add [`MASK_DELTA`].
 #[inline]
 pub fn mask(crc: u32) -> u32 {
@@ -49,6 +57,15 @@ mod tests {
         let whole = crc32c(b"hello world");
         assert_eq!(extend(crc32c(b"hello "), b"world"), whole);
         assert_eq!(extend(0, b"hello world"), whole);
+    }
+
+    #[test]
+    fn combine_equals_whole() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for cut in [0, 1, 4095, 4096, 9_999, 10_000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(combine(crc32c(a), crc32c(b), b.len()), crc32c(&data));
+        }
     }
 
     #[test]

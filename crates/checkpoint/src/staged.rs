@@ -2,12 +2,23 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, RandomState};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use crate::crc;
 use crate::error::{Result, io_error};
+
+/// Smallest amount of data worth splitting between threads: below this,
+/// starting a thread costs more than it saves.
+pub(crate) const PARALLEL_MIN_BYTES: usize = 8 << 20;
+
+/// Most buffers given to one `pwritev` (Linux's `IOV_MAX`).
+const MAX_IOVECS: usize = 1024;
+
+/// Largest step of speculative preallocation.
+const MAX_PREALLOCATION_STEP: u64 = 128 << 20;
 
 /// A random `u64` for temporary names (TensorFlow uses `random::New64()`).
 pub(crate) fn random_u64() -> u64 {
@@ -45,6 +56,13 @@ pub(crate) struct StagedFile {
     final_path: PathBuf,
     temp_path: PathBuf,
     out: Option<BufWriter<File>>,
+    /// Bytes written so far, buffered ones included: the file's final length.
+    len: u64,
+    /// Whether to allocate the file's blocks ahead of the data (see
+    /// [`reserve`](Self::reserve)).
+    preallocate: bool,
+    /// The file has blocks allocated up to here.
+    allocated: u64,
     /// Set once renamed to `final_path`.
     published: bool,
     #[cfg(test)]
@@ -60,10 +78,14 @@ impl StagedFile {
             .create_new(true)
             .open(&temp_path)
             .map_err(|e| io_error("creating", &temp_path, e))?;
+        let preallocate = preallocation_helps(&file);
         Ok(StagedFile {
             final_path,
             temp_path,
             out: Some(BufWriter::with_capacity(buffer_size, file)),
+            len: 0,
+            preallocate,
+            allocated: 0,
             published: false,
             #[cfg(test)]
             fault: None,
@@ -80,7 +102,109 @@ impl StagedFile {
             .map_err(|e| io_error("writing", &self.temp_path, e))
     }
 
-    /// Flushes, optionally fsyncs, and closes the file.
+    /// Makes sure the file has blocks allocated up to `end`, allocating
+    /// ahead of the data in growing steps (up to 128 MiB) with `fallocate`,
+    /// which also sets the file's size to the end of what is allocated (the
+    /// size is cut back to the data by [`close`](Self::close)). Only on
+    /// ext4, where it spares the per-page delayed-allocation work and the
+    /// inode update of every write that extends the file: measured on this
+    /// project's machine, 1 GiB went into the page cache in 0.16 s with it
+    /// against 0.22 s without (`docs/performance.md`). Best effort: any
+    /// failure (no room for the speculative part, no `fallocate`) turns it
+    /// off and the writes go on as they would have; a real lack of space is
+    /// reported by the write itself.
+    fn reserve(&mut self, end: u64) {
+        if !self.preallocate || end <= self.allocated {
+            return;
+        }
+        let Some(out) = &self.out else { return };
+        let step = self.allocated.clamp(1 << 20, MAX_PREALLOCATION_STEP);
+        let new_end = end.max(self.allocated.saturating_add(step));
+        match allocate(out.get_ref(), self.allocated, new_end - self.allocated) {
+            Ok(()) => self.allocated = new_end,
+            Err(_) => self.preallocate = false,
+        }
+    }
+
+    /// Appends `segments` one after the other and returns each one's
+    /// CRC32C, using up to `threads` threads: this one writes everything
+    /// (`pwritev`, about `chunk` bytes per call, straight from the segments:
+    /// no copy into the write buffer) while the others checksum their share
+    /// of the bytes. One writer because the kernel serialises writes to one
+    /// file anyway (ext4 takes the inode's lock for each): a second writer
+    /// only spins on it. Copying into the page cache costs more than the
+    /// CRC, so the write is what remains on the clock. The byte layout is
+    /// the one writing the segments in turn would give.
+    ///
+    /// `side_job` runs on a thread of its own meanwhile (work of the caller's
+    /// that does not need the CRCs); its result is returned with them.
+    pub(crate) fn write_segments<R: Send>(
+        &mut self,
+        segments: &[&[u8]],
+        threads: usize,
+        chunk: usize,
+        side_job: impl FnOnce() -> R + Send,
+    ) -> Result<(Vec<u32>, R)> {
+        let total: u64 = segments.iter().map(|s| s.len() as u64).sum();
+        if total == 0 {
+            return Ok((vec![0; segments.len()], side_job()));
+        }
+        #[cfg(test)]
+        if let Some(fault) = &mut self.fault {
+            if total > fault.after {
+                let e = io::Error::from(fault.kind);
+                return Err(io_error("writing", &self.temp_path, e));
+            }
+            fault.after -= total;
+        }
+        let start = self.len;
+        self.reserve(start + total);
+        let temp_path = &self.temp_path;
+        let Some(out) = &mut self.out else {
+            let e = io::Error::other("file already closed");
+            return Err(io_error("writing", temp_path, e));
+        };
+        out.flush().map_err(|e| io_error("writing", temp_path, e))?;
+        let parts = split_parts(segments, total, threads.saturating_sub(1).max(1));
+        let file = out.get_ref();
+        let chunk = chunk.max(4096);
+        let (written, checksums, side_result) = std::thread::scope(|scope| {
+            let side = scope.spawn(side_job);
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| scope.spawn(move || checksum_part(segments, part, chunk)))
+                .collect();
+            let written = write_all_segments_at(file, segments, start, chunk);
+            let checksums: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+            (written, checksums, side.join())
+        });
+        written.map_err(|e| io_error("writing", temp_path, e))?;
+        let panicked = || io_error("writing", temp_path, io::Error::other("a thread panicked"));
+        let side_result = side_result.map_err(|_| panicked())?;
+        let mut crcs = vec![0u32; segments.len()];
+        let mut seen = vec![false; segments.len()];
+        for checksum in checksums {
+            let pieces = checksum.map_err(|_| panicked())?;
+            for piece in pieces {
+                let crc = &mut crcs[piece.segment];
+                // Only a segment split between parts needs combining (which
+                // costs microseconds: not something to do 100,000 times).
+                *crc = if seen[piece.segment] {
+                    crc::combine(*crc, piece.crc, piece.len)
+                } else {
+                    piece.crc
+                };
+                seen[piece.segment] = true;
+            }
+        }
+        self.len = start + total;
+        out.seek(SeekFrom::Start(self.len))
+            .map_err(|e| io_error("writing", temp_path, e))?;
+        Ok((crcs, side_result))
+    }
+
+    /// Flushes, optionally fsyncs, and closes the file. Blocks allocated
+    /// ahead of the data and not used are released.
     pub(crate) fn close(&mut self, fsync: bool) -> Result<()> {
         let Some(out) = self.out.take() else {
             return Ok(());
@@ -88,6 +212,11 @@ impl StagedFile {
         let file = out
             .into_inner()
             .map_err(|e| io_error("writing", &self.temp_path, e.into_error()))?;
+        if self.allocated > self.len {
+            // Back to the length of the data; frees the blocks past it.
+            file.set_len(self.len)
+                .map_err(|e| io_error("truncating", &self.temp_path, e))?;
+        }
         if fsync {
             file.sync_all()
                 .map_err(|e| io_error("syncing", &self.temp_path, e))?;
@@ -105,8 +234,13 @@ impl Write for StagedFile {
             }
             fault.after -= buf.len() as u64;
         }
+        self.reserve(self.len + buf.len() as u64);
         match &mut self.out {
-            Some(out) => out.write(buf),
+            Some(out) => {
+                let n = out.write(buf)?;
+                self.len += n as u64;
+                Ok(n)
+            }
             None => Err(io::Error::other("file already closed")),
         }
     }
@@ -126,6 +260,140 @@ impl Drop for StagedFile {
             let _ = fs::remove_file(&self.temp_path);
         }
     }
+}
+
+/// Whether allocating ahead pays on the file system holding `file` (ext4).
+#[cfg(target_os = "linux")]
+fn preallocation_helps(file: &File) -> bool {
+    /// `EXT4_SUPER_MAGIC` (`linux/magic.h`; ext2 and ext3 share it).
+    const EXT4_SUPER_MAGIC: u64 = 0xEF53;
+    rustix::fs::fstatfs(file).is_ok_and(|s| u64::try_from(s.f_type) == Ok(EXT4_SUPER_MAGIC))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn preallocation_helps(_file: &File) -> bool {
+    false
+}
+
+/// Allocates `len` bytes of blocks at `offset`, extending the file's size
+/// to cover them.
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, len)
+        .map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// One checksumming thread's share of [`StagedFile::write_segments`]: the
+/// bytes from `(segment, offset)` `from` to `to` (exclusive).
+#[derive(Clone, Copy, Debug)]
+struct Part {
+    from: (usize, usize),
+    to: (usize, usize),
+}
+
+/// The CRC of the piece of a segment that one part covers.
+struct PieceCrc {
+    segment: usize,
+    crc: u32,
+    len: usize,
+}
+
+/// Cuts the `total` bytes of `segments` into at most `count` parts of
+/// about equal size (none under [`PARALLEL_MIN_BYTES`] / 2).
+fn split_parts(segments: &[&[u8]], total: u64, count: usize) -> Vec<Part> {
+    let count = (total / (PARALLEL_MIN_BYTES as u64 / 2)).clamp(1, count.max(1) as u64);
+    let cuts = (1..=count).map(|k| total * k / count);
+    // Walk the segments once to turn byte positions into (segment, offset).
+    let mut parts = Vec::with_capacity(count as usize);
+    let (mut segment, mut seg_start, mut from) = (0usize, 0u64, (0, 0));
+    for cut in cuts {
+        while segment < segments.len() && seg_start + segments[segment].len() as u64 <= cut {
+            seg_start += segments[segment].len() as u64;
+            segment += 1;
+        }
+        let to = (segment, (cut - seg_start) as usize);
+        parts.push(Part { from, to });
+        from = to;
+    }
+    parts
+}
+
+/// The CRC of each piece of a segment in `part`.
+fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc> {
+    let mut crcs = Vec::new();
+    let last = part.to.0.min(segments.len().saturating_sub(1));
+    for (segment, bytes) in segments.iter().enumerate().take(last + 1).skip(part.from.0) {
+        let begin = if segment == part.from.0 {
+            part.from.1
+        } else {
+            0
+        };
+        let end = if segment == part.to.0 {
+            part.to.1
+        } else {
+            bytes.len()
+        };
+        if begin >= end {
+            continue;
+        }
+        // Chunk by chunk, which the CPU's CRC runs through at the same speed
+        // and which keeps the other threads' memory traffic smooth.
+        let crc = bytes[begin..end]
+            .chunks(chunk)
+            .fold(0, crc::extend);
+        crcs.push(PieceCrc {
+            segment,
+            crc,
+            len: end - begin,
+        });
+    }
+    crcs
+}
+
+/// Writes the segments one after the other at `offset`, gathering about
+/// `chunk` bytes (or [`MAX_IOVECS`] pieces) per `pwritev`.
+fn write_all_segments_at(
+    file: &File,
+    segments: &[&[u8]],
+    mut offset: u64,
+    chunk: usize,
+) -> io::Result<()> {
+    let mut iovecs: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOVECS);
+    let mut pending = 0usize;
+    for piece in segments.iter().flat_map(|s| s.chunks(chunk)) {
+        iovecs.push(IoSlice::new(piece));
+        pending += piece.len();
+        if pending >= chunk || iovecs.len() == MAX_IOVECS {
+            write_all_vectored_at(file, &mut iovecs, offset)?;
+            offset += pending as u64;
+            pending = 0;
+            iovecs.clear();
+        }
+    }
+    write_all_vectored_at(file, &mut iovecs, offset)
+}
+
+/// `pwritev` until every byte of `bufs` is written at `offset`.
+fn write_all_vectored_at(file: &File, bufs: &mut [IoSlice<'_>], mut offset: u64) -> io::Result<()> {
+    let mut bufs = bufs;
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match rustix::io::pwritev(file, bufs, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Renames each closed file to its final name, in order, then fsyncs the
