@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use savedmodel_checkpoint::dtype::ALL_DTYPES;
 use savedmodel_checkpoint::{
-    BundleReader, BundleWriter, DType, Endianness, ShardedBundleWriter, TensorData, TensorSlice,
-    TensorView, WriterOptions, data_file_name, index_file_name, parse_shape_and_slice,
+    BundleReader, BundleWriter, DType, Endianness, ShardedBundleWriter, TensorBytes, TensorData,
+    TensorSlice, TensorView, WriterOptions, data_file_name, index_file_name, parse_shape_and_slice,
 };
 use savedmodel_tests::paths::serving_fixtures;
 use savedmodel_tests::tf::{Tensor, ok, oracle, request, tensors};
@@ -203,18 +203,38 @@ fn our_bundles_are_byte_identical_to_save_v2() {
             numeric(&name, DType::Float, &[2], i as u64)
         })
         .collect();
-    let sets = [("kinds", &kinds), ("many", &many)];
+    // Written by several threads: a 12 MiB tensor through `add`, then 2,500
+    // of 4 KiB (unsorted names) and 500 of one byte in one `add_batch`.
+    let mut threaded = vec![numeric("big", DType::Float, &[3, 1 << 20], 1)];
+    threaded.extend((0..2500).map(|i| {
+        let name = format!("small/{:04}", (i * 7) % 2500);
+        numeric(&name, DType::Float, &[1024], i as u64)
+    }));
+    threaded.extend((0..500).map(|i| numeric(&format!("byte/{i:03}"), DType::Int8, &[], i)));
+    let sets = [("kinds", &kinds), ("many", &many), ("threaded", &threaded)];
     let mut requests = Vec::new();
     for (name, items) in sets {
         requests.push(request::save_v2(
             &tmp.path().join("tf").join(name),
             &tensors_of(items),
         ));
-        write_ours(
-            &tmp.path().join("ours").join(name),
-            items,
-            WriterOptions::default(),
-        );
+        let prefix = tmp.path().join("ours").join(name);
+        if name == "threaded" {
+            let options = WriterOptions::default().with_threads(2);
+            let mut writer = BundleWriter::create_with(&prefix, options).unwrap();
+            add_item(&mut writer, &items[0]);
+            let batch: Vec<TensorBytes<'_>> = items[1..]
+                .iter()
+                .map(|item| {
+                    let t = &item.tensor;
+                    TensorBytes::new(&t.name, item.dtype, &t.shape, t.bytes())
+                })
+                .collect();
+            writer.add_batch(&batch).unwrap();
+            writer.finish().unwrap();
+        } else {
+            write_ours(&prefix, items, WriterOptions::default());
+        }
     }
     for response in as_list(&oracle(&json!(requests))) {
         ok(response);

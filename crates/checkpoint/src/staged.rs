@@ -343,9 +343,7 @@ fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc>
         }
         // Chunk by chunk, which the CPU's CRC runs through at the same speed
         // and which keeps the other threads' memory traffic smooth.
-        let crc = bytes[begin..end]
-            .chunks(chunk)
-            .fold(0, crc::extend);
+        let crc = bytes[begin..end].chunks(chunk).fold(0, crc::extend);
         crcs.push(PieceCrc {
             segment,
             crc,

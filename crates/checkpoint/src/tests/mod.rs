@@ -499,11 +499,194 @@ fn streaming_matches_adding_whole() {
     );
 }
 
+/// Tensors for the threaded-write tests: one over the threading threshold,
+/// an empty one, 3,000 of a few KiB (together over the threshold too) and
+/// 1,500 of one byte (more pieces than one `pwritev` takes), names not in
+/// order.
+fn threaded_write_set() -> Vec<(String, DType, Vec<i64>, Vec<u8>)> {
+    let mut set = vec![
+        (
+            "big".to_owned(),
+            DType::UInt8,
+            vec![(17 << 20) + 3],
+            bytes(1, (17 << 20) + 3),
+        ),
+        ("empty".to_owned(), DType::Float, vec![0, 4], Vec::new()),
+    ];
+    for i in 0..3000 {
+        let len = 4096 + (i * 37) % 1000;
+        set.push((
+            format!("small/{:04}", (i * 7) % 3000),
+            DType::UInt8,
+            vec![len as i64],
+            bytes(i as u64, len),
+        ));
+    }
+    for i in 0..1500 {
+        set.push((format!("byte/{i:04}"), DType::Int8, vec![1], vec![i as u8]));
+    }
+    set
+}
+
+#[test]
+fn threaded_and_batched_writes_are_byte_identical_to_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = threaded_write_set();
+    let tensors: Vec<TensorBytes<'_>> = set
+        .iter()
+        .map(|(name, dtype, shape, data)| TensorBytes::new(name, *dtype, shape, data))
+        .collect();
+    for alignment in [1, 64] {
+        let options = |threads| {
+            WriterOptions::default()
+                .with_data_alignment(alignment)
+                .with_threads(threads)
+                .with_buffer_size(64 << 10)
+                .with_fsync(false)
+        };
+        // The reference: one thread, one `add` at a time (the path proved
+        // byte-identical to SaveV2 in tests/it/checkpoint.rs).
+        let reference = dir.path().join(format!("reference{alignment}"));
+        let mut writer = BundleWriter::create_with(&reference, options(1)).unwrap();
+        for t in &tensors {
+            writer.add(t.name, t.dtype, t.shape, t.data).unwrap();
+        }
+        writer.finish().unwrap();
+
+        let each = dir.path().join(format!("each{alignment}"));
+        let mut writer = BundleWriter::create_with(&each, options(2)).unwrap();
+        for t in &tensors {
+            writer.add(t.name, t.dtype, t.shape, t.data).unwrap();
+        }
+        writer.finish().unwrap();
+
+        let batch = dir.path().join(format!("batch{alignment}"));
+        let mut writer = BundleWriter::create_with(&batch, options(3)).unwrap();
+        writer.add_batch(&tensors).unwrap();
+        writer.finish().unwrap();
+
+        // Two batches, the second into a writer that has entries already.
+        let halves = dir.path().join(format!("halves{alignment}"));
+        let mut writer = BundleWriter::create_with(&halves, options(2)).unwrap();
+        let (first, second) = tensors.split_at(1700);
+        writer.add_batch(first).unwrap();
+        writer.add_batch(second).unwrap();
+        writer.finish().unwrap();
+
+        for other in [&each, &batch, &halves] {
+            for file in [index_file_name, |p: &Path| data_file_name(p, 0, 1)] {
+                assert!(
+                    fs::read(file(&reference)).unwrap() == fs::read(file(other)).unwrap(),
+                    "{} differs from {}",
+                    file(other).display(),
+                    file(&reference).display()
+                );
+            }
+        }
+        // And every CRC checks out on reading.
+        let reader = BundleReader::open(&batch).unwrap();
+        for (name, _, _, data) in &set {
+            assert_eq!(
+                reader.tensor(name).unwrap().bytes().unwrap(),
+                data.as_slice()
+            );
+        }
+    }
+}
+
+#[test]
+fn add_batch_checks_every_tensor_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("checked");
+    let mut writer = BundleWriter::create(&prefix).unwrap();
+    writer.add_typed("kept", &[1], &[1.0f32]).unwrap();
+    let big = vec![0u8; 9 << 20];
+    let fine = TensorBytes::new("fine", DType::UInt8, &[9 << 20], &big);
+    let cases = [
+        (
+            TensorBytes::new("kept", DType::Float, &[1], &[0; 4]),
+            "duplicate",
+        ),
+        (
+            TensorBytes::new("fine", DType::UInt8, &[9 << 20], &big),
+            "duplicate",
+        ),
+        (
+            TensorBytes::new("", DType::Float, &[1], &[0; 4]),
+            "reserved",
+        ),
+        (
+            TensorBytes::new("short", DType::Float, &[2], &[0; 4]),
+            "4 bytes given",
+        ),
+        (
+            TensorBytes::new("s", DType::String, &[1], &[0; 4]),
+            "add_strings",
+        ),
+    ];
+    for (bad, message) in cases {
+        let error = writer.add_batch(&[fine, bad]).unwrap_err();
+        assert!(error.to_string().contains(message), "{error}");
+        assert_eq!((writer.num_entries(), writer.data_size()), (1, 4));
+    }
+    // Into an empty writer too (which skips looking names up in the index).
+    let mut empty = BundleWriter::create(dir.path().join("empty")).unwrap();
+    let error = empty.add_batch(&[fine, fine]).unwrap_err();
+    assert!(error.to_string().contains("duplicate"), "{error}");
+    assert_eq!((empty.num_entries(), empty.data_size()), (0, 0));
+    drop(empty);
+    // Nothing was poisoned: the writer goes on.
+    writer.add_batch(&[fine]).unwrap();
+    writer.finish().unwrap();
+    let reader = BundleReader::open(&prefix).unwrap();
+    assert_eq!(
+        reader.tensor("fine").unwrap().bytes().unwrap().len(),
+        9 << 20
+    );
+    assert_eq!(
+        files_in(dir.path()),
+        ["checked.data-00000-of-00001", "checked.index"]
+    );
+}
+
+#[test]
+fn blocks_allocated_ahead_are_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("sized");
+    let mut writer = BundleWriter::create(&prefix).unwrap();
+    // Many small writes (the allocation runs ahead in growing steps) and a
+    // threaded one.
+    for i in 0..300 {
+        writer
+            .add(
+                format!("t{i:03}"),
+                DType::UInt8,
+                &[10_000],
+                &bytes(i, 10_000),
+            )
+            .unwrap();
+    }
+    writer
+        .add("big", DType::UInt8, &[9 << 20], &bytes(7, 9 << 20))
+        .unwrap();
+    writer.finish().unwrap();
+    let data = fs::metadata(data_file_name(&prefix, 0, 1)).unwrap();
+    assert_eq!(data.len(), 300 * 10_000 + (9 << 20));
+    use std::os::unix::fs::MetadataExt;
+    let allocated = data.blocks() * 512;
+    assert!(
+        allocated <= data.len().next_multiple_of(4096) + (64 << 10),
+        "{allocated} bytes allocated for a file of {}",
+        data.len()
+    );
+}
+
 #[test]
 fn disk_full_leaves_nothing_behind() {
     for (data_fault, index_fault) in [
         (Some(10), None),
         (Some(0), None),
+        (Some(1000), None),
         (None, Some(0)),
         (None, Some(30)),
     ] {
@@ -521,6 +704,13 @@ fn disk_full_leaves_nothing_behind() {
                 first_error = Some(e);
                 break;
             }
+        }
+        // A tensor and a batch large enough to be written by several
+        // threads, when the small ones got through.
+        if first_error.is_none() && data_fault.is_some() {
+            first_error = writer
+                .add("big", DType::UInt8, &[9 << 20], &vec![0; 9 << 20])
+                .err();
         }
         let error = match first_error {
             Some(e) => {
@@ -551,19 +741,34 @@ fn file_size_limit_is_a_clean_error() {
     const CHILD: &str = "SAVEDMODEL_CHECKPOINT_EFBIG_DIR";
     if let Some(dir) = std::env::var_os(CHILD) {
         let dir = PathBuf::from(dir);
-        let mut writer = BundleWriter::create(dir.join("big")).unwrap();
-        let result = writer
-            .add_typed("t", &[4096], &vec![1u8; 4096])
-            .and_then(|()| writer.finish());
-        let error = result.unwrap_err();
-        match &error {
-            Error::Io { source, .. } => {
-                assert_eq!(source.kind(), io::ErrorKind::FileTooLarge, "{error}")
+        // Through the write buffer, and through the threaded write of a
+        // large tensor and of a batch.
+        let big = vec![1u8; 9 << 20];
+        let small: Vec<Vec<u8>> = (0..3000).map(|i| vec![i as u8; 4096]).collect();
+        let names: Vec<String> = (0..small.len()).map(|i| format!("s{i:04}")).collect();
+        let batch: Vec<TensorBytes<'_>> = small
+            .iter()
+            .zip(&names)
+            .map(|(data, name)| TensorBytes::new(name, DType::UInt8, &[4096], data))
+            .collect();
+        let cases: [&dyn Fn(&mut BundleWriter) -> Result<()>; 3] = [
+            &|w| w.add_typed("t", &[4096], &big[..4096]),
+            &|w| w.add_typed("t", &[big.len() as i64], &big),
+            &|w| w.add_batch(&batch),
+        ];
+        for add in cases {
+            let options = WriterOptions::default().with_threads(2);
+            let mut writer = BundleWriter::create_with(dir.join("big"), options).unwrap();
+            let error = add(&mut writer).and_then(|()| writer.finish()).unwrap_err();
+            match &error {
+                Error::Io { source, .. } => {
+                    assert_eq!(source.kind(), io::ErrorKind::FileTooLarge, "{error}")
+                }
+                other => panic!("unexpected error {other}"),
             }
-            other => panic!("unexpected error {other}"),
+            assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
+            println!("EFBIG-OK: {error}");
         }
-        assert!(files_in(&dir).is_empty(), "{:?}", files_in(&dir));
-        println!("EFBIG-OK: {error}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
