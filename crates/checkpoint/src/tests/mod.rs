@@ -751,7 +751,8 @@ fn file_size_limit_is_a_clean_error() {
             .zip(&names)
             .map(|(data, name)| TensorBytes::new(name, DType::UInt8, &[4096], data))
             .collect();
-        let cases: [&dyn Fn(&mut BundleWriter) -> Result<()>; 3] = [
+        type Add<'a> = &'a dyn Fn(&mut BundleWriter) -> Result<()>;
+        let cases: [Add<'_>; 3] = [
             &|w| w.add_typed("t", &[4096], &big[..4096]),
             &|w| w.add_typed("t", &[big.len() as i64], &big),
             &|w| w.add_batch(&batch),
