@@ -916,6 +916,8 @@ struct BlockCursor<'a> {
     next_restart: usize,
     key: Vec<u8>,
     failed: bool,
+    /// Fail on a key that does not sort after the one before it.
+    require_ascending: bool,
 }
 
 impl<'a> BlockCursor<'a> {
@@ -927,6 +929,7 @@ impl<'a> BlockCursor<'a> {
             next_restart: 0,
             key: Vec::new(),
             failed: false,
+            require_ascending: false,
         }
     }
 
@@ -972,6 +975,18 @@ impl<'a> BlockCursor<'a> {
                 self.key.len()
             ));
         }
+        // The new key is the old one's first `shared` bytes then `delta`, so
+        // it sorts after the old one exactly when `delta` sorts after the
+        // rest of the old one: no copy of the old key needed.
+        if self.require_ascending && self.pos > 0 && delta <= &self.key[shared..] {
+            let mut key = self.key[..shared].to_vec();
+            key.extend_from_slice(delta);
+            return Err(format!(
+                "key {} does not sort after the previous key {}",
+                key.escape_ascii(),
+                self.key.escape_ascii()
+            ));
+        }
         self.key.truncate(shared);
         self.key.extend_from_slice(delta);
         self.pos = next;
@@ -986,32 +1001,18 @@ impl<'a> BlockCursor<'a> {
 /// lists.
 fn check_entries(block: &[u8], loaded: &LoadedBlock, index_key: &[u8]) -> BlockResult<()> {
     let mut cursor = BlockCursor::new(block, loaded);
-    let mut last: Option<Vec<u8>> = None;
+    cursor.require_ascending = true;
     while let Some(item) = cursor.next_entry() {
-        let (key, _) = item?;
-        if let Some(last) = &last {
-            if key <= last.as_slice() {
-                return Err(format!(
-                    "key {} does not sort after the previous key {}",
-                    key.escape_ascii(),
-                    last.escape_ascii()
-                ));
-            }
-        }
-        if key > index_key {
-            return Err(format!(
-                "key {} sorts after the block's index key {}",
-                key.escape_ascii(),
-                index_key.escape_ascii()
-            ));
-        }
-        match &mut last {
-            Some(last) => {
-                last.clear();
-                last.extend_from_slice(key);
-            }
-            None => last = Some(key.to_vec()),
-        }
+        item?;
+    }
+    // The keys strictly increase, so the last one is the largest: only it
+    // needs comparing with the index key.
+    if cursor.key.as_slice() > index_key {
+        return Err(format!(
+            "key {} sorts after the block's index key {}",
+            cursor.key.escape_ascii(),
+            index_key.escape_ascii()
+        ));
     }
     Ok(())
 }
@@ -1052,6 +1053,7 @@ fn seek_in_block<'a>(
         next_restart: lo,
         key: Vec::new(),
         failed: false,
+        require_ascending: false,
     };
     while let Some(item) = cursor.next_entry() {
         let (key, value) = item?;
