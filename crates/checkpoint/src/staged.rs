@@ -103,16 +103,15 @@ impl StagedFile {
     }
 
     /// Makes sure the file has blocks allocated up to `end`, allocating
-    /// ahead of the data in growing steps (up to 128 MiB) with `fallocate`,
-    /// which also sets the file's size to the end of what is allocated (the
-    /// size is cut back to the data by [`close`](Self::close)). Only on
-    /// ext4, where it spares the per-page delayed-allocation work and the
-    /// inode update of every write that extends the file: measured on this
-    /// project's machine, 1 GiB went into the page cache in 0.16 s with it
-    /// against 0.22 s without (`docs/performance.md`). Best effort: any
-    /// failure (no room for the speculative part, no `fallocate`) turns it
-    /// off and the writes go on as they would have; a real lack of space is
-    /// reported by the write itself.
+    /// ahead of the data in growing steps (up to 128 MiB) with `fallocate`
+    /// past the end of the file (`FALLOC_FL_KEEP_SIZE`: the size stays that
+    /// of the data; [`close`](Self::close) releases what was not used).
+    /// Only on ext4, where it spares the per-page delayed-allocation work as
+    /// data arrives: measured on this project's machine, 1 GiB went into the
+    /// page cache in 0.16 s with it against 0.22 s without
+    /// (`docs/performance.md`). Best effort: any failure (no room for the
+    /// speculative part, no `fallocate`) turns it off and the writes go on as
+    /// they would have; a real lack of space is reported by the write itself.
     fn reserve(&mut self, end: u64) {
         if !self.preallocate || end <= self.allocated {
             return;
@@ -213,7 +212,7 @@ impl StagedFile {
             .into_inner()
             .map_err(|e| io_error("writing", &self.temp_path, e.into_error()))?;
         if self.allocated > self.len {
-            // Back to the length of the data; frees the blocks past it.
+            // Setting the size it already has frees the blocks past it.
             file.set_len(self.len)
                 .map_err(|e| io_error("truncating", &self.temp_path, e))?;
         }
@@ -275,8 +274,8 @@ fn preallocation_helps(_file: &File) -> bool {
     false
 }
 
-/// Allocates `len` bytes of blocks at `offset`, extending the file's size
-/// to cover them.
+/// Allocates `len` bytes of blocks at `offset`, leaving the file's size as
+/// it is.
 #[cfg(target_os = "linux")]
 fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
     rustix::fs::fallocate(file, rustix::fs::FallocateFlags::KEEP_SIZE, offset, len)

@@ -47,11 +47,13 @@ pub struct WriterOptions {
     pub fsync: bool,
     /// Capacity of the data file's write buffer and of streaming reads.
     pub buffer_size: usize,
-    /// Most threads that write (and checksum) one data file at once: large
-    /// tensors, and the tensors of one [`BundleWriter::add_batch`], are cut
-    /// into this many parts written side by side (at most one per 8 MiB).
-    /// 1 writes everything from the calling thread. The file's bytes are the
-    /// same either way. Default: the number of CPUs, at most 4.
+    /// Most threads used to write one data file. A tensor of 8 MiB or more,
+    /// and an [`BundleWriter::add_batch`] of 8 MiB or more, are written by
+    /// the calling thread while up to `threads - 1` others compute the CRCs
+    /// of their share of it (at most one per 4 MiB) and one more builds the
+    /// batch's index entries. 1 does everything on the calling thread. The
+    /// file's bytes are the same either way. Default: the number of CPUs, at
+    /// most 4.
     pub threads: usize,
 }
 
