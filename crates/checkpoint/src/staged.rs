@@ -135,8 +135,9 @@ impl StagedFile {
     /// CRC, so the write is what remains on the clock. The byte layout is
     /// the one writing the segments in turn would give.
     ///
-    /// `side_job` runs on a thread of its own meanwhile (work of the caller's
-    /// that does not need the CRCs); its result is returned with them.
+    /// `side_job` (work of the caller's that does not need the CRCs) runs
+    /// meanwhile on the first checksumming thread; its result is returned
+    /// with them.
     pub(crate) fn write_segments<R: Send>(
         &mut self,
         segments: &[&[u8]],
@@ -167,23 +168,41 @@ impl StagedFile {
         let parts = split_parts(segments, total, threads.saturating_sub(1).max(1));
         let file = out.get_ref();
         let chunk = chunk.max(4096);
-        let (written, checksums, side_result) = std::thread::scope(|scope| {
-            let side = scope.spawn(side_job);
+        // The side job runs first on the first checksumming thread: the
+        // CRCs take far less time than the copy, so both fit in its shadow
+        // without a thread of their own (nor one spawned for `|| ()`).
+        let mut side_job = Some(side_job);
+        let (written, checksums) = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
-                .map(|part| scope.spawn(move || checksum_part(segments, part, chunk)))
+                .map(|part| {
+                    let job = side_job.take();
+                    scope
+                        .spawn(move || (job.map(|job| job()), checksum_part(segments, part, chunk)))
+                })
                 .collect();
             let written = write_all_segments_at(file, segments, start, chunk);
             let checksums: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-            (written, checksums, side.join())
+            (written, checksums)
         });
         written.map_err(|e| io_error("writing", temp_path, e))?;
         let panicked = || io_error("writing", temp_path, io::Error::other("a thread panicked"));
-        let side_result = side_result.map_err(|_| panicked())?;
+        let mut side_result = None;
+        let mut all_pieces = Vec::with_capacity(checksums.len());
+        for checksum in checksums {
+            let (side, pieces) = checksum.map_err(|_| panicked())?;
+            side_result = side_result.or(side);
+            all_pieces.push(pieces);
+        }
+        // `split_parts` gives at least one part, so the job has run.
+        let side_result = match (side_result, side_job) {
+            (Some(result), _) => result,
+            (None, Some(job)) => job(),
+            (None, None) => return Err(panicked()),
+        };
         let mut crcs = vec![0u32; segments.len()];
         let mut seen = vec![false; segments.len()];
-        for checksum in checksums {
-            let pieces = checksum.map_err(|_| panicked())?;
+        for pieces in all_pieces {
             for piece in pieces {
                 let crc = &mut crcs[piece.segment];
                 // Only a segment split between parts needs combining (which
