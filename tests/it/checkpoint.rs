@@ -1,6 +1,7 @@
 //! savedmodel-checkpoint against TensorFlow 2.21: our files are
 //! byte-identical to `SaveV2` / `MergeV2Checkpoints` output, TensorFlow
-//! restores what we write (partitioned, sharded, big-endian), and we read
+//! restores what we write (partitioned, sharded, several data files,
+//! big-endian), and we read
 //! exactly what TensorFlow writes (fixtures included, with their snappy
 //! index blocks).
 
@@ -438,6 +439,91 @@ fn sharded_bundles_match_merge_v2_checkpoints_both_ways() {
     let reader = BundleReader::open(&theirs).unwrap();
     assert_eq!(reader.header().num_shards, 3);
     assert_eq!(reader.entry("shard2/v0").unwrap().shard_id, 2);
+}
+
+#[test]
+fn bundles_with_several_data_files_are_what_tensorflow_merges_and_restores() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Every kind of tensor one at a time (each into the emptiest file), then
+    // 3,000 of 4 KiB in one batch, cut into runs that the three files write
+    // at once.
+    let kinds = every_kind();
+    let batch_items: Vec<Item> = (0..3000)
+        .map(|i| {
+            let name = format!("batch/{:04}", (i * 7) % 3000);
+            numeric(&name, DType::Float, &[1024], i as u64)
+        })
+        .collect();
+    let ours = tmp.path().join("ours/model");
+    let options = WriterOptions::default().with_data_files(3).with_threads(3);
+    let mut writer = BundleWriter::create_with(&ours, options).unwrap();
+    for item in &kinds {
+        add_item(&mut writer, item);
+    }
+    let batch: Vec<TensorBytes<'_>> = batch_items
+        .iter()
+        .map(|item| {
+            let t = &item.tensor;
+            TensorBytes::new(&t.name, item.dtype, &t.shape, t.bytes())
+        })
+        .collect();
+    writer.add_batch(&batch).unwrap();
+    writer.finish().unwrap();
+
+    // Which tensors each file holds, in the order they were written.
+    let all: Vec<&Item> = kinds.iter().chain(&batch_items).collect();
+    let reader = BundleReader::open(&ours).unwrap();
+    assert_eq!(reader.header().num_shards, 3);
+    let mut by_file: Vec<Vec<(u64, &Item)>> = vec![Vec::new(); 3];
+    for item in &all {
+        let entry = reader.entry(&item.tensor.name).unwrap();
+        by_file[entry.shard_id as usize].push((entry.offset, item));
+    }
+    for (file, items) in by_file.iter_mut().enumerate() {
+        assert!(
+            items.len() > 100,
+            "file {file} holds {} tensors",
+            items.len()
+        );
+        items.sort_by_key(|&(offset, _)| offset);
+    }
+
+    // TensorFlow: each file's tensors saved by `SaveV2` in that order, as
+    // its sharded saver does per device, then `MergeV2Checkpoints`.
+    let theirs = tmp.path().join("tf/model");
+    fs::create_dir_all(tmp.path().join("tf")).unwrap();
+    let parts: Vec<PathBuf> = (0..3)
+        .map(|s| {
+            tmp.path()
+                .join(format!("tf/model_temp/part-{s:05}-of-00003"))
+        })
+        .collect();
+    let mut requests: Vec<Value> = parts
+        .iter()
+        .zip(&by_file)
+        .map(|(part, items)| {
+            let tensors: Vec<Tensor> = items.iter().map(|(_, i)| i.tensor.clone()).collect();
+            request::save_v2(part, &tensors)
+        })
+        .collect();
+    let part_refs: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
+    requests.push(request::merge_v2(&part_refs, &theirs));
+    let names: Vec<&str> = all.iter().map(|i| i.tensor.name.as_str()).collect();
+    let dtypes: Vec<&str> = all.iter().map(|i| i.dtype.name()).collect();
+    requests.push(request::read_checkpoint(&ours));
+    requests.push(request::restore_v2(&ours, &names, &dtypes));
+    let responses = oracle(&json!(requests));
+    let responses = as_list(&responses);
+    for response in &responses[..4] {
+        ok(response);
+    }
+    assert_same_files(&ours, &theirs, 3);
+    let in_order: Vec<Tensor> = all.iter().map(|i| i.tensor.clone()).collect();
+    let mut sorted = in_order.clone();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(tensors(&responses[4]), sorted);
+    assert_eq!(tensors(&responses[5]), in_order);
+    assert_eq!(read_ours(&ours), sorted);
 }
 
 #[test]

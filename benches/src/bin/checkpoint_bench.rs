@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! checkpoint-bench gen DATA BYTES                 write BYTES of benchmark data to DATA
-//! checkpoint-bench write DATA PREFIX COUNT [--stream|--each] [--fsync]
+//! checkpoint-bench write DATA PREFIX COUNT [--stream|--each] [--fsync] [--data-files N]
 //! checkpoint-bench read PREFIX                    open and read every tensor, CRCs checked
 //! checkpoint-bench open PREFIX                    open and read the small tensor
 //! ```
@@ -17,6 +17,8 @@
 //! `BufReader`, to `BundleWriter::begin_tensor`/`write_chunk`, so nothing
 //! the size of the data is ever resident. The writer does not fsync unless
 //! `--fsync` is given (TensorFlow's `SaveV2` and `safetensors` do not).
+//! `--data-files N` writes N data files (`WriterOptions::data_files`)
+//! instead of one.
 //!
 //! Prints one line of `key=value` pairs: `seconds` (wall time of the
 //! operation alone), `cpu_seconds` and `wait_seconds` (time on a CPU and
@@ -39,7 +41,7 @@ use savedmodel_checkpoint::{BundleReader, BundleWriter, DType, TensorBytes, Writ
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-const USAGE: &str = "usage: checkpoint-bench gen DATA BYTES | write DATA PREFIX COUNT [--stream|--each] [--fsync] | read PREFIX | open PREFIX";
+const USAGE: &str = "usage: checkpoint-bench gen DATA BYTES | write DATA PREFIX COUNT [--stream|--each] [--fsync] [--data-files N] | read PREFIX | open PREFIX";
 
 /// How `write` gives the tensors to the writer.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -65,16 +67,21 @@ fn main() -> Result<()> {
         ["write", data, prefix, count, flags @ ..] => {
             let count: usize = count.parse().map_err(|_| USAGE)?;
             let mut feed = Feed::Batch;
-            let mut fsync = false;
-            for flag in flags {
+            let mut options = WriterOptions::default().with_fsync(false);
+            let mut flags = flags.iter();
+            while let Some(flag) = flags.next() {
                 match *flag {
                     "--stream" => feed = Feed::Stream,
                     "--each" => feed = Feed::Each,
-                    "--fsync" => fsync = true,
+                    "--fsync" => options.fsync = true,
+                    "--data-files" => {
+                        let n = flags.next().and_then(|n| n.parse().ok()).ok_or(USAGE)?;
+                        options.data_files = n;
+                    }
                     _ => return Err(USAGE.into()),
                 }
             }
-            write(Path::new(data), Path::new(prefix), count, feed, fsync)
+            write(Path::new(data), Path::new(prefix), count, feed, options)
         }
         ["read", prefix] => read(Path::new(prefix)),
         ["open", prefix] => open(Path::new(prefix)),
@@ -105,11 +112,15 @@ fn measure<T>(operation: impl FnOnce() -> Result<(T, String)>) -> Result<()> {
     Ok(())
 }
 
-fn write(data: &Path, prefix: &Path, count: usize, feed: Feed, fsync: bool) -> Result<()> {
+fn write(
+    data: &Path,
+    prefix: &Path,
+    count: usize,
+    feed: Feed,
+    options: WriterOptions,
+) -> Result<()> {
     let total = std::fs::metadata(data)?.len();
     let specs = tensor_specs(total, count);
-    let mut options = WriterOptions::default();
-    options.fsync = fsync;
     if feed == Feed::Stream {
         let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(data)?);
         measure(|| {

@@ -25,8 +25,8 @@ pub use reader::{BundleReader, MAX_NUM_SHARDS, OBJECT_GRAPH_KEY, ReaderOptions};
 pub use slice::{Extent, TensorSlice, parse_shape_and_slice};
 pub use tensor::{Element, TensorData, TensorView};
 pub use writer::{
-    BundleWriter, DEFAULT_BUFFER_SIZE, ShardedBundleWriter, TensorBytes, TensorSink, WriterOptions,
-    merge_bundles, merge_bundles_with,
+    BundleWriter, DEFAULT_BUFFER_SIZE, MAX_DATA_FILES, ShardedBundleWriter, TensorBytes,
+    TensorSink, WriterOptions, merge_bundles, merge_bundles_with,
 };
 
 /// `<prefix>.index`, the bundle's index file (TensorFlow's `MetaFilename`).

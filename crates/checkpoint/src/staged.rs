@@ -149,22 +149,12 @@ impl StagedFile {
         if total == 0 {
             return Ok((vec![0; segments.len()], side_job()));
         }
-        #[cfg(test)]
-        if let Some(fault) = &mut self.fault {
-            if total > fault.after {
-                let e = io::Error::from(fault.kind);
-                return Err(io_error("writing", &self.temp_path, e));
-            }
-            fault.after -= total;
-        }
-        let start = self.len;
-        self.reserve(start + total);
+        let start = self.begin_direct_write(total)?;
         let temp_path = &self.temp_path;
         let Some(out) = &mut self.out else {
             let e = io::Error::other("file already closed");
             return Err(io_error("writing", temp_path, e));
         };
-        out.flush().map_err(|e| io_error("writing", temp_path, e))?;
         let parts = split_parts(segments, total, threads.saturating_sub(1).max(1));
         let file = out.get_ref();
         let chunk = chunk.max(4096);
@@ -181,7 +171,7 @@ impl StagedFile {
                         .spawn(move || (job.map(|job| job()), checksum_part(segments, part, chunk)))
                 })
                 .collect();
-            let written = write_all_segments_at(file, segments, start, chunk);
+            let written = write_all_segments_at(file, segments, start, chunk, |_| ());
             let checksums: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
             (written, checksums)
         });
@@ -215,10 +205,72 @@ impl StagedFile {
                 seen[piece.segment] = true;
             }
         }
-        self.len = start + total;
-        out.seek(SeekFrom::Start(self.len))
-            .map_err(|e| io_error("writing", temp_path, e))?;
+        self.end_direct_write(start + total)?;
         Ok((crcs, side_result))
+    }
+
+    /// Appends `segments` one after the other, as
+    /// [`write_segments`](Self::write_segments) does, but on this thread
+    /// alone: each `pwritev` of about `chunk` bytes is preceded by the CRCs
+    /// of its pieces, computed while they are in cache. For writing several
+    /// files at once, a thread each: the kernel's lock is per file, so their
+    /// copies into the page cache run side by side. Returns each segment's
+    /// CRC32C.
+    pub(crate) fn write_segments_checksummed(
+        &mut self,
+        segments: &[&[u8]],
+        chunk: usize,
+    ) -> Result<Vec<u32>> {
+        let mut crcs = vec![0u32; segments.len()];
+        let total: u64 = segments.iter().map(|s| s.len() as u64).sum();
+        if total == 0 {
+            return Ok(crcs);
+        }
+        let start = self.begin_direct_write(total)?;
+        let temp_path = &self.temp_path;
+        let Some(out) = &self.out else {
+            let e = io::Error::other("file already closed");
+            return Err(io_error("writing", temp_path, e));
+        };
+        let checksum = |pieces: &[(usize, &[u8])]| {
+            for &(segment, bytes) in pieces {
+                crcs[segment] = crc::extend(crcs[segment], bytes);
+            }
+        };
+        write_all_segments_at(out.get_ref(), segments, start, chunk.max(4096), checksum)
+            .map_err(|e| io_error("writing", temp_path, e))?;
+        self.end_direct_write(start + total)?;
+        Ok(crcs)
+    }
+
+    /// Before writing `total` bytes with `pwritev` past the buffer: flushes
+    /// the buffer, allocates ahead; returns the offset to write at.
+    fn begin_direct_write(&mut self, total: u64) -> Result<u64> {
+        #[cfg(test)]
+        if let Some(fault) = &mut self.fault {
+            if total > fault.after {
+                let e = io::Error::from(fault.kind);
+                return Err(io_error("writing", &self.temp_path, e));
+            }
+            fault.after -= total;
+        }
+        let start = self.len;
+        self.reserve(start + total);
+        if let Some(out) = &mut self.out {
+            out.flush()
+                .map_err(|e| io_error("writing", &self.temp_path, e))?;
+        }
+        Ok(start)
+    }
+
+    /// After a direct write: the buffer goes on at `end`.
+    fn end_direct_write(&mut self, end: u64) -> Result<()> {
+        self.len = end;
+        if let Some(out) = &mut self.out {
+            out.seek(SeekFrom::Start(end))
+                .map_err(|e| io_error("writing", &self.temp_path, e))?;
+        }
+        Ok(())
     }
 
     /// Flushes, optionally fsyncs, and closes the file. Blocks allocated
@@ -372,25 +424,37 @@ fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc>
 }
 
 /// Writes the segments one after the other at `offset`, gathering about
-/// `chunk` bytes (or [`MAX_IOVECS`] pieces) per `pwritev`.
-fn write_all_segments_at(
+/// `chunk` bytes (or [`MAX_IOVECS`] pieces) per `pwritev`; `before_write`
+/// sees each call's pieces, with the index of the segment each belongs to,
+/// just before they are written.
+fn write_all_segments_at<'a>(
     file: &File,
-    segments: &[&[u8]],
+    segments: &[&'a [u8]],
     mut offset: u64,
     chunk: usize,
+    mut before_write: impl FnMut(&[(usize, &'a [u8])]),
 ) -> io::Result<()> {
+    let mut pieces: Vec<(usize, &[u8])> = Vec::with_capacity(MAX_IOVECS);
     let mut iovecs: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_IOVECS);
     let mut pending = 0usize;
-    for piece in segments.iter().flat_map(|s| s.chunks(chunk)) {
-        iovecs.push(IoSlice::new(piece));
+    let all_pieces = segments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.chunks(chunk).map(move |piece| (i, piece)));
+    for (segment, piece) in all_pieces {
+        pieces.push((segment, piece));
         pending += piece.len();
-        if pending >= chunk || iovecs.len() == MAX_IOVECS {
+        if pending >= chunk || pieces.len() == MAX_IOVECS {
+            before_write(&pieces);
+            iovecs.extend(pieces.drain(..).map(|(_, piece)| IoSlice::new(piece)));
             write_all_vectored_at(file, &mut iovecs, offset)?;
             offset += pending as u64;
             pending = 0;
             iovecs.clear();
         }
     }
+    before_write(&pieces);
+    iovecs.extend(pieces.drain(..).map(|(_, piece)| IoSlice::new(piece)));
     write_all_vectored_at(file, &mut iovecs, offset)
 }
 

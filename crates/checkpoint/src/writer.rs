@@ -55,7 +55,25 @@ pub struct WriterOptions {
     /// file's bytes are the same either way. Default: the number of CPUs, at
     /// most 4.
     pub threads: usize,
+    /// Number of data files (`<prefix>.data-00000-of-0000N`, ...; 1 to
+    /// [`MAX_DATA_FILES`]); the index's entries say which file holds each
+    /// tensor (whole). A tensor given to `add` or another one-tensor method
+    /// goes into the file with the fewest bytes so far (the first of them
+    /// on a tie); an [`BundleWriter::add_batch`] is cut into consecutive
+    /// runs, one per file in order, that bring each file up to an even
+    /// share of the data, and the files are written at once, a thread each
+    /// (up to [`threads`](Self::threads)). That is the point of several
+    /// files: Linux serialises the copy into the page cache per file, and
+    /// with many small tensors that copy is most of the time. The same
+    /// calls give the same bytes, whatever the number of threads.
+    /// TensorFlow reads such bundles as it reads the ones its sharded
+    /// savers merge. Default 1: the files `SaveV2` writes, byte for byte.
+    pub data_files: usize,
 }
+
+/// Most data files a [`BundleWriter`] writes (each is an open file until
+/// [`BundleWriter::finish`]).
+pub const MAX_DATA_FILES: usize = 1024;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -65,6 +83,7 @@ impl Default for WriterOptions {
             fsync: true,
             buffer_size: DEFAULT_BUFFER_SIZE,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            data_files: 1,
         }
     }
 }
@@ -94,6 +113,12 @@ impl WriterOptions {
         self
     }
 
+    /// Sets [`data_files`](Self::data_files) (0 counts as 1).
+    pub fn with_data_files(mut self, data_files: usize) -> Self {
+        self.data_files = data_files.max(1);
+        self
+    }
+
     /// Sets [`buffer_size`](Self::buffer_size).
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
         self.buffer_size = buffer_size;
@@ -101,12 +126,13 @@ impl WriterOptions {
     }
 }
 
-/// Writes one bundle: `<prefix>.index` and `<prefix>.data-00000-of-00001`.
+/// Writes one bundle: `<prefix>.index` and `<prefix>.data-00000-of-00001`
+/// (or several data files: [`WriterOptions::data_files`]).
 ///
 /// Data is appended to `<prefix>.data-00000-of-00001.tempstate<random>` as
 /// tensors are added, in the order they are added; the index is built in
 /// memory and written at [`finish`](Self::finish), sorted by key. `finish`
-/// then fsyncs both files, renames them into place (data first, index last)
+/// then fsyncs the files, renames them into place (data first, index last)
 /// and fsyncs the directory. On any error, and when the writer is dropped
 /// without `finish`, the temporary files are removed: no file appears under
 /// the final names. After a failed `add`, the writer refuses further work.
@@ -122,8 +148,12 @@ impl WriterOptions {
 pub struct BundleWriter {
     prefix: PathBuf,
     options: WriterOptions,
-    data: StagedFile,
-    offset: u64,
+    /// The data files, in shard order.
+    data: Vec<StagedFile>,
+    /// Bytes written to each data file so far.
+    offsets: Vec<u64>,
+    /// The data file the tensor being written goes to.
+    current: usize,
     entries: BTreeMap<Vec<u8>, TensorEntry>,
     /// Why the writer cannot go on, after a failed write.
     poisoned: Option<String>,
@@ -153,15 +183,30 @@ impl BundleWriter {
         if options.data_alignment == 0 {
             return Err(invalid(b"", "data_alignment must be at least 1"));
         }
+        if !(1..=MAX_DATA_FILES).contains(&options.data_files) {
+            return Err(invalid(
+                b"",
+                format!(
+                    "data_files must be 1 to {MAX_DATA_FILES}, not {}",
+                    options.data_files
+                ),
+            ));
+        }
         let dir = parent_dir(&prefix);
         fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
-        let data =
-            StagedFile::create(data_file_name(&prefix, 0, 1), options.buffer_size.max(4096))?;
+        let count = options.data_files as u32;
+        let data = (0..count)
+            .map(|i| {
+                let name = data_file_name(&prefix, i, count);
+                StagedFile::create(name, options.buffer_size.max(4096))
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(BundleWriter {
             prefix,
             options,
+            offsets: vec![0; data.len()],
             data,
-            offset: 0,
+            current: 0,
             entries: BTreeMap::new(),
             poisoned: None,
             scratch: Vec::new(),
@@ -181,9 +226,9 @@ impl BundleWriter {
         self.entries.len()
     }
 
-    /// Bytes written to the data file so far.
+    /// Bytes written to the data files so far.
     pub fn data_size(&self) -> u64 {
-        self.offset
+        self.offsets.iter().sum()
     }
 
     /// Adds a tensor of a fixed-size type from its elements' bytes, in
@@ -265,32 +310,50 @@ impl BundleWriter {
         {
             return Err(invalid(tensors[pair[0]].name, "adding duplicate key"));
         }
+        // Lay the tensors out (each followed by its padding, as `add` would
+        // pad it), then write the whole run from several threads. With
+        // several data files, the batch is cut into consecutive runs, one
+        // per file in order, each filling its file up to an even share of
+        // all the data (files already past it get nothing): each thread then
+        // reads its own stretch of memory.
+        let alignment = self.options.data_alignment;
+        let zeros = vec![0u8; usize::try_from(alignment - 1).unwrap_or(0)];
+        let files = self.data.len();
+        let mut segments: Vec<Vec<&[u8]>> = (0..files)
+            .map(|_| Vec::with_capacity(tensors.len() * 2 / files))
+            .collect();
+        let mut placed: Vec<Placement> = Vec::with_capacity(tensors.len());
+        let mut offsets = self.offsets.clone();
+        let even_share = (offsets.iter().sum::<u64>() + total).div_ceil(files as u64);
+        let mut file = 0;
+        for tensor in tensors {
+            while file + 1 < files && offsets[file] >= even_share {
+                file += 1;
+            }
+            let (file_segments, offset) = (&mut segments[file], &mut offsets[file]);
+            placed.push(Placement {
+                file,
+                segment: file_segments.len(),
+                offset: *offset,
+            });
+            file_segments.push(tensor.data);
+            *offset += tensor.data.len() as u64;
+            let over = *offset % alignment;
+            if over != 0 {
+                let padding = &zeros[..(alignment - over) as usize];
+                file_segments.push(padding);
+                *offset += padding.len() as u64;
+            }
+        }
         let parallel = self.options.threads > 1
             && self.options.endianness == Endianness::NATIVE
             && total >= PARALLEL_MIN_BYTES as u64;
         if !parallel {
-            for tensor in tensors {
-                self.add_unchecked(tensor.name, tensor.dtype, tensor.shape, tensor.data)?;
+            for (tensor, place) in tensors.iter().zip(&placed) {
+                self.current = place.file;
+                self.add_to_current(tensor.name, tensor.dtype, tensor.shape, tensor.data)?;
             }
             return Ok(());
-        }
-        // Lay the tensors out as `add` would (each followed by its padding),
-        // then write the whole run from several threads.
-        let alignment = self.options.data_alignment;
-        let zeros = vec![0u8; usize::try_from(alignment - 1).unwrap_or(0)];
-        let mut segments: Vec<&[u8]> = Vec::with_capacity(tensors.len() * 2);
-        let mut placed: Vec<(usize, u64)> = Vec::with_capacity(tensors.len());
-        let mut offset = self.offset;
-        for tensor in tensors {
-            placed.push((segments.len(), offset));
-            segments.push(tensor.data);
-            offset += tensor.data.len() as u64;
-            let over = offset % alignment;
-            if over != 0 {
-                let padding = &zeros[..(alignment - over) as usize];
-                segments.push(padding);
-                offset += padding.len() as u64;
-            }
         }
         // The index entries are made while the data is written, on another
         // thread: with 100,000 tensors, allocating them and building their
@@ -303,8 +366,8 @@ impl BundleWriter {
                     let entry = TensorEntry {
                         dtype: tensor.dtype,
                         shape: tensor.shape.to_vec(),
-                        shard_id: 0,
-                        offset: placed[i].1,
+                        shard_id: placed[i].file as u32,
+                        offset: placed[i].offset,
                         size: tensor.data.len() as u64,
                         crc32c: 0,
                         slices: Vec::new(),
@@ -313,12 +376,13 @@ impl BundleWriter {
                 })
                 .collect::<BTreeMap<_, _>>()
         };
-        let written = self.data.write_segments(
-            &segments,
-            self.options.threads,
-            self.chunk_size(),
-            make_entries,
-        );
+        let (threads, chunk) = (self.options.threads, self.chunk_size());
+        let written = match self.data.as_mut_slice() {
+            [data] => data
+                .write_segments(&segments[0], threads, chunk, make_entries)
+                .map(|(crcs, entries)| (vec![crcs], entries)),
+            data => write_files_at_once(data, &segments, threads, chunk, make_entries),
+        };
         let (crcs, mut entries) = match written {
             Ok(done) => done,
             Err(e) => {
@@ -326,10 +390,11 @@ impl BundleWriter {
                 return Err(e);
             }
         };
-        self.offset = offset;
+        self.offsets = offsets;
         // The map's values are in `by_name` order.
         for (entry, &i) in entries.values_mut().zip(&by_name) {
-            entry.crc32c = crc::mask(crcs[placed[i].0]);
+            let place = &placed[i];
+            entry.crc32c = crc::mask(crcs[place.file][place.segment]);
         }
         // Moves the map in whole when the writer had no entries yet.
         self.entries.append(&mut entries);
@@ -410,7 +475,7 @@ impl BundleWriter {
             1
         };
         Ok(TensorSink {
-            start: self.offset,
+            start: self.pick_data_file(),
             writer: self,
             key: key.to_vec(),
             dtype,
@@ -463,8 +528,10 @@ impl BundleWriter {
     /// documentation).
     pub fn finish(mut self) -> Result<()> {
         self.check_usable(b"")?;
-        self.data.close(self.options.fsync)?;
-        let header = BundleHeader::new(1, self.options.endianness);
+        for data in &mut self.data {
+            data.close(self.options.fsync)?;
+        }
+        let header = BundleHeader::new(self.data.len() as u32, self.options.endianness);
         let mut index = write_index(
             index_file_name(&self.prefix),
             &header.encode(),
@@ -473,7 +540,8 @@ impl BundleWriter {
             self.index_fault,
         )?;
         index.close(self.options.fsync)?;
-        let mut files = [self.data, index];
+        let mut files = std::mem::take(&mut self.data);
+        files.push(index);
         publish(&mut files, self.options.fsync)
     }
 
@@ -483,7 +551,9 @@ impl BundleWriter {
         data: Option<crate::staged::Fault>,
         index: Option<crate::staged::Fault>,
     ) {
-        self.data.fault = data;
+        for file in &mut self.data {
+            file.fault = data;
+        }
         self.index_fault = index;
     }
 
@@ -515,8 +585,20 @@ impl BundleWriter {
         shape: &[i64],
         data: &[u8],
     ) -> Result<()> {
+        self.pick_data_file();
+        self.add_to_current(key, dtype, shape, data)
+    }
+
+    /// Adds a tensor to the current data file.
+    fn add_to_current(
+        &mut self,
+        key: &[u8],
+        dtype: DType,
+        shape: &[i64],
+        data: &[u8],
+    ) -> Result<()> {
         let unit = check_size(key, dtype, shape, data)?;
-        let start = self.offset;
+        let start = self.offsets[self.current];
         let mut crc = 0;
         let swap_unit = if self.options.endianness != Endianness::NATIVE {
             unit
@@ -546,7 +628,7 @@ impl BundleWriter {
         }
         let lengths: Vec<u64> = elements.iter().map(|e| e.as_ref().len() as u64).collect();
         let (prefix, mut crc) = string_tensor::encode_prefix(&lengths, self.options.endianness);
-        let start = self.offset;
+        let start = self.pick_data_file();
         self.emit(&prefix, 1, None)?;
         for element in elements {
             self.emit(element.as_ref(), 1, Some(&mut crc))?;
@@ -642,16 +724,15 @@ impl BundleWriter {
                 if let Some(crc) = crc.as_deref_mut() {
                     *crc = crc::extend(*crc, &self.scratch);
                 }
-                result = self.data.write_all_bytes(&self.scratch);
+                result = self.data[self.current].write_all_bytes(&self.scratch);
                 if result.is_err() {
                     break;
                 }
             }
             result
         } else if bytes.len() >= PARALLEL_MIN_BYTES && self.options.threads > 1 {
-            let written =
-                self.data
-                    .write_segments(&[bytes], self.options.threads, self.chunk_size(), || ());
+            let (threads, chunk) = (self.options.threads, self.chunk_size());
+            let written = self.data[self.current].write_segments(&[bytes], threads, chunk, || ());
             written.map(|(crcs, ())| {
                 if let (Some(crc), Some(&part)) = (crc, crcs.first()) {
                     *crc = crc::combine(*crc, part, bytes.len());
@@ -666,7 +747,7 @@ impl BundleWriter {
                 if let Some(crc) = crc.as_deref_mut() {
                     *crc = crc::extend(*crc, chunk);
                 }
-                result = self.data.write_all_bytes(chunk);
+                result = self.data[self.current].write_all_bytes(chunk);
                 if result.is_err() {
                     break;
                 }
@@ -675,7 +756,7 @@ impl BundleWriter {
         };
         match result {
             Ok(()) => {
-                self.offset += bytes.len() as u64;
+                self.offsets[self.current] += bytes.len() as u64;
                 Ok(())
             }
             Err(e) => {
@@ -683,6 +764,13 @@ impl BundleWriter {
                 Err(e)
             }
         }
+    }
+
+    /// Makes the data file with the fewest bytes the current one; returns
+    /// its size, where the next tensor starts.
+    fn pick_data_file(&mut self) -> u64 {
+        self.current = least_filled(&self.offsets);
+        self.offsets[self.current]
     }
 
     /// The size of the pieces data is checksummed and written in.
@@ -704,20 +792,97 @@ impl BundleWriter {
             TensorEntry {
                 dtype,
                 shape: shape.to_vec(),
-                shard_id: 0,
+                shard_id: self.current as u32,
                 offset: start,
-                size: self.offset - start,
+                size: self.offsets[self.current] - start,
                 crc32c: crc::mask(crc),
                 slices: Vec::new(),
             },
         );
-        let over = self.offset % self.options.data_alignment;
+        let over = self.offsets[self.current] % self.options.data_alignment;
         if over != 0 {
             let padding = vec![0u8; (self.options.data_alignment - over) as usize];
             self.emit(&padding, 1, None)?;
         }
         Ok(())
     }
+}
+
+/// Where [`BundleWriter::add_batch`] puts a tensor: data file, index of its
+/// bytes among that file's segments, offset in the file.
+struct Placement {
+    file: usize,
+    segment: usize,
+    offset: u64,
+}
+
+/// The data file a tensor goes to: the one with the fewest bytes, the first
+/// of them on a tie (a rule of the byte layout: `add` and `add_batch` follow
+/// it alike).
+fn least_filled(offsets: &[u64]) -> usize {
+    offsets
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, &offset)| offset)
+        .map_or(0, |(i, _)| i)
+}
+
+/// Writes each data file's `segments` with [`StagedFile::write_segments_checksummed`],
+/// up to `threads` files at a time (worker `w` takes files `w`,
+/// `w + workers`, ...), while this thread runs `side_job`. Returns the
+/// CRCs of each file's segments, and the job's result.
+fn write_files_at_once<R>(
+    files: &mut [StagedFile],
+    segments: &[Vec<&[u8]>],
+    threads: usize,
+    chunk: usize,
+    side_job: impl FnOnce() -> R,
+) -> Result<(Vec<Vec<u32>>, R)> {
+    let count = files.len();
+    let workers = threads.clamp(1, count.max(1));
+    let mut jobs: Vec<Vec<(usize, &mut StagedFile)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, file) in files.iter_mut().enumerate() {
+        jobs[i % workers].push((i, file));
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|job| {
+                scope.spawn(move || {
+                    job.into_iter()
+                        .map(|(i, file)| {
+                            let crcs = file.write_segments_checksummed(&segments[i], chunk)?;
+                            Ok((i, crcs))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let side_result = side_job();
+        let mut crcs = vec![Vec::new(); count];
+        let mut first_error = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(done)) => {
+                    for (i, file_crcs) in done {
+                        crcs[i] = file_crcs;
+                    }
+                }
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| {
+                        invalid(b"", "a thread writing a data file panicked")
+                    });
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok((crcs, side_result)),
+        }
+    })
 }
 
 /// Checks a fixed-size tensor's type and shape; returns its byte size and

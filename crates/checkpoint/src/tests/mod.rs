@@ -595,6 +595,138 @@ fn threaded_and_batched_writes_are_byte_identical_to_one_thread() {
 }
 
 #[test]
+fn several_data_files_have_the_same_bytes_however_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = threaded_write_set();
+    let tensors: Vec<TensorBytes<'_>> = set
+        .iter()
+        .map(|(name, dtype, shape, data)| TensorBytes::new(name, *dtype, shape, data))
+        .collect();
+    const FILES: u32 = 3;
+    let files_of = |p: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = (0..FILES).map(|i| data_file_name(p, i, FILES)).collect();
+        files.push(index_file_name(p));
+        files
+    };
+    let assert_same = |a: &Path, b: &Path| {
+        for (mine, theirs) in files_of(a).iter().zip(&files_of(b)) {
+            assert!(
+                fs::read(mine).unwrap() == fs::read(theirs).unwrap(),
+                "{} differs from {}",
+                theirs.display(),
+                mine.display()
+            );
+        }
+    };
+    for alignment in [1, 64] {
+        let options = |threads| {
+            WriterOptions::default()
+                .with_data_alignment(alignment)
+                .with_threads(threads)
+                .with_buffer_size(64 << 10)
+                .with_fsync(false)
+                .with_data_files(FILES as usize)
+        };
+        let write = |name: &str, threads, fill: &dyn Fn(&mut BundleWriter)| {
+            let prefix = dir.path().join(format!("{name}{alignment}"));
+            let mut writer = BundleWriter::create_with(&prefix, options(threads)).unwrap();
+            fill(&mut writer);
+            writer.finish().unwrap();
+            prefix
+        };
+        // One tensor at a time: each goes to the emptiest file.
+        let each = write("each", 1, &|w| {
+            for t in &tensors {
+                w.add(t.name, t.dtype, t.shape, t.data).unwrap();
+            }
+        });
+        let streamed = write("streamed", 2, &|w| {
+            for t in &tensors {
+                let mut sink = w.begin_tensor(t.name, t.dtype, t.shape).unwrap();
+                for chunk in t.data.chunks(5000) {
+                    sink.write_chunk(chunk).unwrap();
+                }
+                sink.finish().unwrap();
+            }
+        });
+        assert_same(&each, &streamed);
+        // Batches: one thread (tensor by tensor), a thread per file, and
+        // two workers for three files; then two batches, the second into a
+        // writer that has entries already.
+        let batch = |w: &mut BundleWriter| w.add_batch(&tensors).unwrap();
+        let one_thread = write("batch_1_thread", 1, &batch);
+        for threads in [2, 3] {
+            assert_same(
+                &one_thread,
+                &write(&format!("batch_{threads}"), threads, &batch),
+            );
+        }
+        let halves = |w: &mut BundleWriter| {
+            let (first, second) = tensors.split_at(1700);
+            w.add_batch(first).unwrap();
+            w.add_batch(second).unwrap();
+        };
+        let halves_one_thread = write("halves_1_thread", 1, &halves);
+        assert_same(&halves_one_thread, &write("halves_3", 3, &halves));
+
+        // The batch is cut into consecutive runs that fill the files to an
+        // even share in turn: the 17 MiB tensor fills the first, the second
+        // stops within a small tensor past the share, the third takes the
+        // rest.
+        assert!(!data_file_name(&one_thread, 0, 1).exists());
+        let sizes: Vec<u64> = files_of(&one_thread)[..FILES as usize]
+            .iter()
+            .map(|f| fs::metadata(f).unwrap().len())
+            .collect();
+        let share = tensors
+            .iter()
+            .map(|t| t.data.len() as u64)
+            .sum::<u64>()
+            .div_ceil(u64::from(FILES));
+        assert!(sizes[0] > 17 << 20, "{sizes:?}");
+        assert!(
+            sizes[1] >= share && sizes[1] < share + 8192,
+            "{sizes:?} {share}"
+        );
+        assert!(sizes[2] > 0, "{sizes:?}");
+        // The index says which file holds each tensor, and every CRC checks
+        // out on reading.
+        for prefix in [&each, &one_thread, &halves_one_thread] {
+            let reader = BundleReader::open(prefix).unwrap();
+            assert_eq!(reader.header().num_shards, FILES);
+            let mut used = [false; FILES as usize];
+            for item in reader.entries() {
+                let (_, entry) = item.unwrap();
+                used[entry.shard_id as usize] = true;
+            }
+            assert_eq!(used, [true; FILES as usize], "{}", prefix.display());
+            for (name, _, _, data) in &set {
+                assert_eq!(
+                    reader.tensor(name).unwrap().bytes().unwrap(),
+                    data.as_slice()
+                );
+            }
+        }
+    }
+    let refused = BundleWriter::create_with(
+        dir.path().join("too_many"),
+        WriterOptions::default().with_data_files(MAX_DATA_FILES + 1),
+    );
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("data_files must be 1 to 1024"),
+        "a writer with too many data files"
+    );
+    assert!(fs::read_dir(dir.path()).unwrap().all(|e| {
+        let name = e.unwrap().file_name();
+        !name.to_string_lossy().contains("too_many")
+            && !name.to_string_lossy().contains("tempstate")
+    }));
+}
+
+#[test]
 fn add_batch_checks_every_tensor_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("checked");
@@ -683,16 +815,27 @@ fn blocks_allocated_ahead_are_released() {
 
 #[test]
 fn disk_full_leaves_nothing_behind() {
-    for (data_fault, index_fault) in [
+    let small: Vec<Vec<u8>> = (0..3000).map(|i| vec![i as u8; 4096]).collect();
+    let names: Vec<String> = (0..small.len()).map(|i| format!("s{i:04}")).collect();
+    let batch: Vec<TensorBytes<'_>> = small
+        .iter()
+        .zip(&names)
+        .map(|(data, name)| TensorBytes::new(name, DType::UInt8, &[4096], data))
+        .collect();
+    let faults = [
         (Some(10), None),
         (Some(0), None),
         (Some(1000), None),
+        (Some(3 << 20), None),
         (None, Some(0)),
         (None, Some(30)),
-    ] {
+    ];
+    for ((data_fault, index_fault), data_files) in faults.into_iter().flat_map(|f| [(f, 1), (f, 3)])
+    {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("full");
-        let mut writer = BundleWriter::create(&prefix).unwrap();
+        let options = WriterOptions::default().with_data_files(data_files);
+        let mut writer = BundleWriter::create_with(&prefix, options).unwrap();
         let fault = |after| Fault {
             after,
             kind: io::ErrorKind::StorageFull,
@@ -707,10 +850,16 @@ fn disk_full_leaves_nothing_behind() {
         }
         // A tensor and a batch large enough to be written by several
         // threads, when the small ones got through.
-        if first_error.is_none() && data_fault.is_some() {
+        // (With three files, the batch alone: its thirds then run out of
+        // room in their threads.)
+        if first_error.is_none() && data_fault.is_some() && data_files == 1 {
             first_error = writer
                 .add("big", DType::UInt8, &[9 << 20], &vec![0; 9 << 20])
                 .err();
+        }
+        if first_error.is_none() && data_fault.is_some() {
+            first_error = writer.add_batch(&batch).err();
+            assert!(first_error.is_some(), "{data_fault:?} {data_files}");
         }
         let error = match first_error {
             Some(e) => {
@@ -757,8 +906,11 @@ fn file_size_limit_is_a_clean_error() {
             &|w| w.add_typed("t", &[big.len() as i64], &big),
             &|w| w.add_batch(&batch),
         ];
-        for add in cases {
-            let options = WriterOptions::default().with_threads(2);
+        let with_files = cases.iter().flat_map(|add| [(add, 1), (add, 2)]);
+        for (add, data_files) in with_files {
+            let options = WriterOptions::default()
+                .with_threads(2)
+                .with_data_files(data_files);
             let mut writer = BundleWriter::create_with(dir.join("big"), options).unwrap();
             let error = add(&mut writer).and_then(|()| writer.finish()).unwrap_err();
             match &error {
