@@ -53,23 +53,35 @@ pub fn reset_peak() -> bool {
 }
 
 /// Time this process's threads have spent on a CPU and waiting on a run
-/// queue for one (`/proc/self/task/*/schedstat`, Linux with schedstats), in
-/// seconds; zeros where unavailable. Waiting time is the share of the wall
-/// time lost to other processes competing for the CPUs.
+/// queue for one, in seconds; zeros where unavailable. CPU time is
+/// `getrusage(RUSAGE_SELF)`, which counts threads that have ended too (the
+/// writer's worker threads); waiting time is summed over the threads alive
+/// (`/proc/self/task/*/schedstat`, Linux with schedstats): the share of the
+/// wall time the main thread lost to other processes competing for the
+/// CPUs.
 pub fn cpu_times() -> (f64, f64) {
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return (0.0, 0.0);
+    let waiting = fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .flatten()
+            .filter_map(|task| fs::read_to_string(task.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum()
+    });
+    (process_cpu_seconds(), waiting as f64 * 1e-9)
+}
+
+/// User plus system CPU time of the whole process, ended threads included.
+#[allow(unsafe_code)]
+fn process_cpu_seconds() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `usage` is a valid, writable `rusage`; `getrusage` only writes
+    // it, and fully when it returns 0.
+    let usage = unsafe {
+        if libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) != 0 {
+            return 0.0;
+        }
+        usage.assume_init()
     };
-    let (mut on_cpu, mut waiting) = (0u64, 0u64);
-    for task in tasks.flatten() {
-        let Ok(stat) = fs::read_to_string(task.path().join("schedstat")) else {
-            continue;
-        };
-        let mut fields = stat
-            .split_whitespace()
-            .map(|f| f.parse::<u64>().unwrap_or(0));
-        on_cpu += fields.next().unwrap_or(0);
-        waiting += fields.next().unwrap_or(0);
-    }
-    (on_cpu as f64 * 1e-9, waiting as f64 * 1e-9)
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -377,11 +377,22 @@ impl BundleWriter {
                 .collect::<BTreeMap<_, _>>()
         };
         let (threads, chunk) = (self.options.threads, self.chunk_size());
-        let written = match self.data.as_mut_slice() {
-            [data] => data
-                .write_segments(&segments[0], threads, chunk, make_entries)
-                .map(|(crcs, entries)| (vec![crcs], entries)),
-            data => write_files_at_once(data, &segments, threads, chunk, make_entries),
+        // One file with data (one file, or one tensor larger than the
+        // others' shares): its own threads share the work, as for `add`.
+        let mut with_data = (0..files).filter(|&f| offsets[f] > self.offsets[f]);
+        let written = match (with_data.next(), with_data.next()) {
+            (Some(only), None) => {
+                let written =
+                    self.data[only].write_segments(&segments[only], threads, chunk, make_entries);
+                written.map(|(crcs, entries)| {
+                    // The other files' segments are all empty tensors.
+                    let mut all: Vec<Vec<u32>> =
+                        segments.iter().map(|s| vec![0; s.len()]).collect();
+                    all[only] = crcs;
+                    (all, entries)
+                })
+            }
+            _ => write_files_at_once(&mut self.data, &segments, threads, chunk, make_entries),
         };
         let (crcs, mut entries) = match written {
             Ok(done) => done,

@@ -727,6 +727,56 @@ fn several_data_files_have_the_same_bytes_however_written() {
 }
 
 #[test]
+fn a_batch_whose_data_all_goes_to_one_of_several_files() {
+    // One large tensor takes a file past its share; the empty tensors after
+    // it go to the next file, which gets no bytes. Written the threaded way
+    // for one file, and tensor by tensor: the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let big = bytes(7, 9 << 20);
+    let tensors = [
+        TensorBytes::new("a_empty", DType::Float, &[0], &[]),
+        TensorBytes::new("big", DType::UInt8, &[9 << 20], &big),
+        TensorBytes::new("c_empty", DType::Int64, &[2, 0], &[]),
+    ];
+    let prefixes: Vec<PathBuf> = [1, 3]
+        .into_iter()
+        .map(|threads| {
+            let prefix = dir.path().join(format!("one_file_with_data_{threads}"));
+            let options = WriterOptions::default()
+                .with_data_files(3)
+                .with_threads(threads)
+                .with_fsync(false);
+            let mut writer = BundleWriter::create_with(&prefix, options).unwrap();
+            writer.add_batch(&tensors).unwrap();
+            writer.finish().unwrap();
+            prefix
+        })
+        .collect();
+    for i in 0..3 {
+        let [a, b] =
+            [&prefixes[0], &prefixes[1]].map(|p| fs::read(data_file_name(p, i, 3)).unwrap());
+        assert!(a == b, "data file {i} differs");
+    }
+    let [a, b] = [&prefixes[0], &prefixes[1]].map(|p| fs::read(index_file_name(p)).unwrap());
+    assert_eq!(a, b);
+    let reader = BundleReader::open(&prefixes[1]).unwrap();
+    assert_eq!(
+        reader.tensor("big").unwrap().bytes().unwrap(),
+        big.as_slice()
+    );
+    assert_eq!(reader.entry("big").unwrap().shard_id, 0);
+    assert_eq!(reader.entry("c_empty").unwrap().shard_id, 1);
+    assert!(
+        reader
+            .tensor("c_empty")
+            .unwrap()
+            .bytes()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn add_batch_checks_every_tensor_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("checked");
