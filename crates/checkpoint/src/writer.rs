@@ -11,7 +11,7 @@ use savedmodel_proto::tensorflow::{BundleEntryProto, BundleHeaderProto};
 
 use crate::crc;
 use crate::dtype::DType;
-use crate::entry::{BundleHeader, Endianness, TensorEntry, check_shape};
+use crate::entry::{BundleHeader, Endianness, EntryEncoder, TensorEntry, check_shape};
 use crate::error::{DTypeDisplay, Error, Result, display_key, invalid, io_error};
 use crate::ordered_code::encode_tensor_name_slice;
 use crate::slice::TensorSlice;
@@ -543,10 +543,12 @@ impl BundleWriter {
             data.close(self.options.fsync)?;
         }
         let header = BundleHeader::new(self.data.len() as u32, self.options.endianness);
+        let mut encoder = EntryEncoder::default();
         let mut index = write_index(
             index_file_name(&self.prefix),
             &header.encode(),
-            self.entries.iter().map(|(k, e)| (k.as_slice(), e.encode())),
+            self.entries.iter().map(|(k, e)| (k.as_slice(), e)),
+            |entry, out| encoder.encode_into(entry, out),
             #[cfg(test)]
             self.index_fault,
         )?;
@@ -965,11 +967,13 @@ impl<'a> TensorBytes<'a> {
     }
 }
 
-/// Builds an index table in a staged file.
-fn write_index<'a>(
+/// Builds an index table in a staged file: the header, then each entry's
+/// key and the bytes `encode` appends for it.
+fn write_index<'a, E: 'a>(
     path: PathBuf,
     header: &[u8],
-    entries: impl Iterator<Item = (&'a [u8], Vec<u8>)>,
+    entries: impl Iterator<Item = (&'a [u8], &'a E)>,
+    mut encode: impl FnMut(&E, &mut Vec<u8>),
     #[cfg(test)] fault: Option<crate::staged::Fault>,
 ) -> Result<StagedFile> {
     let mut index = StagedFile::create(path, 1 << 16)?;
@@ -981,7 +985,10 @@ fn write_index<'a>(
     let fail = |e: io::Error| io_error("writing", &temp, e);
     let mut builder = TableBuilder::new(&mut index, TableOptions::default());
     builder.add(b"", header).map_err(fail)?;
-    for (key, value) in entries {
+    let mut value = Vec::new();
+    for (key, entry) in entries {
+        value.clear();
+        encode(entry, &mut value);
         builder.add(key, &value).map_err(fail)?;
     }
     builder.finish().map_err(fail)?;
@@ -1343,9 +1350,11 @@ pub fn merge_bundles_with(
     let mut index = write_index(
         merged_index.clone(),
         &header_bytes,
-        entries
-            .iter()
-            .map(|(k, e)| (k.as_slice(), e.encode_to_vec())),
+        entries.iter().map(|(k, e)| (k.as_slice(), e)),
+        |entry, out| {
+            // Encoding into a `Vec` cannot run out of room.
+            let _ = entry.encode(out);
+        },
         #[cfg(test)]
         None,
     )?;
