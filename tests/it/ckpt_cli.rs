@@ -509,6 +509,19 @@ fn files_from_numpy_and_safetensors_become_checkpoints_tensorflow_reads() {
     {
         savedmodel_ok(&["ckpt", "convert", path_str(source), path_str(prefix)]);
     }
+    // And into three data files.
+    let three_files = tmp.path().join("three_files").join("ckpt");
+    savedmodel_ok(&[
+        "ckpt",
+        "convert",
+        path_str(&st_file),
+        path_str(&three_files),
+        "--data-files",
+        "3",
+    ]);
+    for i in 0..3 {
+        assert!(savedmodel_checkpoint::data_file_name(&three_files, i, 3).exists());
+    }
     let names: Vec<&str> = st_tensors.iter().map(|t| t.name.as_str()).collect();
     let dtypes: Vec<&str> = st_tensors.iter().map(|t| t.dtype.as_str()).collect();
     let responses = oracle(&json!([
@@ -516,10 +529,12 @@ fn files_from_numpy_and_safetensors_become_checkpoints_tensorflow_reads() {
         request::read_checkpoint(&prefixes[1]),
         request::read_checkpoint(&prefixes[2]),
         request::restore_v2(&prefixes[0], &names, &dtypes),
+        request::restore_v2(&three_files, &names, &dtypes),
     ]));
-    let [st_read, npz_read, compressed_read, restored] = as_list(&responses) else {
-        panic!("four responses expected: {responses}")
+    let [st_read, npz_read, compressed_read, restored, restored_three] = as_list(&responses) else {
+        panic!("five responses expected: {responses}")
     };
+    assert_eq!(tensors(restored_three), st_tensors);
     assert_eq!(tensors(st_read), sorted(st_tensors.clone()));
     assert_eq!(tensors(npz_read), sorted(np_tensors.clone()));
     assert_eq!(tensors(compressed_read), sorted(np_tensors));
@@ -625,6 +640,33 @@ fn convert_selects_renames_and_names_unsupported_tensors() {
     assert!(stderr(&output).contains("dec/a"), "{}", stderr(&output));
     let output = savedmodel(&["ckpt", "convert", src, path_str(&clash), "--include", "("]);
     assert_eq!(output.status.code(), Some(2));
+    assert!(!clash.parent().unwrap().exists());
+
+    // --data-files is for checkpoints, and between 1 and 1024.
+    let output = savedmodel(&["ckpt", "convert", src, path_str(&npz), "--data-files", "2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--data-files is for a TensorFlow checkpoint"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!npz.exists());
+    for bad in ["0", "1025", "two"] {
+        let output = savedmodel(&[
+            "ckpt",
+            "convert",
+            src,
+            path_str(&clash),
+            "--data-files",
+            bad,
+        ]);
+        assert_eq!(output.status.code(), Some(2), "--data-files {bad}");
+        assert!(
+            stderr(&output).contains("--data-files"),
+            "{}",
+            stderr(&output)
+        );
+    }
     assert!(!clash.parent().unwrap().exists());
 }
 

@@ -456,6 +456,10 @@ pub struct ConvertOptions {
     pub renames: Vec<Rename>,
     /// Leave out tensors the target cannot hold instead of failing.
     pub skip_unsupported: bool,
+    /// Data files of a TensorFlow checkpoint target
+    /// ([`WriterOptions::data_files`](crate::WriterOptions::data_files));
+    /// 0 counts as 1, which gives the files `SaveV2` would write.
+    pub data_files: usize,
 }
 
 /// A tensor a [`ConvertPlan`] will write.
@@ -492,6 +496,7 @@ pub struct ConvertPlan<'s> {
     unsupported: Vec<Unsupported>,
     excluded: usize,
     skip_unsupported: bool,
+    data_files: usize,
 }
 
 impl<'s> ConvertPlan<'s> {
@@ -579,6 +584,7 @@ impl<'s> ConvertPlan<'s> {
             unsupported,
             excluded,
             skip_unsupported: options.skip_unsupported,
+            data_files: options.data_files.max(1),
         })
     }
 
@@ -635,7 +641,7 @@ impl<'s> ConvertPlan<'s> {
             callback: progress,
         };
         match self.format {
-            Format::TensorBundle => bundle::write(self, path, &mut progress)?,
+            Format::TensorBundle => bundle::write(self, path, self.data_files, &mut progress)?,
             Format::SafeTensors => safetensors_format::write(self, path, &mut progress)?,
             Format::Npz => npz::write(self, path, &mut progress)?,
         }

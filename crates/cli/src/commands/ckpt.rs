@@ -165,6 +165,12 @@ pub(crate) struct ConvertArgs {
     /// Leave out tensors DST cannot hold instead of failing.
     #[arg(long)]
     skip_unsupported: bool,
+    /// Write a checkpoint DST as N data files, filled at once by as many
+    /// threads (faster with many small tensors; 1, the default, gives the
+    /// files TensorFlow's SaveV2 would write).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    data_files: u16,
 }
 
 fn parse_regex(text: &str) -> Result<Regex, String> {
@@ -546,7 +552,14 @@ fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let source =
         load_tensors(&args.src).with_context(|| format!("opening {}", args.src.display()))?;
     let format = Format::for_output(&args.dst);
+    if args.data_files != 1 && format != Format::TensorBundle {
+        bail!(
+            "--data-files is for a TensorFlow checkpoint destination; {} is written as {format}",
+            args.dst.display()
+        );
+    }
     let mut options = ConvertOptions::default();
+    options.data_files = args.data_files.into();
     options.include = args.include.clone();
     options.exclude = args.exclude.clone();
     options.renames = args.renames.clone();
