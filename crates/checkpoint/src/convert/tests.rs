@@ -631,8 +631,10 @@ fn many_small_tensors_convert_in_batches_to_the_same_bytes() {
     assert_eq!(progress.last().unwrap().0, total);
 
     // Into three data files: the same tensors, read back with every CRC.
-    let mut options = ConvertOptions::default();
-    options.data_files = 3;
+    let options = ConvertOptions {
+        data_files: 3,
+        ..ConvertOptions::default()
+    };
     let files = dir.path().join("files");
     convert(&src, &files, &options).unwrap();
     let (a, b) = (
