@@ -642,7 +642,7 @@ fn convert_selects_renames_and_names_unsupported_tensors() {
     assert_eq!(output.status.code(), Some(2));
     assert!(!clash.parent().unwrap().exists());
 
-    // --data-files is for checkpoints, and between 1 and 1024.
+    // --data-files is for checkpoints, and between 1 and 256.
     let output = savedmodel(&["ckpt", "convert", src, path_str(&npz), "--data-files", "2"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -651,7 +651,7 @@ fn convert_selects_renames_and_names_unsupported_tensors() {
         stderr(&output)
     );
     assert!(!npz.exists());
-    for bad in ["0", "1025", "two"] {
+    for bad in ["0", "257", "two"] {
         let output = savedmodel(&[
             "ckpt",
             "convert",

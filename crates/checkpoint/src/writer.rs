@@ -1,5 +1,6 @@
-//! Writing bundles: [`BundleWriter`] (one data file), [`ShardedBundleWriter`]
-//! (several, written in parallel) and [`merge_bundles`].
+//! Writing bundles: [`BundleWriter`] (one data file, or several that an
+//! `add_batch` fills at once), [`ShardedBundleWriter`] (one writer per
+//! shard, filled from as many threads, then merged) and [`merge_bundles`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -45,7 +46,9 @@ pub struct WriterOptions {
     /// Fsync the files and their directory before and after renaming them
     /// into place (default true; TensorFlow itself does not fsync).
     pub fsync: bool,
-    /// Capacity of the data file's write buffer and of streaming reads.
+    /// Capacity of the data file's write buffer (shared out between the
+    /// data files when there are several, at least 64 KiB each) and of
+    /// streaming reads.
     pub buffer_size: usize,
     /// Most threads used to write one data file. A tensor of 8 MiB or more,
     /// and an [`BundleWriter::add_batch`] of 8 MiB or more, are written by
@@ -71,9 +74,10 @@ pub struct WriterOptions {
     pub data_files: usize,
 }
 
-/// Most data files a [`BundleWriter`] writes (each is an open file until
-/// [`BundleWriter::finish`]).
-pub const MAX_DATA_FILES: usize = 1024;
+/// Most data files a [`BundleWriter`] writes: each is an open file, with a
+/// write buffer of its own, until [`BundleWriter::finish`], and processes
+/// commonly may open 1,024 files in all.
+pub const MAX_DATA_FILES: usize = 256;
 
 impl Default for WriterOptions {
     fn default() -> Self {
@@ -195,11 +199,12 @@ impl BundleWriter {
         let dir = parent_dir(&prefix);
         fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
         let count = options.data_files as u32;
+        let buffer = match options.data_files {
+            1 => options.buffer_size.max(4096),
+            n => (options.buffer_size / n).max(64 << 10),
+        };
         let data = (0..count)
-            .map(|i| {
-                let name = data_file_name(&prefix, i, count);
-                StagedFile::create(name, options.buffer_size.max(4096))
-            })
+            .map(|i| StagedFile::create(data_file_name(&prefix, i, count), buffer))
             .collect::<Result<Vec<_>>>()?;
         Ok(BundleWriter {
             prefix,
@@ -324,7 +329,9 @@ impl BundleWriter {
             .collect();
         let mut placed: Vec<Placement> = Vec::with_capacity(tensors.len());
         let mut offsets = self.offsets.clone();
-        let even_share = (offsets.iter().sum::<u64>() + total).div_ceil(files as u64);
+        let even_share = (offsets.iter().sum::<u64>())
+            .saturating_add(total)
+            .div_ceil(files as u64);
         let mut file = 0;
         for tensor in tensors {
             while file + 1 < files && offsets[file] >= even_share {

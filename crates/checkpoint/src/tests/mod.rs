@@ -716,7 +716,7 @@ fn several_data_files_have_the_same_bytes_however_written() {
         refused
             .unwrap_err()
             .to_string()
-            .contains("data_files must be 1 to 1024"),
+            .contains("data_files must be 1 to 256"),
         "a writer with too many data files"
     );
     assert!(fs::read_dir(dir.path()).unwrap().all(|e| {

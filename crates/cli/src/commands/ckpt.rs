@@ -169,7 +169,7 @@ pub(crate) struct ConvertArgs {
     /// threads (faster with many small tensors; 1, the default, gives the
     /// files TensorFlow's SaveV2 would write).
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=1024))]
+          value_parser = clap::value_parser!(u16).range(1..=256))]
     data_files: u16,
 }
 
