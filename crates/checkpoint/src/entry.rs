@@ -270,28 +270,54 @@ pub(crate) struct EntryEncoder {
 impl EntryEncoder {
     /// Appends the entry's bytes to `out`.
     pub(crate) fn encode_into(&mut self, entry: &TensorEntry, out: &mut Vec<u8>) {
+        self.encode_fields(
+            entry.dtype,
+            &entry.shape,
+            entry.shard_id,
+            entry.offset,
+            entry.size,
+            entry.crc32c,
+            &entry.slices,
+            out,
+        );
+    }
+
+    /// Appends the bytes of the entry with these fields to `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn encode_fields(
+        &mut self,
+        dtype: DType,
+        shape: &[i64],
+        shard_id: u32,
+        offset: u64,
+        size: u64,
+        crc32c: u32,
+        slices: &[TensorSlice],
+        out: &mut Vec<u8>,
+    ) {
         let proto = &mut self.proto;
-        proto.dtype = entry.dtype.as_i32();
-        let shape = proto.shape.get_or_insert_with(TensorShapeProto::default);
-        shape.dim.truncate(entry.shape.len());
-        for (dim, &size) in shape.dim.iter_mut().zip(&entry.shape) {
+        proto.dtype = dtype.as_i32();
+        let dims = &mut proto
+            .shape
+            .get_or_insert_with(TensorShapeProto::default)
+            .dim;
+        dims.truncate(shape.len());
+        for (dim, &size) in dims.iter_mut().zip(shape) {
             dim.size = size;
         }
-        let have = shape.dim.len();
-        shape
-            .dim
-            .extend(entry.shape[have..].iter().map(|&size| Dim {
-                size,
-                name: String::new(),
-            }));
-        proto.shard_id = entry.shard_id as i32;
-        proto.offset = entry.offset as i64;
-        proto.size = entry.size as i64;
-        proto.crc32c = entry.crc32c;
+        let have = dims.len();
+        dims.extend(shape[have..].iter().map(|&size| Dim {
+            size,
+            name: String::new(),
+        }));
+        proto.shard_id = shard_id as i32;
+        proto.offset = offset as i64;
+        proto.size = size as i64;
+        proto.crc32c = crc32c;
         proto.slices.clear();
         proto
             .slices
-            .extend(entry.slices.iter().map(TensorSlice::to_proto));
+            .extend(slices.iter().map(TensorSlice::to_proto));
         // Encoding into a `Vec` cannot run out of room.
         let _ = proto.encode(out);
     }

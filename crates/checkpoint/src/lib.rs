@@ -4,6 +4,7 @@ pub mod convert;
 pub mod crc;
 pub mod dtype;
 pub mod entry;
+mod entry_run;
 mod error;
 mod mmap;
 pub mod ordered_code;

@@ -777,6 +777,91 @@ fn a_batch_whose_data_all_goes_to_one_of_several_files() {
 }
 
 #[test]
+fn entries_of_many_batches_behave_as_those_added_one_by_one() {
+    // Six batches large enough for the threaded path (their entries are
+    // kept as runs, merged as they come), names interleaved across
+    // batches, single tensors in between; the same calls on one thread
+    // (entries in the map, tensor by tensor) give the same files.
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [1000usize, 300, 300, 1200, 100, 2000];
+    let data: Vec<Vec<Vec<u8>>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| {
+            let each = (9 << 20) / n / 4 * 4;
+            (0..n)
+                .map(|i| bytes((b * 10_000 + i) as u64, each))
+                .collect()
+        })
+        .collect();
+    let names: Vec<Vec<String>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| (0..n).map(|i| format!("t/{:06}", i * 6 + b)).collect())
+        .collect();
+    let shapes: Vec<[i64; 1]> = data.iter().map(|d| [d[0].len() as i64 / 4]).collect();
+    let write = |name: &str, threads| {
+        let prefix = dir.path().join(name);
+        let options = WriterOptions::default()
+            .with_threads(threads)
+            .with_fsync(false);
+        let mut writer = BundleWriter::create_with(&prefix, options).unwrap();
+        let mut expected_entries = 0;
+        for (b, batch_data) in data.iter().enumerate() {
+            let batch: Vec<TensorBytes<'_>> = batch_data
+                .iter()
+                .zip(&names[b])
+                .map(|(d, n)| TensorBytes::new(n, DType::Float, &shapes[b], d))
+                .collect();
+            writer.add_batch(&batch).unwrap();
+            writer
+                .add_typed(format!("single/{b}"), &[1], &[b as f32])
+                .unwrap();
+            expected_entries += batch.len() + 1;
+            assert_eq!(writer.num_entries(), expected_entries);
+        }
+        // Names already in a batch are refused, by every method.
+        let error = writer.add_typed("t/000000", &[1], &[0f32]).unwrap_err();
+        assert!(error.to_string().contains("duplicate"), "{error}");
+        let again = [TensorBytes::new("t/000015", DType::Float, &[1], &[0; 4])];
+        let error = writer.add_batch(&again).unwrap_err();
+        assert!(error.to_string().contains("duplicate"), "{error}");
+        let slice = TensorSlice::new(vec![Extent::Range {
+            start: 0,
+            length: 1,
+        }]);
+        let error = writer
+            .add_slice("t/000017", &[2], &slice, DType::Float, &[0; 4])
+            .unwrap_err();
+        assert!(error.to_string().contains("whole tensor"), "{error}");
+        assert_eq!(writer.num_entries(), expected_entries);
+        writer.finish().unwrap();
+        prefix
+    };
+    let threaded = write("threaded", 2);
+    let reference = write("one_thread", 1);
+    for file in [index_file_name, |p: &Path| data_file_name(p, 0, 1)] {
+        assert!(
+            fs::read(file(&threaded)).unwrap() == fs::read(file(&reference)).unwrap(),
+            "{} differs",
+            file(&threaded).display()
+        );
+    }
+    let reader = BundleReader::open(&threaded).unwrap();
+    let mut keys = Vec::new();
+    for item in reader.entries() {
+        keys.push(item.unwrap().0);
+    }
+    assert_eq!(keys.len(), sizes.iter().sum::<usize>() + sizes.len());
+    assert!(keys.windows(2).all(|k| k[0] < k[1]));
+    for (b, batch_data) in data.iter().enumerate() {
+        for (d, n) in batch_data.iter().zip(&names[b]).step_by(97) {
+            assert_eq!(reader.tensor(n).unwrap().bytes().unwrap(), d.as_slice());
+        }
+    }
+}
+
+#[test]
 fn add_batch_checks_every_tensor_before_writing() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("checked");
