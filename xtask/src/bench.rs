@@ -16,7 +16,8 @@
 //! 3. For each layout (1 tensor, 64 tensors, N small tensors, default
 //!    100,000), runs every measurement once untimed (warm page cache), then
 //!    REPEATS rounds (default 5) of all of them in turn: writes (ours from
-//!    memory, ours streamed from the data file, ours with fsync, `SaveV2`,
+//!    memory into one data file and into two, ours with one `add` per
+//!    tensor, ours streamed from the data file, ours with fsync, `SaveV2`,
 //!    `safetensors.save_file`, `cp` of the data file), reads of everything
 //!    (ours with CRCs, `tf.train.load_checkpoint` + `get_tensor`,
 //!    `safetensors.numpy.load_file`) and open + one small tensor. Before each
