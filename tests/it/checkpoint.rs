@@ -130,6 +130,32 @@ fn tensors_of(items: &[Item]) -> Vec<Tensor> {
     items.iter().map(|i| i.tensor.clone()).collect()
 }
 
+/// Oracle requests for what TensorFlow's sharded saver does: `SaveV2` of
+/// each part's tensors, in order, under `<prefix>_temp/`, then
+/// `MergeV2Checkpoints` into `prefix` (whose parent is created here:
+/// `SaveV2` creates only the last directory of a prefix).
+fn save_parts_and_merge(prefix: &Path, parts: &[Vec<Tensor>]) -> Vec<Value> {
+    if let Some(dir) = prefix.parent() {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let count = parts.len();
+    let paths: Vec<PathBuf> = (0..count)
+        .map(|s| {
+            let mut temp = prefix.as_os_str().to_owned();
+            temp.push(format!("_temp/part-{s:05}-of-{count:05}"));
+            PathBuf::from(temp)
+        })
+        .collect();
+    let mut requests: Vec<Value> = paths
+        .iter()
+        .zip(parts)
+        .map(|(path, tensors)| request::save_v2(path, tensors))
+        .collect();
+    let path_refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    requests.push(request::merge_v2(&path_refs, prefix));
+    requests
+}
+
 /// Asserts that two bundles' `.index` and data files are the same bytes.
 fn assert_same_files(ours: &Path, theirs: &Path, num_shards: u32) {
     let mut files = vec![index_file_name(Path::new(""))];
@@ -409,21 +435,8 @@ fn sharded_bundles_match_merge_v2_checkpoints_both_ways() {
     writer.finish().unwrap();
 
     let theirs = tmp.path().join("tf/model");
-    // SaveV2 creates only the last directory of a prefix.
-    fs::create_dir_all(tmp.path().join("tf")).unwrap();
-    let parts: Vec<PathBuf> = (0..3)
-        .map(|s| {
-            tmp.path()
-                .join(format!("tf/model_temp/part-{s:05}-of-00003"))
-        })
-        .collect();
-    let mut requests: Vec<Value> = parts
-        .iter()
-        .zip(&shards)
-        .map(|(part, items)| request::save_v2(part, &tensors_of(items)))
-        .collect();
-    let part_refs: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
-    requests.push(request::merge_v2(&part_refs, &theirs));
+    let parts: Vec<Vec<Tensor>> = shards.iter().map(|items| tensors_of(items)).collect();
+    let mut requests = save_parts_and_merge(&theirs, &parts);
     requests.push(request::read_checkpoint(&ours));
     let responses = oracle(&json!(requests));
     let responses = as_list(&responses);
@@ -491,23 +504,11 @@ fn bundles_with_several_data_files_are_what_tensorflow_merges_and_restores() {
     // TensorFlow: each file's tensors saved by `SaveV2` in that order, as
     // its sharded saver does per device, then `MergeV2Checkpoints`.
     let theirs = tmp.path().join("tf/model");
-    fs::create_dir_all(tmp.path().join("tf")).unwrap();
-    let parts: Vec<PathBuf> = (0..3)
-        .map(|s| {
-            tmp.path()
-                .join(format!("tf/model_temp/part-{s:05}-of-00003"))
-        })
-        .collect();
-    let mut requests: Vec<Value> = parts
+    let parts: Vec<Vec<Tensor>> = by_file
         .iter()
-        .zip(&by_file)
-        .map(|(part, items)| {
-            let tensors: Vec<Tensor> = items.iter().map(|(_, i)| i.tensor.clone()).collect();
-            request::save_v2(part, &tensors)
-        })
+        .map(|items| items.iter().map(|(_, i)| i.tensor.clone()).collect())
         .collect();
-    let part_refs: Vec<&Path> = parts.iter().map(PathBuf::as_path).collect();
-    requests.push(request::merge_v2(&part_refs, &theirs));
+    let mut requests = save_parts_and_merge(&theirs, &parts);
     let names: Vec<&str> = all.iter().map(|i| i.tensor.name.as_str()).collect();
     let dtypes: Vec<&str> = all.iter().map(|i| i.dtype.name()).collect();
     requests.push(request::read_checkpoint(&ours));

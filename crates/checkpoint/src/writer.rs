@@ -296,8 +296,9 @@ impl BundleWriter {
     pub fn add_batch(&mut self, tensors: &[TensorBytes<'_>]) -> Result<()> {
         self.check_usable(b"")?;
         let mut total: u64 = 0;
+        let writer_is_empty = self.num_entries() == 0;
         for tensor in tensors {
-            if self.num_entries() == 0 {
+            if writer_is_empty {
                 // Only the batch itself can hold a duplicate (checked below).
                 if tensor.name.is_empty() {
                     return Err(invalid(b"", "the empty name is reserved for the header"));

@@ -528,14 +528,18 @@ fn threaded_write_set() -> Vec<(String, DType, Vec<i64>, Vec<u8>)> {
     set
 }
 
+/// The tensors of a set, for `add_batch`.
+fn batch_of(set: &[(String, DType, Vec<i64>, Vec<u8>)]) -> Vec<TensorBytes<'_>> {
+    set.iter()
+        .map(|(name, dtype, shape, data)| TensorBytes::new(name, *dtype, shape, data))
+        .collect()
+}
+
 #[test]
 fn threaded_and_batched_writes_are_byte_identical_to_one_thread() {
     let dir = tempfile::tempdir().unwrap();
     let set = threaded_write_set();
-    let tensors: Vec<TensorBytes<'_>> = set
-        .iter()
-        .map(|(name, dtype, shape, data)| TensorBytes::new(name, *dtype, shape, data))
-        .collect();
+    let tensors = batch_of(&set);
     for alignment in [1, 64] {
         let options = |threads| {
             WriterOptions::default()
@@ -598,10 +602,7 @@ fn threaded_and_batched_writes_are_byte_identical_to_one_thread() {
 fn several_data_files_have_the_same_bytes_however_written() {
     let dir = tempfile::tempdir().unwrap();
     let set = threaded_write_set();
-    let tensors: Vec<TensorBytes<'_>> = set
-        .iter()
-        .map(|(name, dtype, shape, data)| TensorBytes::new(name, *dtype, shape, data))
-        .collect();
+    let tensors = batch_of(&set);
     const FILES: u32 = 3;
     let files_of = |p: &Path| -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = (0..FILES).map(|i| data_file_name(p, i, FILES)).collect();
