@@ -117,6 +117,28 @@ fn add_item(writer: &mut BundleWriter, item: &Item) {
     }
 }
 
+/// `count` float tensors of 4 KiB named `<prefix>/NNNN`, in a shuffled
+/// name order (`count` must not be a multiple of 7).
+fn shuffled_floats(prefix: &str, count: usize) -> Vec<Item> {
+    (0..count)
+        .map(|i| {
+            let name = format!("{prefix}/{:04}", (i * 7) % count);
+            numeric(&name, DType::Float, &[1024], i as u64)
+        })
+        .collect()
+}
+
+/// The items as one `add_batch`.
+fn batch_of(items: &[Item]) -> Vec<TensorBytes<'_>> {
+    items
+        .iter()
+        .map(|item| {
+            let t = &item.tensor;
+            TensorBytes::new(&t.name, item.dtype, &t.shape, t.bytes())
+        })
+        .collect()
+}
+
 /// Writes `items` with our writer, in order.
 fn write_ours(prefix: &Path, items: &[Item], options: WriterOptions) {
     let mut writer = BundleWriter::create_with(prefix, options).unwrap();
@@ -233,10 +255,7 @@ fn our_bundles_are_byte_identical_to_save_v2() {
     // Written by several threads: a 12 MiB tensor through `add`, then 2,500
     // of 4 KiB (unsorted names) and 500 of one byte in one `add_batch`.
     let mut threaded = vec![numeric("big", DType::Float, &[3, 1 << 20], 1)];
-    threaded.extend((0..2500).map(|i| {
-        let name = format!("small/{:04}", (i * 7) % 2500);
-        numeric(&name, DType::Float, &[1024], i as u64)
-    }));
+    threaded.extend(shuffled_floats("small", 2500));
     threaded.extend((0..500).map(|i| numeric(&format!("byte/{i:03}"), DType::Int8, &[], i)));
     let sets = [("kinds", &kinds), ("many", &many), ("threaded", &threaded)];
     let mut requests = Vec::new();
@@ -250,13 +269,7 @@ fn our_bundles_are_byte_identical_to_save_v2() {
             let options = WriterOptions::default().with_threads(2);
             let mut writer = BundleWriter::create_with(&prefix, options).unwrap();
             add_item(&mut writer, &items[0]);
-            let batch: Vec<TensorBytes<'_>> = items[1..]
-                .iter()
-                .map(|item| {
-                    let t = &item.tensor;
-                    TensorBytes::new(&t.name, item.dtype, &t.shape, t.bytes())
-                })
-                .collect();
+            let batch = batch_of(&items[1..]);
             writer.add_batch(&batch).unwrap();
             writer.finish().unwrap();
         } else {
@@ -461,25 +474,14 @@ fn bundles_with_several_data_files_are_what_tensorflow_merges_and_restores() {
     // 3,000 of 4 KiB in one batch, cut into runs that the three files write
     // at once.
     let kinds = every_kind();
-    let batch_items: Vec<Item> = (0..3000)
-        .map(|i| {
-            let name = format!("batch/{:04}", (i * 7) % 3000);
-            numeric(&name, DType::Float, &[1024], i as u64)
-        })
-        .collect();
+    let batch_items = shuffled_floats("batch", 3000);
     let ours = tmp.path().join("ours/model");
     let options = WriterOptions::default().with_data_files(3).with_threads(3);
     let mut writer = BundleWriter::create_with(&ours, options).unwrap();
     for item in &kinds {
         add_item(&mut writer, item);
     }
-    let batch: Vec<TensorBytes<'_>> = batch_items
-        .iter()
-        .map(|item| {
-            let t = &item.tensor;
-            TensorBytes::new(&t.name, item.dtype, &t.shape, t.bytes())
-        })
-        .collect();
+    let batch = batch_of(&batch_items);
     writer.add_batch(&batch).unwrap();
     writer.finish().unwrap();
 

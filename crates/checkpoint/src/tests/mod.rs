@@ -528,6 +528,16 @@ fn threaded_write_set() -> Vec<(String, DType, Vec<i64>, Vec<u8>)> {
     set
 }
 
+/// Options for comparing write paths: a 64 KiB buffer (so that the set's
+/// tensors cross it), no fsync.
+fn small_buffer_options(alignment: u64, threads: usize) -> WriterOptions {
+    WriterOptions::default()
+        .with_data_alignment(alignment)
+        .with_threads(threads)
+        .with_buffer_size(64 << 10)
+        .with_fsync(false)
+}
+
 /// The tensors of a set, for `add_batch`.
 fn batch_of(set: &[(String, DType, Vec<i64>, Vec<u8>)]) -> Vec<TensorBytes<'_>> {
     set.iter()
@@ -541,13 +551,7 @@ fn threaded_and_batched_writes_are_byte_identical_to_one_thread() {
     let set = threaded_write_set();
     let tensors = batch_of(&set);
     for alignment in [1, 64] {
-        let options = |threads| {
-            WriterOptions::default()
-                .with_data_alignment(alignment)
-                .with_threads(threads)
-                .with_buffer_size(64 << 10)
-                .with_fsync(false)
-        };
+        let options = |threads| small_buffer_options(alignment, threads);
         // The reference: one thread, one `add` at a time (the path proved
         // byte-identical to SaveV2 in tests/it/checkpoint.rs).
         let reference = dir.path().join(format!("reference{alignment}"));
@@ -620,14 +624,8 @@ fn several_data_files_have_the_same_bytes_however_written() {
         }
     };
     for alignment in [1, 64] {
-        let options = |threads| {
-            WriterOptions::default()
-                .with_data_alignment(alignment)
-                .with_threads(threads)
-                .with_buffer_size(64 << 10)
-                .with_fsync(false)
-                .with_data_files(FILES as usize)
-        };
+        let options =
+            |threads| small_buffer_options(alignment, threads).with_data_files(FILES as usize);
         let write = |name: &str, threads, fill: &dyn Fn(&mut BundleWriter)| {
             let prefix = dir.path().join(format!("{name}{alignment}"));
             let mut writer = BundleWriter::create_with(&prefix, options(threads)).unwrap();
