@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use savedmodel::export::{ExportOptions, ModelSpec, PreparedModel, open_weights};
+use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, open_weights};
 
 const WIDTHS: [usize; 4] = [256, 1024, 1024, 10];
 

@@ -30,10 +30,10 @@
 use std::path::{Path, PathBuf};
 
 use prost::Message;
-use savedmodel::export::{
+use savedmodel::proto::tensorflow::{Example, Feature, Features, FloatList, feature::Kind};
+use savedmodel_export::{
     ExportOptions, ExportSummary, ModelSpec, PreparedModel, WarmupExamples, open_weights,
 };
-use savedmodel::proto::tensorflow::{Example, Feature, Features, FloatList, feature::Kind};
 use savedmodel_layout::{NextVersion, publish};
 use savedmodel_tests::tf::{self, Tensor, request};
 use serde_json::{Value, json};

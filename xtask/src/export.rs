@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use savedmodel::export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
+use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
 use savedmodel_layout::{NextVersion, publish};
 
 /// The dataset, compiled in: no download, no path to find at run time.

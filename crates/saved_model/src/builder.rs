@@ -25,10 +25,10 @@
 //! renames it into place once complete and synced.
 //!
 //! Variables' values are shared, never copied: the builder keeps the
-//! graphs' [`VariableValue`](crate::tensor::VariableValue)s (reference
+//! graphs' [`VariableValue`](crate::graph::VariableValue)s (reference
 //! counted), and writing streams each into the checkpoint (see
 //! [`crate::saver`]). Beyond the values the caller gave (a
-//! [`TensorSource`](crate::tensor::TensorSource) holds none in memory), the
+//! [`TensorSource`](crate::graph::TensorSource) holds none in memory), the
 //! builder needs the encoded MetaGraphs and the checkpoint writer's 1 MiB
 //! buffer and index entries.
 
@@ -46,16 +46,17 @@ use savedmodel_proto::tensorflow::{
 };
 use savedmodel_proto::{deterministic, text_format};
 
-use crate::assets::{AssetPlan, check_asset_filename};
+use crate::assets::AssetPlan;
 use crate::error::{Error, Result};
 use crate::fingerprint;
+use crate::graph::Tensor;
 use crate::graph::{Graph, Operation, Output, Shape, VariableRecord};
 use crate::saver;
 use crate::signature::{
     self, INIT_OP_SIGNATURE_KEY, check_classify, check_regress, init_op_signature, tensor_info,
 };
-use crate::tensor::Tensor;
 use crate::warmup::{WARMUP_FILE, WarmupRequests};
+use savedmodel_graph::{Error as GraphError, check_asset_filename};
 
 /// `SavedModel.saved_model_schema_version` (`kSavedModelSchemaVersion`).
 pub const SAVED_MODEL_SCHEMA_VERSION: i64 = 1;
@@ -365,12 +366,12 @@ impl SavedModelBuilder {
         // the whole MetaGraph is accepted; no value is copied (values are
         // shared, and compared without a copy when two graphs save the same
         // name).
-        let added = new_variables(&tags, &self.variables, &graph.variables)?;
+        let added = new_variables(&tags, &self.variables, graph.variables())?;
         check_partitions(
             &tags,
             self.variables
                 .iter()
-                .chain(added.iter().map(|&i| &graph.variables[i])),
+                .chain(added.iter().map(|&i| &graph.variables()[i])),
         )?;
 
         let saver_def = saver::add_saver(&mut graph)?;
@@ -383,7 +384,7 @@ impl SavedModelBuilder {
         let mut plan = self.assets.clone();
         let mut asset_defs: Vec<AssetFileDef> = Vec::new();
         let mut renamed: Vec<(String, String)> = Vec::new();
-        for record in &graph.assets {
+        for record in graph.assets() {
             let name = record.tensor.name();
             let filename = plan.place(record)?;
             if asset_defs
@@ -452,7 +453,7 @@ impl SavedModelBuilder {
             asset_file_def: asset_defs,
             object_graph_def: None,
         };
-        let mut records = std::mem::take(&mut graph.variables);
+        let mut records = graph.take_variables();
         let mut position = 0;
         records.retain(|_| {
             let keep = added.binary_search(&position).is_ok();
@@ -470,27 +471,29 @@ impl SavedModelBuilder {
     /// separated, and may not leave `assets.extra/`.
     pub fn asset_extra(&mut self, path: &str, contents: impl Into<Vec<u8>>) -> Result<&mut Self> {
         for component in path.split('/') {
-            check_asset_filename(component).map_err(|_| Error::Asset {
+            check_asset_filename(component).map_err(|_| GraphError::Asset {
                 name: path.to_owned(),
                 what: "assets.extra path must be relative, with plain names between '/'".into(),
             })?;
         }
         let full = format!("assets.extra/{path}");
         if full == WARMUP_FILE {
-            return Err(Error::Asset {
+            return Err(GraphError::Asset {
                 name: path.to_owned(),
                 what: "use SavedModelBuilder::warmup for the warmup file".into(),
-            });
+            }
+            .into());
         }
         if self
             .extra
             .keys()
             .any(|k| k.starts_with(&format!("{path}/")) || path.starts_with(&format!("{k}/")))
         {
-            return Err(Error::Asset {
+            return Err(GraphError::Asset {
                 name: path.to_owned(),
                 what: "a file and a directory of assets.extra would have the same name".into(),
-            });
+            }
+            .into());
         }
         self.extra.insert(path.to_owned(), contents.into());
         Ok(self)
@@ -680,7 +683,7 @@ impl SavedModelBuilder {
             let assets = dir.join("assets");
             fs::create_dir(&assets).map_err(io("creating", &assets))?;
             for (name, source) in &self.assets.files {
-                crate::assets::check_asset_source(source)?;
+                savedmodel_graph::check_asset_source(source)?;
                 let bytes = fs::read(source).map_err(io("reading asset", source))?;
                 write_file(&assets.join(name), &bytes, self.fsync)?;
             }
@@ -800,10 +803,11 @@ fn build_init_op(graph: &mut Graph, extra: &[Operation]) -> Result<Option<String
             .operation(op.name())
             .is_none_or(|o| o.op_type() != op.op_type())
         {
-            return Err(Error::Graph {
+            return Err(GraphError::Graph {
                 node: op.name().to_owned(),
                 what: "init op is not a node of this meta graph's graph".into(),
-            });
+            }
+            .into());
         }
     }
     ops.extend(extra.iter().cloned());
@@ -992,7 +996,7 @@ fn random_u64() -> u64 {
 mod tests {
     use super::*;
     use crate::DType;
-    use crate::tensor::{SourceData, TensorSource, VariableValue};
+    use crate::graph::{SourceData, TensorSource, VariableValue};
 
     #[test]
     fn meta_graph_def_carries_saver_init_op_and_assets_like_tensorflow() {
@@ -1110,7 +1114,7 @@ mod tests {
         fn shape(&self) -> &[i64] {
             &[300, 1000]
         }
-        fn open(&self) -> Result<SourceData<'_>> {
+        fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
             Ok(if self.trickle {
                 SourceData::Reader(Box::new(Trickle(&self.bytes)))
             } else {

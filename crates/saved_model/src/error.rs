@@ -23,36 +23,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    // ---- writing (graph/, ops/, saver.rs, signature.rs, builder.rs, ...) ----
-    /// A tensor value is inconsistent (data size vs shape, dtype).
-    #[error("invalid tensor: {what}")]
-    InvalidTensor {
-        /// What is wrong.
-        what: String,
-    },
-    /// A node cannot be added to the graph as asked (dtypes, shapes, attrs,
-    /// names).
-    #[error("node '{node}': {what}")]
-    Graph {
-        /// The node (or the name asked for).
-        node: String,
-        /// What is wrong.
-        what: String,
-    },
+    // ---- writing (saver.rs, signature.rs, builder.rs, ...) ----
+    /// The graph could not be built as asked (op types, attrs, dtypes,
+    /// shapes, names, tensor values, asset files): `savedmodel-graph`'s
+    /// error, with its message unchanged.
+    #[error(transparent)]
+    Graph(#[from] savedmodel_graph::Error),
     /// A signature breaks TensorFlow Serving's rules or names a tensor the
     /// graph does not have.
     #[error("signature '{signature}': {what}")]
     Signature {
         /// The signature key.
         signature: String,
-        /// What is wrong.
-        what: String,
-    },
-    /// An asset cannot be exported as asked.
-    #[error("asset '{name}': {what}")]
-    Asset {
-        /// The asset's file name (or source path).
-        name: String,
         /// What is wrong.
         what: String,
     },
@@ -87,50 +69,6 @@ pub enum Error {
         /// What the encoder reported.
         #[source]
         source: savedmodel_proto::Error,
-    },
-
-    // ---- export from weights and a model spec (export/) ----
-    /// The model spec does not parse, or describes a model that cannot be
-    /// built (unknown architecture or activation, wrong widths, ...).
-    #[error("model spec {}: {what}", path.display())]
-    Spec {
-        /// The spec file (`<inline>` for a spec given as text).
-        path: PathBuf,
-        /// What is wrong.
-        what: String,
-    },
-    /// A tensor the spec names is not in the weights.
-    #[error("weights {}: no tensor '{tensor}' (the {role}){hint}", weights.display())]
-    MissingWeight {
-        /// The weights file.
-        weights: PathBuf,
-        /// The tensor name the spec gives.
-        tensor: String,
-        /// What the spec uses it for, e.g. `kernel of layer 1`.
-        role: String,
-        /// Close names in the file, as `; did you mean ...`, or empty.
-        hint: String,
-    },
-    /// A weight tensor does not fit the model (shape, dtype, values).
-    #[error("weights {}: tensor '{tensor}' (the {role}) {what}", weights.display())]
-    Weight {
-        /// The weights file.
-        weights: PathBuf,
-        /// The tensor name.
-        tensor: String,
-        /// What the spec uses it for.
-        role: String,
-        /// What is wrong, e.g. `has shape [3, 4] but ... needs [4, 3]`.
-        what: String,
-    },
-    /// The weights file cannot be read.
-    #[error("weights {}: {source}", path.display())]
-    WeightsFile {
-        /// The weights file (or checkpoint prefix).
-        path: PathBuf,
-        /// What the reader reported.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     // ---- reading (reader.rs, validate.rs) ----

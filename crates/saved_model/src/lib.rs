@@ -7,7 +7,10 @@ pub use savedmodel_proto as proto;
 mod error;
 pub use error::{Error, Result};
 
-pub mod op_registry;
+/// The graph builder this crate writes SavedModels from (re-exported from
+/// `savedmodel-graph`): typed ops, tensors, TensorFlow's op registry.
+pub use savedmodel_graph::{self as graph, op_registry, ops};
+
 pub mod reader;
 pub mod show;
 pub mod validate;
@@ -15,23 +18,16 @@ pub mod validate;
 pub use reader::SavedModel;
 
 // Writing: graph construction, variables and saver, SavedModelBuilder.
-pub mod assets;
+mod assets;
 pub mod builder;
 pub mod example;
-pub mod export;
 pub mod fingerprint;
-pub mod graph;
-pub mod ops;
 pub mod saver;
 pub mod signature;
-pub mod tables;
-pub mod tensor;
 pub mod warmup;
 
 pub use builder::{MetaGraphBuilder, SavedModelBuilder, SavedModelFormat};
-pub use graph::{Graph, Operation, Output, Shape};
-pub use savedmodel_checkpoint::DType;
-pub use tensor::Tensor;
+pub use savedmodel_graph::{DType, Graph, Operation, Output, Shape, Tensor};
 
 #[cfg(test)]
 mod tests_hostile;

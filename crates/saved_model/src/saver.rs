@@ -16,7 +16,7 @@
 //! `savedmodel-checkpoint`, one data file per shard, in the order the
 //! `SaveV2` ops list them (so the files match what TensorFlow would write).
 //! Each value is written from where it is: a tensor's bytes in one piece, a
-//! [`TensorSource`](crate::tensor::TensorSource) streamed through the
+//! [`TensorSource`](crate::graph::TensorSource) streamed through the
 //! writer's 1 MiB buffer (a borrowed slice, such as a memory-mapped weights
 //! file, goes to the data file without an intermediate copy). Writing holds
 //! no copy of any value: besides the values themselves, memory is the
@@ -32,7 +32,7 @@ use savedmodel_proto::tensorflow::{SaverDef, saver_def::CheckpointFormatVersion}
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Operation, Output, Shape, VariableRecord};
-use crate::tensor::{Tensor, TensorData};
+use crate::graph::{Tensor, TensorElements};
 
 type CheckpointResult<T> = std::result::Result<T, savedmodel_checkpoint::Error>;
 
@@ -115,15 +115,13 @@ fn names_and_specs(g: &mut Graph, op: &str, shard: &[Saved<'_>]) -> Result<(Outp
 /// scope and returns its `SaverDef`, or `None` when the graph has no
 /// variables.
 pub fn add_saver(graph: &mut Graph) -> Result<Option<SaverDef>> {
-    if graph.variables.is_empty() {
+    if graph.variables().is_empty() {
         return Ok(None);
     }
-    // Taken out while the saver's nodes are added (they do not create
-    // variables), and put back after.
-    let records = std::mem::take(&mut graph.variables);
-    let def = build_saver(graph, &records);
-    graph.variables = records;
-    Ok(Some(def?))
+    // The saver's nodes create no variables; the records are shared values,
+    // so this copy is a list of handles.
+    let records = graph.variables().to_vec();
+    Ok(Some(build_saver(graph, &records)?))
 }
 
 fn build_saver(graph: &mut Graph, records: &[VariableRecord]) -> Result<SaverDef> {
@@ -142,7 +140,7 @@ fn build_saver(graph: &mut Graph, records: &[VariableRecord]) -> Result<SaverDef
             let part = g.constant("Const", Tensor::string(".part"))?;
             let temp = g.constant("Const", Tensor::string("_temp/part"))?;
             let suffix = g.select("Select", &is_s3, &part, &temp)?;
-            g.string_join("StringJoin", &[prefix.clone(), suffix], "")
+            Ok(g.string_join("StringJoin", &[prefix.clone(), suffix], "")?)
         })?;
         let num_shards_t = g.constant("num_shards", Tensor::scalar(num_shards as i32))?;
 
@@ -205,7 +203,7 @@ fn build_saver(graph: &mut Graph, records: &[VariableRecord]) -> Result<SaverDef
                 .build()?;
             let mut deps_all = vec![&merge];
             deps_all.extend(save_deps.iter());
-            g.with_control_dependencies(&deps_all, |g| g.identity("Identity", &prefix))
+            Ok(g.with_control_dependencies(&deps_all, |g| g.identity("Identity", &prefix))?)
         })?;
 
         // Restore path: one RestoreV2 per shard, each tensor assigned to
@@ -303,12 +301,12 @@ fn add_record(writer: &mut BundleWriter, record: &VariableRecord, prefix: &Path)
         return sink.finish().map_err(wrap);
     };
     let added: CheckpointResult<()> = match (part_slice(record), tensor.data()) {
-        (None, TensorData::Bytes(b)) => writer.add(name, tensor.dtype(), tensor.shape(), b),
-        (None, TensorData::Strings(s)) => writer.add_strings(name, tensor.shape(), s),
-        (Some((full, slice)), TensorData::Bytes(b)) => {
+        (None, TensorElements::Bytes(b)) => writer.add(name, tensor.dtype(), tensor.shape(), b),
+        (None, TensorElements::Strings(s)) => writer.add_strings(name, tensor.shape(), s),
+        (Some((full, slice)), TensorElements::Bytes(b)) => {
             writer.add_slice(name, &full, &slice, tensor.dtype(), b)
         }
-        (Some((full, slice)), TensorData::Strings(s)) => {
+        (Some((full, slice)), TensorElements::Strings(s)) => {
             writer.add_string_slice(name, &full, &slice, s)
         }
     };

@@ -22,8 +22,8 @@ use savedmodel_checkpoint::DType;
 use savedmodel_proto::tensorflow::{SignatureDef, TensorInfo, tensor_info};
 
 use crate::error::{Error, Result};
+use crate::graph::Tensor;
 use crate::graph::{Output, Shape};
-use crate::tensor::Tensor;
 
 /// `tensorflow/serving/predict`.
 pub const PREDICT_METHOD_NAME: &str = "tensorflow/serving/predict";

@@ -18,7 +18,7 @@ use savedmodel_proto::tensorflow::serving::{
 };
 
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::graph::Tensor;
 
 /// The warmup file's path inside a SavedModel.
 pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use savedmodel::export::{
+use savedmodel_export::{
     ExportOptions, MAX_WARMUP_EXAMPLES, ModelSpec, PreparedModel, WarmupExamples, open_weights,
 };
 use savedmodel_layout::{BaseListing, NextVersion, publish};

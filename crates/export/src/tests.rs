@@ -186,9 +186,10 @@ fn export_writes_a_valid_classifier() {
         out.join("assets.extra/tf_serving_warmup_requests")
             .is_file()
     );
-    let opened = crate::SavedModel::open(&out).unwrap();
+    let opened = savedmodel::SavedModel::open(&out).unwrap();
     drop(opened);
-    let report = crate::validate::validate(&out, &crate::validate::ValidateOptions::default());
+    let report =
+        savedmodel::validate::validate(&out, &savedmodel::validate::ValidateOptions::default());
     assert!(report.is_clean(), "{report}");
 }
 

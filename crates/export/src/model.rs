@@ -12,9 +12,10 @@ use super::spec::{
 };
 use super::weights::{AsF32, WeightSource, WeightTensor, check_f32, suggest, to_f32};
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Output};
-use crate::ops::ExampleSpec;
-use crate::tensor::{Tensor, VariableValue};
+use savedmodel_graph::Error as GraphError;
+use savedmodel_graph::ops::ExampleSpec;
+use savedmodel_graph::{Graph, Output};
+use savedmodel_graph::{Tensor, VariableValue};
 
 /// The largest vocabulary file read for class labels (64 MiB).
 pub const MAX_VOCABULARY_BYTES: u64 = 64 << 20;
@@ -438,12 +439,13 @@ impl PreparedModel {
     pub fn predict(&self, rows: &[f32]) -> Result<Vec<f32>> {
         let n = self.spec.input_width;
         if n == 0 || rows.len() % n != 0 {
-            return Err(Error::InvalidTensor {
+            return Err(GraphError::InvalidTensor {
                 what: format!(
                     "{} values are not a whole number of rows of {n}",
                     rows.len()
                 ),
-            });
+            }
+            .into());
         }
         let batch = rows.len() / n;
         let mut x: Vec<f32> = rows.to_vec();
@@ -503,13 +505,14 @@ impl PreparedModel {
             &examples,
             &ExampleSpec::new().dense(&self.spec.feature, DType::Float, &[n]),
         )?;
-        let feature = parsed
-            .dense(&self.spec.feature)
-            .cloned()
-            .ok_or_else(|| Error::Graph {
-                node: "ParseExample".into(),
-                what: format!("no dense output for feature {:?}", self.spec.feature),
-            })?;
+        let feature =
+            parsed
+                .dense(&self.spec.feature)
+                .cloned()
+                .ok_or_else(|| GraphError::Graph {
+                    node: "ParseExample".into(),
+                    what: format!("no dense output for feature {:?}", self.spec.feature),
+                })?;
         let inputs = g.identity("x", &feature)?;
         let mut x = inputs.clone();
         if let Some((mean, std)) = &self.normalization {
@@ -517,7 +520,7 @@ impl PreparedModel {
                 let m = g.constant("mean", Tensor::vector(mean))?;
                 let s = g.constant("std", Tensor::vector(std))?;
                 let centered = g.sub("sub", &x, &m)?;
-                g.div("truediv", &centered, &s)
+                Ok(g.div("truediv", &centered, &s)?)
             })?;
         }
         let mut last_activation = Activation::None;
@@ -543,7 +546,7 @@ impl PreparedModel {
                     g.name_scope("binary", |g| -> Result<Output> {
                         let one = g.constant("one", Tensor::scalar(1f32))?;
                         let negative = g.sub("sub", &one, &x)?;
-                        g.concat("concat", &[negative, x.clone()], 1)
+                        Ok(g.concat("concat", &[negative, x.clone()], 1)?)
                     })?
                 } else {
                     x
@@ -551,7 +554,7 @@ impl PreparedModel {
                 let k = self.output_width as i64;
                 let scores = g.identity("scores", &probabilities)?;
                 let class_ids = g.arg_max("class_ids", &scores, 1)?;
-                let k32 = i32::try_from(k).map_err(|_| Error::Graph {
+                let k32 = i32::try_from(k).map_err(|_| GraphError::Graph {
                     node: "top_k".into(),
                     what: format!("{k} classes is more than TopKV2 takes"),
                 })?;
@@ -598,14 +601,15 @@ fn dense(g: &mut Graph, layer: PreparedLayer, x: &Output) -> Result<Output> {
     if let Some(bias) = &bias {
         y = g.bias_add("BiasAdd", &y, bias.value())?;
     }
-    match layer.activation {
-        Activation::Relu => g.relu("Relu", &y),
-        Activation::Relu6 => g.relu6("Relu6", &y),
-        Activation::Sigmoid => g.sigmoid("Sigmoid", &y),
-        Activation::Tanh => g.tanh("Tanh", &y),
-        Activation::Softmax => g.softmax("Softmax", &y),
-        Activation::None => Ok(y),
-    }
+    let y = match layer.activation {
+        Activation::Relu => g.relu("Relu", &y)?,
+        Activation::Relu6 => g.relu6("Relu6", &y)?,
+        Activation::Sigmoid => g.sigmoid("Sigmoid", &y)?,
+        Activation::Tanh => g.tanh("Tanh", &y)?,
+        Activation::Softmax => g.softmax("Softmax", &y)?,
+        Activation::None => y,
+    };
+    Ok(y)
 }
 
 /// Applies `activation` to one row of a layer's outputs, in place.

@@ -8,13 +8,14 @@ use savedmodel_proto::tensorflow::{SignatureDef, TensorInfo};
 
 use super::model::{ExportGraph, Head, PreparedModel};
 use super::spec::Task;
-use crate::builder::{MetaGraphBuilder, SERVE_TAG, SavedModelBuilder};
-use crate::error::{Error, Result};
-use crate::example::ExampleBuilder;
-use crate::graph::Shape;
-use crate::signature::DEFAULT_SERVING_SIGNATURE_DEF_KEY;
-use crate::tensor::Tensor;
-use crate::warmup::{MAX_WARMUP_RECORDS, WarmupRequests};
+use crate::error::Result;
+use savedmodel::Error as SavedModelError;
+use savedmodel::builder::{MetaGraphBuilder, SERVE_TAG, SavedModelBuilder};
+use savedmodel::example::ExampleBuilder;
+use savedmodel::signature::DEFAULT_SERVING_SIGNATURE_DEF_KEY;
+use savedmodel::warmup::{MAX_WARMUP_RECORDS, WarmupRequests};
+use savedmodel_graph::Shape;
+use savedmodel_graph::Tensor;
 
 /// The predict signature's key.
 pub const PREDICT_SIGNATURE_KEY: &str = "predict";
@@ -143,13 +144,13 @@ impl Export {
     /// Writes the SavedModel into `dir`, an existing empty directory (the
     /// staging directory of `savedmodel_layout::publish`).
     pub fn write_into_empty_dir(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
-        self.builder.write_into_empty_dir(dir)
+        Ok(self.builder.write_into_empty_dir(dir)?)
     }
 
     /// Writes the SavedModel to `dir`, which must not exist or be empty
     /// (written beside it and renamed into place).
     pub fn write_to(&self, dir: impl AsRef<std::path::Path>) -> Result<()> {
-        self.builder.write_to(dir)
+        Ok(self.builder.write_to(dir)?)
     }
 }
 
@@ -224,28 +225,30 @@ impl PreparedModel {
             WarmupExamples::Given(rows) => {
                 for (i, row) in rows.iter().enumerate() {
                     if row.len() != n {
-                        return Err(Error::Warmup {
+                        return Err(SavedModelError::Warmup {
                             record: i * WARMUP_RECORDS_PER_EXAMPLE,
                             what: format!(
                                 "warmup input {} has {} values, the model takes {n}",
                                 i + 1,
                                 row.len()
                             ),
-                        });
+                        }
+                        .into());
                     }
                 }
                 rows.clone()
             }
         };
         if rows.len() > MAX_WARMUP_EXAMPLES {
-            return Err(Error::Warmup {
+            return Err(SavedModelError::Warmup {
                 record: MAX_WARMUP_RECORDS,
                 what: format!(
                     "{} warmup examples make {} records; TensorFlow Serving allows {MAX_WARMUP_RECORDS} (at most {MAX_WARMUP_EXAMPLES} examples)",
                     rows.len(),
                     rows.len().saturating_mul(WARMUP_RECORDS_PER_EXAMPLE)
                 ),
-            });
+            }
+            .into());
         }
         Ok(rows)
     }

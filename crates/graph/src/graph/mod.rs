@@ -11,9 +11,10 @@
 //! live in [`crate::ops`]; [`Graph::op`] builds any other op type when its
 //! output types are given explicitly.
 //!
-//! Only attrs that differ from the op's registered default are written (for
-//! the ops in [`crate::ops::known_op_types`]), so the graph also loads in
-//! TensorFlow builds older than the attrs (FORMATS.md 4.4).
+//! Every node is checked against TensorFlow 2.21's definition of its op
+//! ([`crate::op_registry`]), and only attrs that differ from the registered
+//! default are written, so the graph also loads in TensorFlow builds older
+//! than the attrs (docs/formats.md, section 9).
 //!
 //! Variables' values are not part of the `GraphDef`: the graph keeps each
 //! one as a [`VariableValue`] (an owned [`Tensor`] moved in without a copy,
@@ -33,13 +34,8 @@ use savedmodel_proto::tensorflow::{
 pub use shape::Shape;
 
 use crate::error::{Error, Result};
-use crate::ops::registry;
+use crate::op_registry::{self, OpRegistry};
 use crate::tensor::{Tensor, VariableValue};
-
-/// The `GraphDef.versions.producer` TensorFlow 2.21 writes
-/// (`TF_GRAPH_DEF_VERSION`, FORMATS.md 3.2). Kernels whose behaviour changed
-/// over time look at it; writing 2.21's value asks for 2.21's semantics.
-pub const GRAPH_DEF_VERSION_PRODUCER: i32 = 2474;
 
 /// One output of a node: a tensor flowing through the graph.
 ///
@@ -81,7 +77,7 @@ impl Output {
 
     /// How a `NodeDef` input refers to this output: `node` for output 0,
     /// `node:k` otherwise.
-    pub(crate) fn input_ref(&self) -> String {
+    pub fn input_ref(&self) -> String {
         if self.index == 0 {
             self.node.clone()
         } else {
@@ -226,35 +222,37 @@ attr_from!(AttrValue, v => Attr::Raw(Box::new(v)));
 /// What the saver needs to know about one variable (or one part of a
 /// partitioned variable).
 #[derive(Clone, Debug)]
-pub(crate) struct VariableRecord {
+pub struct VariableRecord {
     /// The `VarHandleOp` node.
-    pub(crate) handle: Output,
+    pub handle: Output,
     /// The variable's `ReadVariableOp` (what `SaveV2` saves).
-    pub(crate) read: Output,
+    pub read: Output,
     /// The checkpoint key: the variable name, or the full name of a
     /// partitioned variable.
-    pub(crate) checkpoint_name: String,
+    pub checkpoint_name: String,
     /// For a part of a partitioned variable: the full shape and this part's
     /// offsets; `None` for a whole variable.
-    pub(crate) partition: Option<Partition>,
+    pub partition: Option<Partition>,
     /// The value written to the checkpoint (shared, not copied, with the
     /// caller and with every builder the record is merged into).
-    pub(crate) value: VariableValue,
+    pub value: VariableValue,
     /// Which saver shard (data file) holds it.
-    pub(crate) shard: usize,
+    pub shard: usize,
 }
 
 /// Where one part sits in a partitioned variable.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Partition {
-    pub(crate) full_shape: Vec<i64>,
-    pub(crate) offsets: Vec<i64>,
+pub struct Partition {
+    /// The shape of the whole (unpartitioned) variable.
+    pub full_shape: Vec<i64>,
+    /// Where this part starts in the whole variable, per dimension.
+    pub offsets: Vec<i64>,
 }
 
 impl Partition {
     /// The `SaveV2`/`RestoreV2` `shape_and_slices` spec: `"5 3 0,3:0,3"`
     /// (FORMATS.md 1.6).
-    pub(crate) fn spec(&self, part_shape: &[i64]) -> String {
+    pub fn spec(&self, part_shape: &[i64]) -> String {
         let dims: Vec<String> = self.full_shape.iter().map(i64::to_string).collect();
         let slices: Vec<String> = self
             .offsets
@@ -268,15 +266,67 @@ impl Partition {
 
 /// An asset file the graph refers to through a string tensor.
 #[derive(Clone, Debug)]
-pub(crate) struct AssetRecord {
+pub struct AssetRecord {
     /// The string `Const` whose value the loader replaces with the asset's
     /// path (`node:0`).
-    pub(crate) tensor: Output,
+    pub tensor: Output,
     /// The file to copy into `assets/`.
-    pub(crate) source: PathBuf,
+    pub source: PathBuf,
     /// The requested file name in `assets/` (the source's basename unless
     /// given).
-    pub(crate) filename: String,
+    pub filename: String,
+}
+
+/// Checks a node's attrs against TensorFlow's definition of its op (the
+/// embedded [`OpRegistry`]) and leaves out those equal to their registered
+/// default, as `strip_default_attrs` does (docs/formats.md, section 9): an
+/// unregistered op type, an attr the op does not declare, a value of the
+/// wrong type or outside `allowed_values`, and a missing required attr are
+/// errors here rather than when TensorFlow imports the graph. Attrs whose
+/// name starts with `_` are TensorFlow's internal ones (`_class`,
+/// `_output_shapes`) and are not declared by ops; they pass unchecked.
+fn registered_attrs(
+    node: &str,
+    op_type: &str,
+    given: BTreeMap<String, AttrValue>,
+) -> Result<BTreeMap<String, AttrValue>> {
+    let error = |what: String| Error::Graph {
+        node: node.to_owned(),
+        what,
+    };
+    let version = op_registry::TENSORFLOW_VERSION;
+    let Some(def) = OpRegistry::tensorflow().get(op_type) else {
+        return Err(error(format!(
+            "op type {op_type:?} is not registered in TensorFlow {version}"
+        )));
+    };
+    let mut attrs = BTreeMap::new();
+    for (attr, value) in given {
+        if attr.starts_with('_') {
+            attrs.insert(attr, value);
+            continue;
+        }
+        let Some(attr_def) = op_registry::attr_def(def, &attr) else {
+            return Err(error(format!(
+                "op {op_type} has no attr {attr:?} in TensorFlow {version}"
+            )));
+        };
+        if let Some(problem) = op_registry::attr_value_problem(attr_def, &value) {
+            return Err(error(format!("attr {attr:?} of op {op_type} {problem}")));
+        }
+        if attr_def.default_value.as_ref() != Some(&value) {
+            attrs.insert(attr, value);
+        }
+    }
+    for attr_def in &def.attr {
+        if attr_def.default_value.is_none() && !attrs.contains_key(&attr_def.name) {
+            return Err(error(format!(
+                "op {op_type} needs attr {:?}",
+                attr_def.name
+            )));
+        }
+    }
+    Ok(attrs)
 }
 
 #[derive(Clone, Debug)]
@@ -358,7 +408,7 @@ impl Graph {
 
     /// Runs `f` outside every name scope (for names that already carry
     /// their full scope).
-    pub(crate) fn at_root<R>(&mut self, f: impl FnOnce(&mut Graph) -> R) -> R {
+    pub fn at_root<R>(&mut self, f: impl FnOnce(&mut Graph) -> R) -> R {
         let saved = std::mem::take(&mut self.name_stack);
         let result = f(self);
         self.name_stack = saved;
@@ -385,7 +435,7 @@ impl Graph {
     }
 
     /// Runs `f` outside every enclosing `with_control_dependencies`.
-    pub(crate) fn without_control_dependencies<R>(&mut self, f: impl FnOnce(&mut Graph) -> R) -> R {
+    pub fn without_control_dependencies<R>(&mut self, f: impl FnOnce(&mut Graph) -> R) -> R {
         let saved = std::mem::take(&mut self.control_stack);
         let result = f(self);
         self.control_stack = saved;
@@ -470,7 +520,7 @@ impl Graph {
     }
 
     /// The value of a `Const` node, for shape inference.
-    pub(crate) fn constant_value(&self, output: &Output) -> Option<&Tensor> {
+    pub fn constant_value(&self, output: &Output) -> Option<&Tensor> {
         if output.index != 0 {
             return None;
         }
@@ -490,7 +540,9 @@ impl Graph {
         GraphDef {
             node: self.nodes.clone(),
             versions: Some(VersionDef {
-                producer: GRAPH_DEF_VERSION_PRODUCER,
+                // 2.21's value asks for 2.21's semantics from kernels whose
+                // behaviour changed over time.
+                producer: op_registry::GRAPH_DEF_VERSION,
                 min_consumer: 0,
                 bad_consumers: Vec::new(),
             }),
@@ -512,6 +564,23 @@ impl Graph {
     /// SavedModel's init op runs them.
     pub fn table_initializers(&self) -> &[Operation] {
         &self.table_initializers
+    }
+
+    /// The variables created in this graph, in creation order (what the
+    /// saver saves and the SavedModel writer puts in `variables/`).
+    pub fn variables(&self) -> &[VariableRecord] {
+        &self.variables
+    }
+
+    /// Takes the variables' records out of the graph (a SavedModel builder
+    /// that has consumed the graph keeps them), leaving none.
+    pub fn take_variables(&mut self) -> Vec<VariableRecord> {
+        std::mem::take(&mut self.variables)
+    }
+
+    /// The asset files the graph refers to, in creation order.
+    pub fn assets(&self) -> &[AssetRecord] {
+        &self.assets
     }
 
     /// Registers `op` as a table initializer, run by the SavedModel's init op
@@ -541,34 +610,7 @@ impl Graph {
         } else {
             self.unique_name(&b.name)
         };
-        let mut attrs = BTreeMap::new();
-        match registry::lookup(&b.op_type) {
-            Some(reg) => {
-                for (attr, value) in b.attrs {
-                    let Some((_, default)) = reg.attrs.iter().find(|(n, _)| *n == attr) else {
-                        return Err(Error::Graph {
-                            node: name,
-                            what: format!(
-                                "op {} has no attr {attr:?} in TensorFlow 2.21",
-                                b.op_type
-                            ),
-                        });
-                    };
-                    if default.value().as_ref() != Some(&value) {
-                        attrs.insert(attr, value);
-                    }
-                }
-                for (attr, default) in reg.attrs {
-                    if default.value().is_none() && !attrs.contains_key(*attr) {
-                        return Err(Error::Graph {
-                            node: name,
-                            what: format!("op {} needs attr {attr:?}", b.op_type),
-                        });
-                    }
-                }
-            }
-            None => attrs = b.attrs,
-        }
+        let attrs = registered_attrs(&name, &b.op_type, b.attrs)?;
         // Control inputs: explicit ones, then the enclosing
         // `with_control_dependencies` scopes; never a node that is already a
         // data input (as TensorFlow's `_control_dependencies_for_inputs`).
@@ -640,7 +682,7 @@ impl Graph {
 
     /// Checks that `output` belongs to this graph (same node, index and
     /// dtype), so a handle from another graph is not wired in by mistake.
-    pub(crate) fn check_output(&self, output: &Output) -> Result<()> {
+    pub fn check_output(&self, output: &Output) -> Result<()> {
         let ok = self
             .info
             .get(&output.node)
@@ -755,13 +797,13 @@ impl OpBuilder<'_> {
 
     /// Uses the name as given, without scope prefix or suffix: for names
     /// reserved beforehand with [`Graph::unique_name`].
-    pub(crate) fn exact_name(mut self) -> Self {
+    pub fn exact_name(mut self) -> Self {
         self.exact = true;
         self
     }
 
     /// Adds the node and returns its only output.
-    pub(crate) fn build_output(self) -> Result<Output> {
+    pub fn build_output(self) -> Result<Output> {
         self.build()?.output(0)
     }
 }
@@ -852,8 +894,61 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(err.to_string().contains("no attr \"bogus\""), "{err}");
-        // Unknown op types keep every attr.
-        let op = g.op("MyOp", "mine").attr("k", 0i64).build().unwrap();
+        // An op type TensorFlow does not register is refused when built,
+        // not when TensorFlow Serving loads the model.
+        let err = g.op("MyOp", "mine").attr("k", 0i64).build().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("op type \"MyOp\" is not registered in TensorFlow 2.21"),
+            "{err}"
+        );
+        // Attr types, allowed values and minimums come from the registry.
+        let err = g
+            .op("MatMul", "m")
+            .attr("T", DType::Float)
+            .attr("transpose_a", 1i64)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "attr \"transpose_a\" of op MatMul holds an int, but the op declares it as bool"
+            ),
+            "{err}"
+        );
+        let err = g
+            .op("MatMul", "m")
+            .attr("T", DType::String)
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is DT_STRING, which the op does not allow"),
+            "{err}"
+        );
+        let err = g
+            .op("ConcatV2", "c")
+            .attr("T", DType::Float)
+            .attr("N", 1i64)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("below its minimum 2"), "{err}");
+        let err = g
+            .op("BiasAdd", "b")
+            .attr("T", DType::Float)
+            .attr("data_format", "NWHC")
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"NWHC\", which the op does not allow"),
+            "{err}"
+        );
+        // Internal attrs (a leading underscore) are not declared by ops.
+        let op = g
+            .op("NoOp", "n")
+            .attr("_class", Attr::StrList(vec![b"loc:@x".to_vec()]))
+            .build()
+            .unwrap();
         assert_eq!(g.node(op.name()).unwrap().attr.len(), 1);
     }
 

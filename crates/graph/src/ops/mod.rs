@@ -2,7 +2,8 @@
 //! [`Graph`].
 //!
 //! Each constructor checks its inputs' dtypes, writes the op's attrs (only
-//! those that differ from TensorFlow's defaults, see [`known_op_types`]) and
+//! those that differ from TensorFlow's registered defaults, see
+//! [`crate::op_registry`]) and
 //! infers the outputs' dtypes and static shapes, so signatures built from
 //! them carry exact `TensorInfo`s. Auxiliary constants (a reshape's target
 //! shape, a reduction's axes, `k` of top-k) are created as `Const` nodes
@@ -13,16 +14,16 @@
 
 mod array;
 mod io;
+mod lookup;
 mod math;
 mod nn;
 mod parsing;
-pub(crate) mod registry;
 mod state;
 
 use savedmodel_checkpoint::DType;
 
+pub use lookup::{LINE_NUMBER, Table, TextFileOptions, WHOLE_LINE};
 pub use parsing::{DenseFeature, ExampleSpec, ParsedExample, SparseFeature, SparseTensor};
-pub use registry::known_op_types;
 pub use state::{PartitionedVariable, Variable, VariableOptions};
 
 use crate::error::{Error, Result};
@@ -122,7 +123,7 @@ pub(crate) fn normalize_axis(name: &str, axis: i64, rank: Option<usize>) -> Resu
 impl Graph {
     /// A `Const` named `{op}/{input}` (TensorFlow names the constants an
     /// op's Python wrapper creates after the op).
-    pub(crate) fn aux_constant(&mut self, op: &str, input: &str, value: Tensor) -> Result<Output> {
+    pub fn aux_constant(&mut self, op: &str, input: &str, value: Tensor) -> Result<Output> {
         let shape = crate::graph::Shape::new(value.shape());
         let dtype = value.dtype();
         let out = self

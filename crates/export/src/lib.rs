@@ -29,7 +29,7 @@
 //! models.) `docs/performance.md` has the measurements.
 //!
 //! ```
-//! use savedmodel::export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
+//! use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
 //!
 //! let spec = ModelSpec::from_toml(
 //!     r#"
@@ -65,12 +65,14 @@
 //! Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod error;
 mod files;
 mod model;
 mod spec;
 mod weights;
 mod write;
 
+pub use error::{Error, Result};
 pub use files::{WeightsFile, open_weights};
 pub use model::{ExportGraph, Head, MAX_VOCABULARY_BYTES, PreparedLayer, PreparedModel};
 pub use spec::{

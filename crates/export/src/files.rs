@@ -11,7 +11,8 @@ use savedmodel_checkpoint::{DType, TensorData};
 
 use super::weights::{WeightSource, WeightTensor};
 use crate::error::{Error, Result};
-use crate::tensor::{SourceData, TensorSource};
+use savedmodel_graph::Error as GraphError;
+use savedmodel_graph::{SourceData, TensorSource};
 
 /// Opens a weights file: `.safetensors`, `.npz`, or a TensorFlow
 /// checkpoint prefix (told apart by content, see
@@ -140,17 +141,20 @@ impl TensorSource for FileTensor {
         &self.shape
     }
 
-    fn open(&self) -> Result<SourceData<'_>> {
-        let view = self.file.read(self.index).map_err(|e| Error::WeightsFile {
-            path: self.file.path().to_path_buf(),
-            source: Box::new(e),
+    fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
+        let source_error = |e: Error| GraphError::Source(Box::new(e));
+        let view = self.file.read(self.index).map_err(|e| {
+            source_error(Error::WeightsFile {
+                path: self.file.path().to_path_buf(),
+                source: Box::new(e),
+            })
         })?;
         if view.dtype() != self.dtype || view.shape() != self.shape.as_slice() {
-            return Err(self.changed());
+            return Err(source_error(self.changed()));
         }
         match view.into_data() {
             TensorData::Bytes(data) => Ok(SourceData::Bytes(data)),
-            TensorData::Strings(_) => Err(self.changed()),
+            TensorData::Strings(_) => Err(source_error(self.changed())),
         }
     }
 }

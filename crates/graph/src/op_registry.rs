@@ -15,7 +15,7 @@
 //! arguments carry the `_REF` variant.
 //!
 //! ```
-//! use savedmodel::op_registry::OpRegistry;
+//! use savedmodel_graph::op_registry::OpRegistry;
 //!
 //! let ops = OpRegistry::tensorflow();
 //! let matmul = ops.get("MatMul").ok_or("MatMul is registered")?;
@@ -227,6 +227,161 @@ fn arg_types(
         }
     }
     Ok(out)
+}
+
+/// Whether `value` is a value of an attr declared with type `attr_type`
+/// (`"int"`, `"list(type)"`, ...; the types of `AttrDef.type`,
+/// `tensorflow/core/framework/op_def.proto`). An empty list fits every list
+/// type, and a function-body placeholder (`$T`) fits anything: both are
+/// what TensorFlow's own `ValidateAttrValue` accepts.
+pub fn attr_value_fits(attr_type: &str, value: &AttrValue) -> bool {
+    let Some(value) = &value.value else {
+        // An AttrValue without a value is how an empty list may be written.
+        return attr_type.starts_with("list(");
+    };
+    if let Some(element) = attr_type
+        .strip_prefix("list(")
+        .and_then(|t| t.strip_suffix(')'))
+    {
+        let Value::List(list) = value else {
+            return matches!(value, Value::Placeholder(_));
+        };
+        let counts = [
+            ("string", list.s.len()),
+            ("int", list.i.len()),
+            ("float", list.f.len()),
+            ("bool", list.b.len()),
+            ("type", list.r#type.len()),
+            ("shape", list.shape.len()),
+            ("tensor", list.tensor.len()),
+            ("func", list.func.len()),
+        ];
+        return counts.iter().all(|(kind, n)| *n == 0 || *kind == element);
+    }
+    matches!(
+        (attr_type, value),
+        ("string", Value::S(_))
+            | ("int", Value::I(_))
+            | ("float", Value::F(_))
+            | ("bool", Value::B(_))
+            | ("type", Value::Type(_))
+            | ("shape", Value::Shape(_))
+            | ("tensor", Value::Tensor(_))
+            | ("func", Value::Func(_))
+            | (_, Value::Placeholder(_))
+    )
+}
+
+/// Why `value` is not allowed for attr `def`, or `None` when it is: the
+/// attr's type, its `allowed_values` (for `type`, `list(type)` and
+/// `string` attrs) and its `minimum` (for `int` attrs and list lengths), as
+/// TensorFlow checks them when a node is added to a graph
+/// (`ValidateAttrValue`, `tensorflow/core/framework/op_def_util.cc`).
+pub fn attr_value_problem(def: &AttrDef, value: &AttrValue) -> Option<String> {
+    if !attr_value_fits(&def.r#type, value) {
+        return Some(format!(
+            "holds {}, but the op declares it as {}",
+            describe_value(value),
+            def.r#type
+        ));
+    }
+    let Some(v) = &value.value else {
+        return None;
+    };
+    if def.has_minimum {
+        match v {
+            Value::I(i) if *i < def.minimum => {
+                return Some(format!("is {i}, below its minimum {}", def.minimum));
+            }
+            Value::List(list) => {
+                let len = [
+                    list.s.len(),
+                    list.i.len(),
+                    list.f.len(),
+                    list.b.len(),
+                    list.r#type.len(),
+                    list.shape.len(),
+                    list.tensor.len(),
+                    list.func.len(),
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or(0);
+                if (len as i64) < def.minimum {
+                    return Some(format!(
+                        "has {len} elements, fewer than its minimum {}",
+                        def.minimum
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let allowed = def.allowed_values.as_ref().and_then(|a| a.value.as_ref());
+    if let Some(Value::List(allowed)) = allowed {
+        match v {
+            Value::Type(t) if !allowed.r#type.is_empty() && !allowed.r#type.contains(t) => {
+                return Some(format!(
+                    "is {}, which the op does not allow (allowed: {})",
+                    type_name(*t),
+                    type_names(&allowed.r#type)
+                ));
+            }
+            Value::List(list) if !allowed.r#type.is_empty() => {
+                if let Some(t) = list.r#type.iter().find(|t| !allowed.r#type.contains(t)) {
+                    return Some(format!(
+                        "lists {}, which the op does not allow (allowed: {})",
+                        type_name(*t),
+                        type_names(&allowed.r#type)
+                    ));
+                }
+            }
+            Value::S(s) if !allowed.s.is_empty() && !allowed.s.contains(s) => {
+                let names: Vec<String> = allowed
+                    .s
+                    .iter()
+                    .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+                    .collect();
+                return Some(format!(
+                    "is {:?}, which the op does not allow (allowed: {})",
+                    String::from_utf8_lossy(s),
+                    names.join(", ")
+                ));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn type_name(t: i32) -> String {
+    crate::proto::tensorflow::DataType::try_from(t)
+        .map(|d| d.as_str_name().to_owned())
+        .unwrap_or_else(|_| format!("data type {t}"))
+}
+
+fn type_names(types: &[i32]) -> String {
+    types
+        .iter()
+        .map(|t| type_name(*t))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_value(value: &AttrValue) -> &'static str {
+    match &value.value {
+        None => "no value",
+        Some(Value::S(_)) => "a string",
+        Some(Value::I(_)) => "an int",
+        Some(Value::F(_)) => "a float",
+        Some(Value::B(_)) => "a bool",
+        Some(Value::Type(_)) => "a type",
+        Some(Value::Shape(_)) => "a shape",
+        Some(Value::Tensor(_)) => "a tensor",
+        Some(Value::List(_)) => "a list",
+        Some(Value::Func(_)) => "a function",
+        Some(Value::Placeholder(_)) => "a placeholder",
+    }
 }
 
 #[cfg(test)]

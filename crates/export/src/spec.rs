@@ -465,7 +465,7 @@ impl ModelSpec {
                 None => format!("layer {number}"),
             };
             if let Some(name) = &layer.name {
-                if !crate::graph::is_valid_node_name(name) || name.contains('/') {
+                if !savedmodel_graph::is_valid_node_name(name) || name.contains('/') {
                     return Err(format!(
                         "{label}: name {name:?} is not usable as a graph name scope (letters, digits, '_', '.', '-'; not starting with '_' or '-')"
                     ));

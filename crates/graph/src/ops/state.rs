@@ -18,7 +18,7 @@ use savedmodel_checkpoint::DType;
 use super::type_error;
 use crate::error::Result;
 use crate::graph::{Graph, Operation, Output, Partition, Shape, VariableRecord};
-use crate::tensor::{Tensor, TensorData, VariableValue};
+use crate::tensor::{Tensor, TensorElements, VariableValue};
 
 /// Options for [`Graph::variable_with`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -111,8 +111,8 @@ fn rows(value: &Tensor, start: i64, len: i64) -> Result<Tensor> {
     let mut part_shape = shape.to_vec();
     part_shape[0] = len;
     match value.data() {
-        TensorData::Strings(s) => Tensor::strings(&part_shape, &s[from..to]),
-        TensorData::Bytes(b) => {
+        TensorElements::Strings(s) => Tensor::strings(&part_shape, &s[from..to]),
+        TensorElements::Bytes(b) => {
             let size = value.dtype().element_size().unwrap_or(1);
             Tensor::from_bytes(
                 value.dtype(),

@@ -15,7 +15,7 @@ use savedmodel_proto::tensorflow::{TensorProto, TensorShapeProto, tensor_shape_p
 use crate::error::{Error, Result};
 
 mod source;
-pub(crate) use source::Chunks;
+pub use source::Chunks;
 pub use source::{SourceData, TensorSource, VariableValue};
 
 /// A Rust number type that is the element type of a TensorFlow dtype, byte
@@ -64,7 +64,7 @@ impl Element for bool {
 
 /// The elements of a [`Tensor`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TensorData {
+pub enum TensorElements {
     /// Fixed-size elements, row-major, little-endian.
     Bytes(Vec<u8>),
     /// `DT_STRING` elements, row-major.
@@ -76,7 +76,7 @@ pub enum TensorData {
 pub struct Tensor {
     dtype: DType,
     shape: Vec<i64>,
-    data: TensorData,
+    data: TensorElements,
 }
 
 fn element_count(shape: &[i64]) -> Result<usize> {
@@ -111,7 +111,7 @@ impl Tensor {
         Tensor {
             dtype: T::DTYPE,
             shape: Vec::new(),
-            data: TensorData::Bytes(data),
+            data: TensorElements::Bytes(data),
         }
     }
 
@@ -124,7 +124,7 @@ impl Tensor {
         Tensor {
             dtype: T::DTYPE,
             shape: vec![values.len() as i64],
-            data: TensorData::Bytes(data),
+            data: TensorElements::Bytes(data),
         }
     }
 
@@ -152,7 +152,7 @@ impl Tensor {
         Ok(Tensor {
             dtype,
             shape: shape.to_vec(),
-            data: TensorData::Bytes(data),
+            data: TensorElements::Bytes(data),
         })
     }
 
@@ -170,7 +170,7 @@ impl Tensor {
         Ok(Tensor {
             dtype: DType::String,
             shape: shape.to_vec(),
-            data: TensorData::Strings(values.iter().map(|s| s.as_ref().to_vec()).collect()),
+            data: TensorElements::Strings(values.iter().map(|s| s.as_ref().to_vec()).collect()),
         })
     }
 
@@ -179,7 +179,7 @@ impl Tensor {
         Tensor {
             dtype: DType::String,
             shape: Vec::new(),
-            data: TensorData::Strings(vec![value.as_ref().to_vec()]),
+            data: TensorElements::Strings(vec![value.as_ref().to_vec()]),
         }
     }
 
@@ -188,7 +188,7 @@ impl Tensor {
         Tensor {
             dtype: DType::String,
             shape: vec![values.len() as i64],
-            data: TensorData::Strings(values.iter().map(|s| s.as_ref().to_vec()).collect()),
+            data: TensorElements::Strings(values.iter().map(|s| s.as_ref().to_vec()).collect()),
         }
     }
 
@@ -205,29 +205,29 @@ impl Tensor {
     /// Number of elements (1 for a scalar).
     pub fn num_elements(&self) -> usize {
         match &self.data {
-            TensorData::Strings(s) => s.len(),
-            TensorData::Bytes(b) => b.len() / self.dtype.element_size().unwrap_or(1).max(1),
+            TensorElements::Strings(s) => s.len(),
+            TensorElements::Bytes(b) => b.len() / self.dtype.element_size().unwrap_or(1).max(1),
         }
     }
 
     /// The elements.
-    pub fn data(&self) -> &TensorData {
+    pub fn data(&self) -> &TensorElements {
         &self.data
     }
 
     /// The element bytes of a numeric tensor.
     pub fn bytes(&self) -> Option<&[u8]> {
         match &self.data {
-            TensorData::Bytes(b) => Some(b),
-            TensorData::Strings(_) => None,
+            TensorElements::Bytes(b) => Some(b),
+            TensorElements::Strings(_) => None,
         }
     }
 
     /// The elements of a string tensor.
     pub fn string_values(&self) -> Option<&[Vec<u8>]> {
         match &self.data {
-            TensorData::Strings(s) => Some(s),
-            TensorData::Bytes(_) => None,
+            TensorElements::Strings(s) => Some(s),
+            TensorElements::Bytes(_) => None,
         }
     }
 
@@ -275,11 +275,11 @@ impl Tensor {
             ..Default::default()
         };
         match &self.data {
-            TensorData::Strings(s) => proto.string_val = s.clone(),
-            TensorData::Bytes(b) if self.num_elements() == 1 => {
+            TensorElements::Strings(s) => proto.string_val = s.clone(),
+            TensorElements::Bytes(b) if self.num_elements() == 1 => {
                 fill_typed(&mut proto, self.dtype, b)
             }
-            TensorData::Bytes(b) => proto.tensor_content = b.clone(),
+            TensorElements::Bytes(b) => proto.tensor_content = b.clone(),
         }
         proto
     }
@@ -392,7 +392,7 @@ fn fill_typed(proto: &mut TensorProto, dtype: DType, b: &[u8]) {
 }
 
 /// A `TensorShapeProto` with these dimensions (`-1` = unknown).
-pub(crate) fn shape_proto(dims: &[i64]) -> TensorShapeProto {
+pub fn shape_proto(dims: &[i64]) -> TensorShapeProto {
     TensorShapeProto {
         dim: dims
             .iter()

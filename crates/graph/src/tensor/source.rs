@@ -18,7 +18,7 @@ use std::sync::Arc;
 use savedmodel_checkpoint::DType;
 
 use crate::error::{Error, Result};
-use crate::tensor::{Tensor, TensorData};
+use crate::tensor::{Tensor, TensorElements};
 
 /// Size of the buffer a [`SourceData::Reader`] is read through.
 pub(crate) const CHUNK_SIZE: usize = savedmodel_checkpoint::DEFAULT_BUFFER_SIZE;
@@ -34,8 +34,8 @@ pub(crate) const CHUNK_SIZE: usize = savedmodel_checkpoint::DEFAULT_BUFFER_SIZE;
 ///
 /// ```
 /// use std::io::Read;
-/// use savedmodel::tensor::{SourceData, TensorSource, VariableValue};
-/// use savedmodel::{DType, Graph};
+/// use savedmodel_graph::{SourceData, TensorSource, VariableValue};
+/// use savedmodel_graph::{DType, Graph};
 ///
 /// /// One million zeros, never in memory at once.
 /// #[derive(Debug)]
@@ -48,7 +48,7 @@ pub(crate) const CHUNK_SIZE: usize = savedmodel_checkpoint::DEFAULT_BUFFER_SIZE;
 ///     fn shape(&self) -> &[i64] {
 ///         &[1000, 1000]
 ///     }
-///     fn open(&self) -> savedmodel::Result<SourceData<'_>> {
+///     fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
 ///         Ok(SourceData::Reader(Box::new(std::io::repeat(0).take(4_000_000))))
 ///     }
 /// }
@@ -191,7 +191,7 @@ impl VariableValue {
 
     /// Checks that a source's dtype and shape can be streamed (a fixed-size
     /// dtype, a shape whose byte size fits in 64 bits).
-    pub(crate) fn check(&self, node: &str) -> Result<()> {
+    pub fn check(&self, node: &str) -> Result<()> {
         if let Repr::Source(s) = &self.repr {
             fixed_byte_size(s.dtype(), s.shape()).map_err(|what| Error::Graph {
                 node: node.to_owned(),
@@ -206,12 +206,13 @@ impl VariableValue {
     /// lends all its bytes, chunks of at most 1 MiB for a reader. Fails,
     /// before `f` sees the extra bytes, when a source gives more bytes than
     /// its dtype and shape take, and at the end when it gives fewer.
-    /// `name` is the variable, for errors.
-    pub(crate) fn for_each_chunk(
+    /// `name` is the variable, for errors; `f`'s own errors (a checkpoint
+    /// writer's, say) are passed through as they are.
+    pub fn for_each_chunk<E: From<Error>>(
         &self,
         name: &str,
-        f: &mut dyn FnMut(&[u8]) -> Result<()>,
-    ) -> Result<()> {
+        f: &mut dyn FnMut(&[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let fail = |what: String| Error::Graph {
             node: name.to_owned(),
             what,
@@ -219,9 +220,9 @@ impl VariableValue {
         let source = match &self.repr {
             Repr::Tensor(t) => {
                 return match t.data() {
-                    TensorData::Bytes(b) => f(b),
-                    TensorData::Strings(_) => {
-                        Err(fail("a DT_STRING value cannot be streamed".into()))
+                    TensorElements::Bytes(b) => f(b),
+                    TensorElements::Strings(_) => {
+                        Err(fail("a DT_STRING value cannot be streamed".into()).into())
                     }
                 };
             }
@@ -229,7 +230,7 @@ impl VariableValue {
         };
         let (dtype, shape) = (source.dtype(), source.shape());
         let expected = fixed_byte_size(dtype, shape).map_err(fail)?;
-        let mut chunks = Chunks::new(source.open()?);
+        let mut chunks = Chunks::new(source.open().map_err(Error::from)?);
         let mut seen = 0u64;
         loop {
             let chunk = chunks
@@ -243,7 +244,8 @@ impl VariableValue {
             if seen > expected {
                 return Err(fail(format!(
                     "its source gives more than the {expected} bytes {dtype} {shape:?} takes"
-                )));
+                ))
+                .into());
             }
             f(chunk)?;
             chunks.consume(n);
@@ -251,7 +253,8 @@ impl VariableValue {
         if seen != expected {
             return Err(fail(format!(
                 "its source gives {seen} bytes, but {dtype} {shape:?} takes {expected}"
-            )));
+            ))
+            .into());
         }
         Ok(())
     }
@@ -310,10 +313,10 @@ impl VariableValue {
     fn chunks(&self) -> Result<Chunks<'_>> {
         Ok(Chunks::new(match &self.repr {
             Repr::Tensor(t) => match t.data() {
-                TensorData::Bytes(b) => SourceData::Bytes(Cow::Borrowed(b)),
+                TensorElements::Bytes(b) => SourceData::Bytes(Cow::Borrowed(b)),
                 // A source is never a string tensor, so two values of the
                 // same dtype reach here only as fixed-size ones.
-                TensorData::Strings(_) => {
+                TensorElements::Strings(_) => {
                     return Err(Error::InvalidTensor {
                         what: "a DT_STRING value cannot be compared with a streamed one".into(),
                     });
@@ -357,7 +360,7 @@ impl VariableValue {
 /// The bytes of a [`SourceData`], consumed like a `BufRead`: a borrowed or
 /// owned slice is handed out whole, a reader through a [`CHUNK_SIZE`]
 /// buffer.
-pub(crate) struct Chunks<'a> {
+pub struct Chunks<'a> {
     data: SourceData<'a>,
     pos: usize,
     buf: Vec<u8>,
@@ -367,7 +370,7 @@ pub(crate) struct Chunks<'a> {
 
 impl<'a> Chunks<'a> {
     /// Starts reading `data`.
-    pub(crate) fn new(data: SourceData<'a>) -> Self {
+    pub fn new(data: SourceData<'a>) -> Self {
         Chunks {
             data,
             pos: 0,
@@ -379,7 +382,7 @@ impl<'a> Chunks<'a> {
 
     /// The bytes not consumed yet: at least `min` (at most 16) unless the
     /// data ends first; empty at the end.
-    pub(crate) fn fill(&mut self, min: usize) -> io::Result<&[u8]> {
+    pub fn fill(&mut self, min: usize) -> io::Result<&[u8]> {
         let reader = match &mut self.data {
             SourceData::Bytes(b) => return Ok(b.get(self.pos..).unwrap_or_default()),
             SourceData::Reader(r) => r,
@@ -408,7 +411,7 @@ impl<'a> Chunks<'a> {
     }
 
     /// Marks `n` bytes of what [`fill`](Self::fill) gave as consumed.
-    pub(crate) fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         self.pos += n;
     }
 }
@@ -481,11 +484,11 @@ mod tests {
     fn sources_of_the_wrong_size_fail() {
         for trickle in [false, true] {
             let short = floats(&[1.0, 2.0], &[3], trickle);
-            let err = short.for_each_chunk("v", &mut |_| Ok(())).unwrap_err();
+            let err: Error = short.for_each_chunk("v", &mut |_| Ok(())).unwrap_err();
             assert!(err.to_string().contains("gives 8 bytes"), "{err}");
             let long = floats(&[1.0, 2.0, 3.0, 4.0], &[3], trickle);
             let mut seen = 0;
-            let err = long
+            let err: Error = long
                 .for_each_chunk("v", &mut |c| {
                     seen += c.len();
                     Ok(())
@@ -495,7 +498,11 @@ mod tests {
             assert!(seen <= 12);
         }
         let strings = VariableValue::from(Tensor::string("x"));
-        assert!(strings.for_each_chunk("s", &mut |_| Ok(())).is_err());
+        assert!(
+            strings
+                .for_each_chunk::<Error>("s", &mut |_| Ok(()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use savedmodel_checkpoint::DType;
 
-use crate::error::{Error, Result};
-use crate::tensor::{Chunks, SourceData, TensorSource, VariableValue};
+use crate::error::Result;
+use savedmodel_graph::Error as GraphError;
+use savedmodel_graph::{Chunks, SourceData, TensorSource, VariableValue};
 
 /// One tensor of a weights file: dtype, shape and little-endian row-major
 /// element bytes (borrowed from a memory map where the source can).
@@ -58,7 +59,7 @@ pub trait WeightSource {
 /// Tensors held in memory, e.g. weights trained in Rust.
 ///
 /// ```
-/// use savedmodel::export::{Weights, WeightSource};
+/// use savedmodel_export::{Weights, WeightSource};
 ///
 /// let mut weights = Weights::new();
 /// weights.insert_f32("dense/kernel", &[2, 1], &[0.5, -1.0])?;
@@ -88,7 +89,7 @@ impl TensorSource for MemoryTensor {
         &self.shape
     }
 
-    fn open(&self) -> Result<SourceData<'_>> {
+    fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
         Ok(SourceData::Bytes(Cow::Borrowed(&self.data)))
     }
 }
@@ -120,16 +121,17 @@ impl Weights {
         shape: &[i64],
         data: Vec<u8>,
     ) -> Result<()> {
-        let expected = byte_size(dtype, shape).ok_or_else(|| Error::InvalidTensor {
+        let expected = byte_size(dtype, shape).ok_or_else(|| GraphError::InvalidTensor {
             what: format!("{name}: {dtype} tensor of shape {shape:?} has no fixed byte size"),
         })?;
         if expected != data.len() {
-            return Err(Error::InvalidTensor {
+            return Err(GraphError::InvalidTensor {
                 what: format!(
                     "{name}: {dtype} tensor of shape {shape:?} needs {expected} bytes, got {}",
                     data.len()
                 ),
-            });
+            }
+            .into());
         }
         let tensor = MemoryTensor {
             dtype,
@@ -277,7 +279,7 @@ impl TensorSource for AsF32 {
         self.inner.shape()
     }
 
-    fn open(&self) -> Result<SourceData<'_>> {
+    fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
         Ok(SourceData::Reader(Box::new(F32Reader {
             from: self.inner.dtype(),
             input: Chunks::new(self.inner.open()?),
@@ -468,7 +470,7 @@ mod tests {
         fn shape(&self) -> &[i64] {
             &self.shape
         }
-        fn open(&self) -> Result<SourceData<'_>> {
+        fn open(&self) -> savedmodel_graph::Result<SourceData<'_>> {
             Ok(if self.trickle {
                 SourceData::Reader(Box::new(Trickle(&self.bytes)))
             } else {
@@ -543,6 +545,7 @@ mod tests {
                     out.extend_from_slice(&buf[..n]);
                 },
                 SourceData::Bytes(b) => out.extend_from_slice(&b),
+                other => panic!("unexpected source data {other:?}"),
             }
             let want: Vec<u8> = expected[..3].iter().flat_map(|v| v.to_le_bytes()).collect();
             assert_eq!(out, want, "{dtype}");
