@@ -20,7 +20,7 @@ pub use source::{SourceData, TensorSource, VariableValue};
 
 /// A Rust number type that is the element type of a TensorFlow dtype, byte
 /// for byte (little-endian).
-pub trait Element: Copy + sealed::Sealed {
+pub trait ElementType: Copy + sealed::Sealed {
     /// The dtype whose elements this type holds.
     const DTYPE: DType;
     /// Appends the little-endian bytes of `self`.
@@ -34,7 +34,7 @@ mod sealed {
 macro_rules! element {
     ($t:ty, $dtype:ident) => {
         impl sealed::Sealed for $t {}
-        impl Element for $t {
+        impl ElementType for $t {
             const DTYPE: DType = DType::$dtype;
             fn put(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
@@ -55,7 +55,7 @@ element!(i64, Int64);
 element!(u64, UInt64);
 
 impl sealed::Sealed for bool {}
-impl Element for bool {
+impl ElementType for bool {
     const DTYPE: DType = DType::Bool;
     fn put(self, out: &mut Vec<u8>) {
         out.push(u8::from(self));
@@ -96,7 +96,7 @@ impl Tensor {
     /// A numeric tensor of shape `shape` holding `values` (row-major).
     ///
     /// Fails when the number of values is not the product of the dimensions.
-    pub fn new<T: Element>(shape: &[i64], values: &[T]) -> Result<Self> {
+    pub fn new<T: ElementType>(shape: &[i64], values: &[T]) -> Result<Self> {
         let mut data = Vec::with_capacity(values.len().saturating_mul(8));
         for v in values {
             v.put(&mut data);
@@ -105,7 +105,7 @@ impl Tensor {
     }
 
     /// A scalar.
-    pub fn scalar<T: Element>(value: T) -> Self {
+    pub fn scalar<T: ElementType>(value: T) -> Self {
         let mut data = Vec::new();
         value.put(&mut data);
         Tensor {
@@ -116,7 +116,7 @@ impl Tensor {
     }
 
     /// A 1-D tensor of `values`.
-    pub fn vector<T: Element>(values: &[T]) -> Self {
+    pub fn vector<T: ElementType>(values: &[T]) -> Self {
         let mut data = Vec::with_capacity(values.len().saturating_mul(8));
         for v in values {
             v.put(&mut data);
@@ -130,7 +130,7 @@ impl Tensor {
 
     /// A tensor of any fixed-size dtype from its raw little-endian row-major
     /// element bytes (for `DT_HALF`, `DT_BFLOAT16`, quantized and float8
-    /// types, which have no [`Element`] type here).
+    /// types, which have no [`ElementType`] type here).
     pub fn from_bytes(dtype: DType, shape: &[i64], data: Vec<u8>) -> Result<Self> {
         let size = dtype.element_size().ok_or_else(|| Error::InvalidTensor {
             what: format!("{dtype} has no fixed element size; use Tensor::strings for DT_STRING"),

@@ -19,14 +19,14 @@ use crate::tensor::Tensor;
 
 /// A hash table resource and the value its lookups return for missing keys.
 #[derive(Clone, Debug)]
-pub struct Table {
+pub struct LookupTable {
     handle: Output,
     key_dtype: DType,
     value_dtype: DType,
     default: Tensor,
 }
 
-impl Table {
+impl LookupTable {
     /// The table's resource handle (`HashTableV2:0`).
     pub fn handle(&self) -> &Output {
         &self.handle
@@ -110,7 +110,7 @@ fn check_table_types(name: &str, key: DType, value: DType) -> Result<()> {
 impl Graph {
     /// An empty hash table from `key_dtype` to `default`'s dtype
     /// (`HashTableV2`); lookups of missing keys return the scalar `default`.
-    pub fn hash_table(&mut self, name: &str, key_dtype: DType, default: Tensor) -> Result<Table> {
+    pub fn hash_table(&mut self, name: &str, key_dtype: DType, default: Tensor) -> Result<LookupTable> {
         let value_dtype = default.dtype();
         check_table_types(name, key_dtype, value_dtype)?;
         if !default.shape().is_empty() {
@@ -128,7 +128,7 @@ impl Graph {
             .attr("shared_name", format!("hash_table_{node}"))
             .output(DType::Resource, Shape::scalar())
             .build_output()?;
-        Ok(Table {
+        Ok(LookupTable {
             handle,
             key_dtype,
             value_dtype,
@@ -140,7 +140,7 @@ impl Graph {
     /// (`LookupTableImportV2`), run by the SavedModel's init op.
     pub fn table_import(
         &mut self,
-        table: &Table,
+        table: &LookupTable,
         keys: Tensor,
         values: Tensor,
     ) -> Result<Operation> {
@@ -191,7 +191,7 @@ impl Graph {
     /// (`InitializeTableFromTextFileV2`), run by the SavedModel's init op.
     pub fn table_from_text_file(
         &mut self,
-        table: &Table,
+        table: &LookupTable,
         filename: &Output,
         options: &TextFileOptions,
     ) -> Result<Operation> {
@@ -259,7 +259,7 @@ impl Graph {
 
     /// Looks `keys` up in `table` (`LookupTableFindV2`): same shape as
     /// `keys`, missing keys giving the table's default.
-    pub fn lookup(&mut self, name: &str, table: &Table, keys: &Output) -> Result<Output> {
+    pub fn lookup(&mut self, name: &str, table: &LookupTable, keys: &Output) -> Result<Output> {
         if keys.dtype() != table.key_dtype {
             return Err(type_error(
                 name,
@@ -293,7 +293,7 @@ impl Graph {
         name: &str,
         vocabulary: &[S],
         default: &str,
-    ) -> Result<Table> {
+    ) -> Result<LookupTable> {
         let table = self.hash_table(name, DType::Int64, Tensor::string(default))?;
         let ids: Vec<i64> = (0..vocabulary.len() as i64).collect();
         self.table_import(
@@ -312,7 +312,7 @@ impl Graph {
         name: &str,
         vocabulary: &[S],
         default: i64,
-    ) -> Result<Table> {
+    ) -> Result<LookupTable> {
         let mut sorted: Vec<&[u8]> = vocabulary.iter().map(AsRef::as_ref).collect();
         sorted.sort_unstable();
         if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
@@ -341,7 +341,7 @@ impl Graph {
         name: &str,
         asset: &Asset,
         default: &str,
-    ) -> Result<Table> {
+    ) -> Result<LookupTable> {
         let table = self.hash_table(name, DType::Int64, Tensor::string(default))?;
         self.table_from_text_file(
             &table,
@@ -358,7 +358,7 @@ impl Graph {
         name: &str,
         asset: &Asset,
         default: i64,
-    ) -> Result<Table> {
+    ) -> Result<LookupTable> {
         let table = self.hash_table(name, DType::String, Tensor::scalar(default))?;
         self.table_from_text_file(
             &table,

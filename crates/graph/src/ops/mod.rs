@@ -22,7 +22,7 @@ mod state;
 
 use savedmodel_checkpoint::DType;
 
-pub use lookup::{LINE_NUMBER, Table, TextFileOptions, WHOLE_LINE};
+pub use lookup::{LINE_NUMBER, LookupTable, TextFileOptions, WHOLE_LINE};
 pub use parsing::{DenseFeature, ExampleSpec, ParsedExample, SparseFeature, SparseTensor};
 pub use state::{PartitionedVariable, Variable, VariableOptions};
 
