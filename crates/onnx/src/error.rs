@@ -137,6 +137,43 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+
+    /// The model uses operators (or attribute values) the converter does
+    /// not support: every one of them, listed at once.
+    #[error("{model}: cannot convert {} node(s) to TensorFlow:\n{}", nodes.len(), nodes.join("\n"))]
+    Unsupported {
+        /// The model.
+        model: String,
+        /// One line per node: op type, domain and opset, node name, why.
+        nodes: Vec<String>,
+    },
+
+    /// A node cannot be converted as its inputs stand (shapes, types,
+    /// attribute values outside what the operator defines).
+    #[error("{model}: node {node}: {detail}")]
+    Convert {
+        /// The model.
+        model: String,
+        /// The node: its name or index, and its op type.
+        node: String,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// Building the TensorFlow graph failed (`savedmodel-graph`'s error).
+    #[error("{model}: building the TensorFlow graph: {source}")]
+    Build {
+        /// The model.
+        model: String,
+        /// What the graph builder reported.
+        #[source]
+        source: savedmodel_graph::Error,
+    },
+
+    /// Writing the SavedModel failed.
+    #[error(transparent)]
+    SavedModel(#[from] savedmodel::Error),
+
 }
 
 /// The crate's result type.

@@ -100,6 +100,7 @@
 )]
 mod generated;
 
+pub mod convert;
 mod dtype;
 mod error;
 mod external;
@@ -113,6 +114,7 @@ mod tensor;
 #[cfg(test)]
 mod tests;
 
+pub use convert::{ConvertOptions, Converted, SignatureTensor, convert};
 pub use dtype::{dtype_from_onnx, onnx_type_name};
 pub use error::{Error, Result};
 pub use graph::{GraphView, NodeView};

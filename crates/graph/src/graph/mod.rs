@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 use savedmodel_checkpoint::DType;
 use savedmodel_proto::tensorflow::{
-    AttrValue, GraphDef, NameAttrList, NodeDef, VersionDef, attr_value,
+    AttrValue, GraphDef, NameAttrList, NodeDef, OpDef, VersionDef, attr_value,
 };
 
 pub use shape::Shape;
@@ -289,7 +289,7 @@ fn registered_attrs(
     node: &str,
     op_type: &str,
     given: BTreeMap<String, AttrValue>,
-) -> Result<BTreeMap<String, AttrValue>> {
+) -> Result<(&'static OpDef, BTreeMap<String, AttrValue>)> {
     let error = |what: String| Error::Graph {
         node: node.to_owned(),
         what,
@@ -326,7 +326,53 @@ fn registered_attrs(
             )));
         }
     }
-    Ok(attrs)
+    Ok((def, attrs))
+}
+
+/// The node's outputs: with `infer`, their dtypes as TensorFlow's op
+/// definition gives them for these attrs (`shapes` unknown beyond those
+/// given); otherwise the declared ones, which must be what TensorFlow
+/// computes, so that a signature's dtype is always the one Serving sees.
+fn registered_outputs(
+    node: &str,
+    def: &OpDef,
+    attrs: &BTreeMap<String, AttrValue>,
+    declared: Vec<(DType, Shape)>,
+    infer: Option<Vec<Shape>>,
+) -> Result<Vec<(DType, Shape)>> {
+    let error = |what: String| Error::Graph {
+        node: node.to_owned(),
+        what,
+    };
+    let types = op_registry::output_types(def, attrs);
+    let Some(mut shapes) = infer else {
+        if let Ok(types) = types {
+            let declared_types: Vec<i32> = declared.iter().map(|(d, _)| d.as_i32()).collect();
+            if declared_types != types {
+                return Err(error(format!(
+                    "declares outputs {declared_types:?}, but TensorFlow's {} gives {types:?} for these attrs",
+                    def.name
+                )));
+            }
+        }
+        return Ok(declared);
+    };
+    let types = types.map_err(|e| {
+        error(format!(
+            "the output types of {} cannot be computed: {e}",
+            def.name
+        ))
+    })?;
+    shapes.resize(types.len(), Shape::unknown());
+    types
+        .into_iter()
+        .zip(shapes)
+        .map(|(t, shape)| {
+            DType::from_i32(t)
+                .map(|d| (d, shape))
+                .ok_or_else(|| error(format!("output data type {t} has no DType")))
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -465,6 +511,7 @@ impl Graph {
             control: Vec::new(),
             attrs: BTreeMap::new(),
             outputs: Vec::new(),
+            infer_outputs: None,
             device: None,
             error: None,
             exact: false,
@@ -610,7 +657,8 @@ impl Graph {
         } else {
             self.unique_name(&b.name)
         };
-        let attrs = registered_attrs(&name, &b.op_type, b.attrs)?;
+        let (def, attrs) = registered_attrs(&name, &b.op_type, b.attrs)?;
+        let outputs = registered_outputs(&name, def, &attrs, b.outputs, b.infer_outputs)?;
         // Control inputs: explicit ones, then the enclosing
         // `with_control_dependencies` scopes; never a node that is already a
         // data input (as TensorFlow's `_control_dependencies_for_inputs`).
@@ -644,14 +692,13 @@ impl Graph {
         };
         let info = NodeInfo {
             index: self.nodes.len(),
-            outputs: b.outputs.clone(),
+            outputs: outputs.clone(),
             constant: None,
         };
         self.nodes.push(node);
         self.info.insert(name.clone(), info);
         Ok(Operation {
-            outputs: b
-                .outputs
+            outputs: outputs
                 .into_iter()
                 .enumerate()
                 .map(|(index, (dtype, shape))| Output {
@@ -711,6 +758,7 @@ struct NodeSpec {
     control: Vec<String>,
     attrs: BTreeMap<String, AttrValue>,
     outputs: Vec<(DType, Shape)>,
+    infer_outputs: Option<Vec<Shape>>,
     device: Option<String>,
     exact: bool,
 }
@@ -727,6 +775,7 @@ pub struct OpBuilder<'g> {
     control: Vec<String>,
     attrs: BTreeMap<String, AttrValue>,
     outputs: Vec<(DType, Shape)>,
+    infer_outputs: Option<Vec<Shape>>,
     device: Option<String>,
     error: Option<Error>,
     exact: bool,
@@ -790,9 +839,20 @@ impl OpBuilder<'_> {
             control: self.control,
             attrs: self.attrs,
             outputs: self.outputs,
+            infer_outputs: self.infer_outputs,
             device: self.device,
             exact: self.exact,
         })
+    }
+
+    /// Takes the outputs' dtypes from TensorFlow's definition of the op
+    /// (for the attrs given, defaults filled in) instead of declaring them;
+    /// `shapes` are the outputs' static shapes where known (missing ones
+    /// are unknown). Outputs declared with [`output`](Self::output) are
+    /// ignored.
+    pub fn infer_outputs(mut self, shapes: Vec<Shape>) -> Self {
+        self.infer_outputs = Some(shapes);
+        self
     }
 
     /// Uses the name as given, without scope prefix or suffix: for names

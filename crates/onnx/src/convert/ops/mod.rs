@@ -1,0 +1,98 @@
+//! One converter per ONNX operator, grouped by family, each family a file
+//! with a `lookup` from op type to converter.
+//!
+//! A converter reads its node's inputs from the [`Ctx`] (as constants, or
+//! as TensorFlow tensors in the layout it needs), builds TensorFlow nodes,
+//! and defines the node's outputs in the [`Ctx`]. Attributes and opset
+//! differences are handled by the converter; an attribute value it does not
+//! support is an error naming the node.
+
+mod elementwise;
+mod nn;
+mod shape;
+
+use super::context::Ctx;
+use crate::{NodeView, Result};
+
+/// A converter: builds the TensorFlow nodes for one ONNX node.
+pub(crate) type Converter = fn(&mut Ctx, &NodeView<'_>) -> Result<()>;
+
+/// The converter of `op_type` in the default domain.
+fn lookup(op_type: &str) -> Option<Converter> {
+    elementwise::lookup(op_type)
+        .or_else(|| nn::lookup(op_type))
+        .or_else(|| shape::lookup(op_type))
+}
+
+/// Why `node` cannot be converted at all, or `None` when a converter
+/// exists for its domain and op type.
+pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
+    let domain = node.domain();
+    if !domain.is_empty() && domain != "ai.onnx" {
+        return Ok(Some(format!("operators of domain {domain:?} are not supported")));
+    }
+    node.opset_version()?;
+    Ok(lookup(node.op_type())
+        .is_none()
+        .then(|| "operator not supported".to_owned()))
+}
+
+/// Converts one node.
+pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    ctx.begin_node(node);
+    let converter = lookup(node.op_type()).ok_or_else(|| ctx.error("operator not supported"))?;
+    converter(ctx, node)
+}
+
+/// The name of input `i` of `node`, `None` when absent or empty (an
+/// omitted optional input).
+pub(crate) fn input_name<'a>(node: &NodeView<'a>, i: usize) -> Option<&'a str> {
+    node.proto()
+        .input
+        .get(i)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The name of required input `i` of `node`.
+pub(crate) fn required_input<'a>(ctx: &Ctx, node: &NodeView<'a>, i: usize) -> Result<&'a str> {
+    input_name(node, i).ok_or_else(|| ctx.error(format!("input {i} is required")))
+}
+
+/// The name of output `i` of `node`, `None` when absent or empty.
+pub(crate) fn output_name<'a>(node: &NodeView<'a>, i: usize) -> Option<&'a str> {
+    node.proto()
+        .output
+        .get(i)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The name of output 0 of `node`.
+pub(crate) fn output0<'a>(ctx: &Ctx, node: &NodeView<'a>) -> Result<&'a str> {
+    output_name(node, 0).ok_or_else(|| ctx.error("the node has no output"))
+}
+
+/// `axis` made non-negative for a value of `rank`, or an error.
+pub(crate) fn normalize_axis(ctx: &Ctx, axis: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(ctx.error(format!("axis {axis} is out of range for rank {rank}")))
+    }
+}
+
+/// The rank of ONNX value `name`, or an error when it is unknown.
+pub(crate) fn rank_of(ctx: &Ctx, name: &str) -> Result<usize> {
+    ctx.slot(name)?
+        .shape
+        .rank()
+        .ok_or_else(|| ctx.error(format!("the rank of {name:?} is unknown")))
+}
+
+/// A TensorFlow-legal name for a node's helper nodes: `base/what`.
+pub(crate) fn sub(base: &str, what: &str) -> String {
+    format!("{base}/{what}")
+}

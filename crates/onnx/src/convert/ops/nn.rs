@@ -1,0 +1,841 @@
+//! Neural-network operators: matrix products, convolution, pooling,
+//! normalization, softmax.
+//!
+//! Convolution and pooling run channels last, the only layout TensorFlow's
+//! CPU kernels accept: they ask for their input channels last and give
+//! their output channels last (see `context.rs`). Batch normalization is
+//! folded to one multiply and one add per channel, which work in either
+//! layout.
+
+use savedmodel_graph::{Attr, DType, Output, Shape};
+
+use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input, sub};
+use crate::convert::constant;
+use crate::convert::context::{Ctx, permute_shape, to_channels_last};
+use crate::convert::weights::Layout as WeightLayout;
+use crate::{NodeView, Result};
+
+pub(super) fn lookup(op_type: &str) -> Option<Converter> {
+    let f: Converter = match op_type {
+        "MatMul" => matmul,
+        "Gemm" => gemm,
+        "Conv" => conv,
+        "MaxPool" => |c, n| pool(c, n, PoolKind::Max),
+        "AveragePool" => |c, n| pool(c, n, PoolKind::Average),
+        "GlobalAveragePool" => |c, n| global_pool(c, n, "Mean"),
+        "GlobalMaxPool" => |c, n| global_pool(c, n, "Max"),
+        "BatchNormalization" => batch_norm,
+        "Softmax" => |c, n| softmax(c, n, "Softmax"),
+        "LogSoftmax" => |c, n| softmax(c, n, "LogSoftmax"),
+        _ => return None,
+    };
+    Some(f)
+}
+
+fn t(dtype: DType) -> (&'static str, Attr) {
+    ("T", Attr::Type(dtype))
+}
+
+/// `dims` of a known shape, or `None`.
+fn dims(shape: &Shape) -> Option<Vec<i64>> {
+    shape.dims().map(<[i64]>::to_vec)
+}
+
+fn matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let a = required_input(ctx, node, 0)?;
+    let b = required_input(ctx, node, 1)?;
+    let (ra, rb) = (rank_of(ctx, a)?, rank_of(ctx, b)?);
+    let base = ctx.node_name(node);
+    let (sa, sb) = (ctx.slot(a)?.shape.clone(), ctx.slot(b)?.shape.clone());
+    let mut x = ctx.plain(a)?;
+    let mut y = ctx.plain(b)?;
+    let dtype = x.dtype();
+    // numpy's rules for 1-D operands: a vector is a row on the left and a
+    // column on the right, and that dimension is dropped from the result.
+    if ra == 1 {
+        let axis = ctx.const_i32(&sub(&base, "row_axis"), &[0])?;
+        x = ctx.op1("ExpandDims", &sub(&base, "row"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown())?;
+    }
+    if rb == 1 {
+        let axis = ctx.const_i32(&sub(&base, "column_axis"), &[-1])?;
+        y = ctx.op1("ExpandDims", &sub(&base, "column"), &[&y, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown())?;
+    }
+    let (ea, eb) = (ra.max(2), rb.max(2));
+    let mut da = dims(&sa).unwrap_or_else(|| vec![-1; ra]);
+    let mut db = dims(&sb).unwrap_or_else(|| vec![-1; rb]);
+    if ra == 1 {
+        da.insert(0, 1);
+    }
+    if rb == 1 {
+        db.push(1);
+    }
+    let batch = constant::broadcast_dims(&da[..ea - 2], &db[..eb - 2]).unwrap_or_default();
+    let mut out_dims = batch.clone();
+    out_dims.push(da[ea - 2]);
+    out_dims.push(db[eb - 1]);
+    let product_shape = Shape::new(&out_dims);
+    let mut out = if ea == 2 && eb == 2 {
+        ctx.op1("MatMul", &base, &[&x, &y], &[t(dtype)], product_shape)?
+    } else {
+        ctx.op1("BatchMatMulV2", &base, &[&x, &y], &[t(dtype)], product_shape)?
+    };
+    if ra == 1 || rb == 1 {
+        let mut squeeze = Vec::new();
+        let r = out_dims.len() as i64;
+        if ra == 1 {
+            squeeze.push(r - 2);
+        }
+        if rb == 1 {
+            squeeze.push(r - 1);
+        }
+        let mut final_dims = out_dims.clone();
+        for &s in squeeze.iter().rev() {
+            final_dims.remove(s as usize);
+        }
+        out = ctx.op1(
+            "Squeeze",
+            &sub(&base, "squeeze"),
+            &[&out],
+            &[t(dtype), ("squeeze_dims", Attr::IntList(squeeze))],
+            Shape::new(&final_dims),
+        )?;
+    }
+    let shape = out.shape().clone();
+    ctx.set_plain(output0(ctx, node)?, out, shape);
+    Ok(())
+}
+
+fn gemm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let a = required_input(ctx, node, 0)?;
+    let b = required_input(ctx, node, 1)?;
+    let alpha = node.attr_f_or("alpha", 1.0)?;
+    let beta = node.attr_f_or("beta", 1.0)?;
+    let trans_a = node.attr_i_or("transA", 0)? != 0;
+    let trans_b = node.attr_i_or("transB", 0)? != 0;
+    let base = ctx.node_name(node);
+    let x = ctx.plain(a)?;
+    let y = ctx.plain(b)?;
+    let dtype = x.dtype();
+    let (sa, sb) = (dims(&ctx.slot(a)?.shape), dims(&ctx.slot(b)?.shape));
+    let m = sa.map_or(-1, |d| if trans_a { d[1] } else { d[0] });
+    let n = sb.map_or(-1, |d| if trans_b { d[0] } else { d[1] });
+    let shape = Shape::new(&[m, n]);
+    let mut out = ctx.op1(
+        "MatMul",
+        &sub(&base, "MatMul"),
+        &[&x, &y],
+        &[t(dtype), ("transpose_a", Attr::Bool(trans_a)), ("transpose_b", Attr::Bool(trans_b))],
+        shape.clone(),
+    )?;
+    if alpha != 1.0 {
+        let k = ctx.const_scalar(&sub(&base, "alpha"), dtype, f64::from(alpha))?;
+        out = ctx.op1("Mul", &sub(&base, "scaled"), &[&out, &k], &[t(dtype)], shape.clone())?;
+    }
+    if let Some(c) = input_name(node, 2) {
+        if beta != 0.0 {
+            let mut bias = ctx.plain(c)?;
+            if beta != 1.0 {
+                let k = ctx.const_scalar(&sub(&base, "beta"), dtype, f64::from(beta))?;
+                bias = ctx.op1("Mul", &sub(&base, "bias_scaled"), &[&bias, &k], &[t(dtype)], bias.shape().clone())?;
+            }
+            let c_shape = ctx.slot(c)?.shape.clone();
+            out = if c_shape.rank() == Some(1) && c_shape.dim(0) == n && n > 1 {
+                ctx.op1("BiasAdd", &base, &[&out, &bias], &[t(dtype)], shape.clone())?
+            } else {
+                ctx.op1("AddV2", &base, &[&out, &bias], &[t(dtype)], shape.clone())?
+            };
+        }
+    }
+    ctx.set_plain(output0(ctx, node)?, out, shape);
+    Ok(())
+}
+
+/// Spatial padding of a convolution or pooling window: `(begin, end)` per
+/// spatial dimension, from `pads` or `auto_pad`.
+struct Window {
+    kernel: Vec<i64>,
+    strides: Vec<i64>,
+    dilations: Vec<i64>,
+    pads: Vec<(i64, i64)>,
+    /// `auto_pad = SAME_UPPER`: TensorFlow's "SAME" exactly.
+    same_upper: bool,
+}
+
+impl Window {
+    fn read(ctx: &Ctx, node: &NodeView<'_>, kernel: Vec<i64>, spatial_in: &[i64]) -> Result<Self> {
+        let n = kernel.len();
+        let strides = node.attr_ints("strides")?.map_or_else(|| vec![1; n], <[i64]>::to_vec);
+        let dilations = node.attr_ints("dilations")?.map_or_else(|| vec![1; n], <[i64]>::to_vec);
+        if strides.len() != n || dilations.len() != n {
+            return Err(ctx.error("strides and dilations must have one value per spatial dimension"));
+        }
+        let auto_pad = node.attr_s_or("auto_pad", "NOTSET")?;
+        let mut pads = vec![(0, 0); n];
+        let mut same_upper = false;
+        match auto_pad {
+            "NOTSET" => {
+                if let Some(p) = node.attr_ints("pads")? {
+                    if p.len() != 2 * n {
+                        return Err(ctx.error(format!("pads has {} values, expected {}", p.len(), 2 * n)));
+                    }
+                    for i in 0..n {
+                        pads[i] = (p[i], p[i + n]);
+                    }
+                }
+            }
+            "VALID" => {}
+            "SAME_UPPER" | "SAME_LOWER" => {
+                same_upper = auto_pad == "SAME_UPPER";
+                for i in 0..n {
+                    let input = spatial_in.get(i).copied().unwrap_or(-1);
+                    if input < 0 {
+                        if same_upper {
+                            continue;
+                        }
+                        return Err(ctx.error("auto_pad SAME_LOWER needs static spatial dimensions"));
+                    }
+                    let out = (input + strides[i] - 1) / strides[i];
+                    let span = (kernel[i] - 1) * dilations[i] + 1;
+                    let total = ((out - 1) * strides[i] + span - input).max(0);
+                    let small = total / 2;
+                    pads[i] = if same_upper { (small, total - small) } else { (total - small, small) };
+                }
+            }
+            other => return Err(ctx.error(format!("auto_pad {other:?} is not defined"))),
+        }
+        if pads.iter().any(|&(b, e)| b < 0 || e < 0) {
+            return Err(ctx.error("negative pads are not supported"));
+        }
+        Ok(Self { kernel, strides, dilations, pads, same_upper })
+    }
+
+    /// The output size of spatial dimension `i` for an input of `input`.
+    fn out_dim(&self, i: usize, input: i64, ceil: bool) -> i64 {
+        if input < 0 {
+            return -1;
+        }
+        let span = (self.kernel[i] - 1) * self.dilations[i] + 1;
+        let padded = input + self.pads[i].0 + self.pads[i].1 - span;
+        if padded < 0 {
+            return 0;
+        }
+        let mut out = if ceil {
+            (padded + self.strides[i] - 1) / self.strides[i] + 1
+        } else {
+            padded / self.strides[i] + 1
+        };
+        // A window may not start in the end padding.
+        if ceil && (out - 1) * self.strides[i] >= input + self.pads[i].0 {
+            out -= 1;
+        }
+        out
+    }
+}
+
+/// `[1, s..., 1]` for a channels-last op over `n` spatial dimensions.
+fn nhwc_list(values: &[i64]) -> Vec<i64> {
+    let mut v = vec![1];
+    v.extend_from_slice(values);
+    v.push(1);
+    v
+}
+
+/// Pads the spatial dimensions of channels-last `x` with `value`.
+fn pad_spatial(ctx: &mut Ctx, base: &str, x: &Output, pads: &[(i64, i64)], value: f64) -> Result<Output> {
+    let mut p = vec![0i64, 0];
+    for &(b, e) in pads {
+        p.push(b);
+        p.push(e);
+    }
+    p.extend([0, 0]);
+    let rank = pads.len() + 2;
+    let paddings = ctx.const_tensor(
+        &sub(base, "paddings"),
+        savedmodel_graph::Tensor::new(&[rank as i64, 2], &p.iter().map(|&v| v as i32).collect::<Vec<_>>())
+            .map_err(|e| ctx.build_error(e))?,
+    )?;
+    let fill = ctx.const_scalar(&sub(base, "pad_value"), x.dtype(), value)?;
+    let shape = match x.shape().dims() {
+        Some(d) => {
+            let mut d = d.to_vec();
+            for (i, &(b, e)) in pads.iter().enumerate() {
+                if d[i + 1] >= 0 {
+                    d[i + 1] += b + e;
+                }
+            }
+            Shape::new(&d)
+        }
+        None => Shape::unknown(),
+    };
+    ctx.op1(
+        "PadV2",
+        &sub(base, "pad"),
+        &[x, &paddings, &fill],
+        &[t(x.dtype()), ("Tpaddings", Attr::Type(DType::Int32))],
+        shape,
+    )
+}
+
+fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let w_name = required_input(ctx, node, 1)?;
+    let rank = rank_of(ctx, x_name)?;
+    if !(3..=5).contains(&rank) {
+        return Err(ctx.error(format!("Conv of a rank-{rank} input is not supported")));
+    }
+    let spatial = rank - 2;
+    let base = ctx.node_name(node);
+    let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
+    let w_shape = dims(&ctx.slot(w_name)?.shape)
+        .ok_or_else(|| ctx.error("the weight's shape must be known"))?;
+    let group = node.attr_i_or("group", 1)?;
+    let kernel = node
+        .attr_ints("kernel_shape")?
+        .map_or_else(|| w_shape[2..].to_vec(), <[i64]>::to_vec);
+    let window = Window::read(ctx, node, kernel.clone(), &x_shape[2..])?;
+    let (m, c_per_group) = (w_shape[0], w_shape[1]);
+    let c_in = c_per_group * group;
+    let dtype = ctx.slot(x_name)?.dtype;
+
+    // 1-D convolutions run as 2-D ones over a height of 1.
+    let as_2d = spatial == 1;
+    let mut x = ctx.channels_last(x_name)?;
+    let (k_dims, strides, dilations, pads) = if as_2d {
+        let axis = ctx.const_i32(&sub(&base, "expand_axis"), &[1])?;
+        let xs = x.shape().clone();
+        let st = match xs.dims() {
+            Some(d) => Shape::new(&[d[0], 1, d[1], d[2]]),
+            None => Shape::unknown_dims(4),
+        };
+        x = ctx.op1("ExpandDims", &sub(&base, "as_2d"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], st)?;
+        (
+            vec![1, window.kernel[0]],
+            vec![1, window.strides[0]],
+            vec![1, window.dilations[0]],
+            vec![(0, 0), window.pads[0]],
+        )
+    } else {
+        (window.kernel.clone(), window.strides.clone(), window.dilations.clone(), window.pads.clone())
+    };
+    let tf_spatial = k_dims.len();
+
+    // The filter, in TensorFlow's layout.
+    let depthwise = group > 1 && group == c_in && c_per_group == 1 && tf_spatial == 2;
+    let layout = if depthwise {
+        WeightLayout::Depthwise { multiplier: (m / group).max(1) as usize }
+    } else {
+        WeightLayout::Filter
+    };
+    let mut filter = filter_tensor(ctx, &base, w_name, layout)?;
+    if as_2d {
+        let f_shape = Shape::new(&[1, w_shape[2], c_per_group, m]);
+        let target = ctx.const_i32(&sub(&base, "filter_2d_shape"), &[1, w_shape[2], c_per_group, m])?;
+        filter = ctx.op1("Reshape", &sub(&base, "filter_2d"), &[&filter, &target], &[t(dtype), ("Tshape", Attr::Type(DType::Int32))], f_shape)?;
+    }
+
+    // Padding: "SAME" when ONNX's SAME_UPPER is TensorFlow's; explicit
+    // paddings for Conv2D; a PadV2 node otherwise.
+    let mut padding = "VALID";
+    let mut explicit: Vec<i64> = Vec::new();
+    if window.same_upper {
+        padding = "SAME";
+    } else if pads.iter().any(|&(b, e)| b != 0 || e != 0) {
+        if tf_spatial == 2 && !depthwise {
+            padding = "EXPLICIT";
+            explicit = vec![0, 0];
+            for &(b, e) in &pads {
+                explicit.push(b);
+                explicit.push(e);
+            }
+            explicit.extend([0, 0]);
+        } else {
+            x = pad_spatial(ctx, &base, &x, &pads, 0.0)?;
+        }
+    }
+
+    let mut out_logical = vec![x_shape[0], m];
+    for i in 0..spatial {
+        out_logical.push(window.out_dim(i, x_shape[2 + i], false));
+    }
+    let out_logical = Shape::new(&out_logical);
+    let stored = if as_2d {
+        Shape::new(&[out_logical.dim(0), 1, out_logical.dim(2), m])
+    } else {
+        permute_shape(&out_logical, &to_channels_last(rank))
+    };
+
+    let mut attrs = vec![
+        t(dtype),
+        ("strides", Attr::IntList(nhwc_list(&strides))),
+        ("dilations", Attr::IntList(nhwc_list(&dilations))),
+        ("padding", Attr::Str(padding.as_bytes().to_vec())),
+    ];
+    if !explicit.is_empty() {
+        attrs.push(("explicit_paddings", Attr::IntList(explicit)));
+    }
+    let mut y = if group == 1 {
+        let op = if tf_spatial == 3 { "Conv3D" } else { "Conv2D" };
+        ctx.op1(op, &sub(&base, "conv"), &[&x, &filter], &attrs, stored.clone())?
+    } else if depthwise {
+        ctx.op1("DepthwiseConv2dNative", &sub(&base, "conv"), &[&x, &filter], &attrs, stored.clone())?
+    } else {
+        grouped_conv(ctx, &base, &x, &filter, group, tf_spatial, &attrs, &stored)?
+    };
+    if let Some(b) = input_name(node, 2) {
+        let bias = ctx.plain(b)?;
+        y = ctx.op1("BiasAdd", &sub(&base, "bias"), &[&y, &bias], &[t(dtype)], stored.clone())?;
+    }
+    if as_2d {
+        let axis = ctx.const_i32(&sub(&base, "squeeze_axis"), &[1])?;
+        let st = permute_shape(&out_logical, &to_channels_last(3));
+        let _ = axis;
+        y = ctx.op1("Squeeze", &base, &[&y], &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))], st)?;
+    }
+    ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
+    Ok(())
+}
+
+/// The filter of a convolution in TensorFlow's layout: a variable
+/// transposed when the checkpoint is written, or a transposed constant.
+fn filter_tensor(ctx: &mut Ctx, base: &str, w_name: &str, layout: WeightLayout) -> Result<Output> {
+    let slot = ctx.slot(w_name)?.clone();
+    let w_shape = dims(&slot.shape).ok_or_else(|| ctx.error("the weight's shape must be known"))?;
+    let perm = crate::convert::weights::filter_perm(w_shape.len());
+    if let Some(init) = &slot.weight {
+        return ctx.weight(init, layout);
+    }
+    let tf_shape: Vec<i64> = match layout {
+        WeightLayout::Depthwise { multiplier } => {
+            let m = multiplier as i64;
+            vec![w_shape[2], w_shape[3], w_shape[0] / m.max(1), m]
+        }
+        _ => perm.iter().map(|&p| w_shape[p as usize]).collect(),
+    };
+    if let Some(value) = &slot.constant {
+        let v = constant::transpose(value, &perm).map_err(|e| ctx.error(e))?;
+        let v = constant::reshape(&v, &tf_shape).map_err(|e| ctx.error(e))?;
+        return ctx.const_tensor(&sub(base, "filter"), v);
+    }
+    // A filter computed at run time: transpose it in the graph.
+    let w = ctx.plain(w_name)?;
+    let dtype = w.dtype();
+    let tw = ctx.transpose(&sub(base, "filter"), &w, &perm)?;
+    if matches!(layout, WeightLayout::Depthwise { .. }) {
+        let target = ctx.const_i32(&sub(base, "filter_shape"), &tf_shape)?;
+        return ctx.op1("Reshape", &sub(base, "filter_depthwise"), &[&tw, &target], &[t(dtype), ("Tshape", Attr::Type(DType::Int32))], Shape::new(&tf_shape));
+    }
+    Ok(tw)
+}
+
+/// A convolution with `group` groups: the input and the filter split along
+/// channels, one convolution per group, the results concatenated.
+#[allow(clippy::too_many_arguments)]
+fn grouped_conv(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    filter: &Output,
+    group: i64,
+    tf_spatial: usize,
+    attrs: &[(&str, Attr)],
+    stored: &Shape,
+) -> Result<Output> {
+    let dtype = x.dtype();
+    let rank = tf_spatial + 2;
+    let channel_axis = ctx.const_i32(&sub(base, "channel_axis"), &[rank as i64 - 1])?;
+    let split_attrs = [t(dtype), ("num_split", Attr::Int(group))];
+    let xs = ctx.op(
+        "Split",
+        &sub(base, "split_input"),
+        &[&channel_axis, x],
+        &split_attrs,
+        Vec::new(),
+    )?;
+    let fs = ctx.op(
+        "Split",
+        &sub(base, "split_filter"),
+        &[&channel_axis, filter],
+        &split_attrs,
+        Vec::new(),
+    )?;
+    let op = if tf_spatial == 3 { "Conv3D" } else { "Conv2D" };
+    let mut parts = Vec::new();
+    for (i, (xi, fi)) in xs.iter().zip(&fs).enumerate() {
+        parts.push(ctx.op1(op, &sub(base, &format!("conv{i}")), &[xi, fi], attrs, Shape::unknown_dims(rank))?);
+    }
+    let refs: Vec<&Output> = parts.iter().collect();
+    let mut inputs = refs.clone();
+    inputs.push(&channel_axis);
+    let axis = ctx.const_i32(&sub(base, "concat_axis"), &[rank as i64 - 1])?;
+    let axis_scalar = ctx.const_tensor(
+        &sub(base, "concat_axis_scalar"),
+        savedmodel_graph::Tensor::scalar(rank as i32 - 1),
+    )?;
+    let _ = axis;
+    let mut ins: Vec<&Output> = refs;
+    ins.push(&axis_scalar);
+    ctx.op1(
+        "ConcatV2",
+        &sub(base, "conv"),
+        &ins,
+        &[t(dtype), ("N", Attr::Int(group)), ("Tidx", Attr::Type(DType::Int32))],
+        stored.clone(),
+    )
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PoolKind {
+    Max,
+    Average,
+}
+
+fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
+    if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(ctx.error("MaxPool's Indices output is not supported"));
+    }
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if !(3..=5).contains(&rank) {
+        return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
+    }
+    if node.attr_i_or("storage_order", 0)? != 0 {
+        return Err(ctx.error("storage_order 1 is not supported"));
+    }
+    let spatial = rank - 2;
+    let base = ctx.node_name(node);
+    let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
+    let kernel = node
+        .attr_ints("kernel_shape")?
+        .map(<[i64]>::to_vec)
+        .ok_or_else(|| ctx.error("kernel_shape is required"))?;
+    if kernel.len() != spatial {
+        return Err(ctx.error("kernel_shape must have one value per spatial dimension"));
+    }
+    let mut window = Window::read(ctx, node, kernel, &x_shape[2..])?;
+    if window.dilations.iter().any(|&d| d != 1) {
+        return Err(ctx.error("dilated pooling is not supported"));
+    }
+    let ceil = node.attr_i_or("ceil_mode", 0)? != 0;
+    let count_include_pad = node.attr_i_or("count_include_pad", 0)? != 0;
+    let dtype = ctx.slot(x_name)?.dtype;
+
+    let mut out_logical = vec![x_shape[0], x_shape[1]];
+    for i in 0..spatial {
+        out_logical.push(window.out_dim(i, x_shape[2 + i], ceil));
+    }
+    // ceil_mode: more padding at the end, counted by neither pooling kind.
+    let mut extra = vec![0i64; spatial];
+    if ceil {
+        for i in 0..spatial {
+            let (input, out) = (x_shape[2 + i], out_logical[2 + i]);
+            if input < 0 {
+                return Err(ctx.error("ceil_mode needs static spatial dimensions"));
+            }
+            let needed = (out - 1) * window.strides[i] + window.kernel[i]
+                - (input + window.pads[i].0 + window.pads[i].1);
+            extra[i] = needed.max(0);
+        }
+    }
+    let out_logical = Shape::new(&out_logical);
+    let stored = permute_shape(&out_logical, &to_channels_last(rank));
+    let mut x = ctx.channels_last(x_name)?;
+    let op = match (kind, spatial) {
+        (PoolKind::Max, 3) => "MaxPool3D",
+        (PoolKind::Average, 3) => "AvgPool3D",
+        (PoolKind::Max, _) => "MaxPool",
+        (PoolKind::Average, _) => "AvgPool",
+    };
+    // 1-D pooling runs as 2-D pooling over a height of 1.
+    let as_2d = spatial == 1;
+    let lift = |v: &[i64], one: i64| -> Vec<i64> {
+        if as_2d { [vec![one], v.to_vec()].concat() } else { v.to_vec() }
+    };
+    if as_2d {
+        let axis = ctx.const_i32(&sub(&base, "expand_axis"), &[1])?;
+        x = ctx.op1("ExpandDims", &sub(&base, "as_2d"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown_dims(4))?;
+    }
+    let pads: Vec<(i64, i64)> = window
+        .pads
+        .iter()
+        .zip(&extra)
+        .map(|(&(b, e), &x)| (b, e + x))
+        .collect();
+    let pads2 = if as_2d { [vec![(0, 0)], pads.clone()].concat() } else { pads.clone() };
+    let ksize = nhwc_list(&lift(&window.kernel, 1));
+    let strides = nhwc_list(&lift(&window.strides, 1));
+    let any_pad = pads.iter().any(|&(b, e)| b != 0 || e != 0);
+    let pool_attrs = |padding: &str| -> Vec<(&'static str, Attr)> {
+        vec![
+            t(dtype),
+            ("ksize", Attr::IntList(ksize.clone())),
+            ("strides", Attr::IntList(strides.clone())),
+            ("padding", Attr::Str(padding.as_bytes().to_vec())),
+        ]
+    };
+    let unknown = Shape::unknown();
+    let mut y = if window.same_upper && !ceil && (kind == PoolKind::Max || !count_include_pad) {
+        // TensorFlow's SAME pads as SAME_UPPER, and its average counts
+        // only the input's elements, as count_include_pad=0 does.
+        window.pads = vec![(0, 0); spatial];
+        ctx.op1(op, &sub(&base, "pool"), &[&x], &pool_attrs("SAME"), unknown.clone())?
+    } else if !any_pad {
+        ctx.op1(op, &sub(&base, "pool"), &[&x], &pool_attrs("VALID"), unknown.clone())?
+    } else if kind == PoolKind::Max {
+        let lowest = lowest_value(dtype).ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
+        let padded = pad_spatial(ctx, &base, &x, &pads2, lowest)?;
+        ctx.op1(op, &sub(&base, "pool"), &[&padded], &pool_attrs("VALID"), unknown.clone())?
+    } else {
+        // Average over windows that reach into the padding: the sum over
+        // the zero-padded input divided by the number of elements counted
+        // (the input's only, or the explicit padding's too; never the
+        // ceil_mode padding).
+        let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
+        let sum_avg = ctx.op1(op, &sub(&base, "pool"), &[&padded], &pool_attrs("VALID"), unknown.clone())?;
+        let counted: Vec<(i64, i64)> = if count_include_pad {
+            window.pads.clone()
+        } else {
+            vec![(0, 0); spatial]
+        };
+        let count = count_map(ctx, &base, &x_shape[2..], &counted, &pads, as_2d, op, &pool_attrs("VALID"), dtype)?;
+        ctx.op1("RealDiv", &sub(&base, "average"), &[&sum_avg, &count], &[t(dtype)], unknown.clone())?
+    };
+    if as_2d {
+        y = ctx.op1("Squeeze", &sub(&base, "squeeze"), &[&y], &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))], stored.clone())?;
+    } else {
+        y = ctx.op1("Identity", &base, &[&y], &[t(dtype)], stored.clone())?;
+    }
+    ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
+    Ok(())
+}
+
+/// The fraction of each window that is counted, as the average pool of a
+/// constant mask (1 where an element counts, padded with zeros), so that
+/// `avg(padded x) / avg(mask)` is the average over the counted elements.
+#[allow(clippy::too_many_arguments)]
+fn count_map(
+    ctx: &mut Ctx,
+    base: &str,
+    spatial_in: &[i64],
+    counted: &[(i64, i64)],
+    pads: &[(i64, i64)],
+    as_2d: bool,
+    op: &str,
+    attrs: &[(&'static str, Attr)],
+    dtype: DType,
+) -> Result<Output> {
+    if spatial_in.iter().any(|&d| d < 0) {
+        return Err(ctx.error("average pooling with padding needs static spatial dimensions"));
+    }
+    // The mask over the padded extent: 1 inside the input and inside the
+    // counted padding, 0 elsewhere.
+    let padded: Vec<i64> = spatial_in
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, e))| d + b + e)
+        .collect();
+    let total: usize = padded.iter().map(|&d| d as usize).product();
+    let mut mask = Vec::with_capacity(total);
+    let mut counter = vec![0i64; padded.len()];
+    for _ in 0..total {
+        let inside = counter.iter().enumerate().all(|(i, &c)| {
+            let lo = pads[i].0 - counted[i].0;
+            let hi = pads[i].0 + spatial_in[i] + counted[i].1;
+            c >= lo && c < hi
+        });
+        mask.push(if inside { 1.0 } else { 0.0 });
+        for axis in (0..padded.len()).rev() {
+            counter[axis] += 1;
+            if counter[axis] < padded[axis] {
+                break;
+            }
+            counter[axis] = 0;
+        }
+    }
+    let mut shape = vec![1i64];
+    if as_2d {
+        shape.push(1);
+    }
+    shape.extend_from_slice(&padded);
+    shape.push(1);
+    let mask = constant::from_f64(dtype, &shape, &mask).map_err(|e| ctx.error(e))?;
+    let mask = ctx.const_tensor(&sub(base, "count_mask"), mask)?;
+    ctx.op1(op, &sub(base, "count"), &[&mask], attrs, Shape::unknown())
+}
+
+/// The lowest value of `dtype`, for padding a max pool.
+fn lowest_value(dtype: DType) -> Option<f64> {
+    Some(match dtype {
+        DType::Float | DType::Double | DType::Half | DType::BFloat16 => f64::NEG_INFINITY,
+        DType::Int8 => -128.0,
+        DType::UInt8 => 0.0,
+        DType::Int32 => f64::from(i32::MIN),
+        DType::Int64 => i64::MIN as f64,
+        _ => return None,
+    })
+}
+
+fn global_pool(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if rank < 3 {
+        return Err(ctx.error(format!("global pooling of a rank-{rank} input")));
+    }
+    let base = ctx.node_name(node);
+    let logical = match ctx.slot(x_name)?.shape.dims() {
+        Some(d) => {
+            let mut d = d.to_vec();
+            for v in d.iter_mut().skip(2) {
+                *v = 1;
+            }
+            Shape::new(&d)
+        }
+        None => Shape::unknown_dims(rank),
+    };
+    let (x, axes, channels_last) = if ctx.is_channels_last(x_name) {
+        let x = ctx.channels_last(x_name)?;
+        (x, (1..rank as i64 - 1).collect::<Vec<_>>(), true)
+    } else {
+        (ctx.plain(x_name)?, (2..rank as i64).collect(), false)
+    };
+    let dtype = x.dtype();
+    let axes_t = ctx.const_i32(&sub(&base, "axes"), &axes)?;
+    let stored = if channels_last {
+        permute_shape(&logical, &to_channels_last(rank))
+    } else {
+        logical.clone()
+    };
+    let y = ctx.op1(
+        op,
+        &base,
+        &[&x, &axes_t],
+        &[t(dtype), ("keep_dims", Attr::Bool(true)), ("Tidx", Attr::Type(DType::Int32))],
+        stored,
+    )?;
+    let out = output0(ctx, node)?;
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
+    Ok(())
+}
+
+fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    if node.attr_i_or("training_mode", 0)? != 0 {
+        return Err(ctx.error("training_mode=1 is not supported (inference only)"));
+    }
+    if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(ctx.error("the running mean and variance outputs are training-only"));
+    }
+    let x_name = required_input(ctx, node, 0)?;
+    let names: Vec<&str> = (1..5)
+        .map(|i| required_input(ctx, node, i))
+        .collect::<Result<_>>()?;
+    let epsilon = f64::from(node.attr_f_or("epsilon", 1e-5)?);
+    let rank = rank_of(ctx, x_name)?;
+    let base = ctx.node_name(node);
+    let dtype = ctx.slot(x_name)?.dtype;
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let channels_last = rank >= 3 && ctx.is_channels_last(x_name);
+    // Parameters of shape [C], laid out to broadcast against x: along the
+    // last axis channels last, as [C, 1, ..., 1] in ONNX layout.
+    let param_shape: Vec<i64> = if channels_last || rank < 2 {
+        vec![-1]
+    } else {
+        let mut s = vec![-1];
+        s.extend(std::iter::repeat_n(1, rank - 2));
+        s
+    };
+    let (scale, shift) = if names.iter().all(|n| ctx.constant(n).is_some()) {
+        let v: Vec<Vec<f64>> = names
+            .iter()
+            .filter_map(|n| ctx.constant(n))
+            .map(constant::to_f64)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| ctx.error(e))?;
+        let (gamma, beta, mean, var) = (&v[0], &v[1], &v[2], &v[3]);
+        let c = gamma.len();
+        let mut scale = Vec::with_capacity(c);
+        let mut shift = Vec::with_capacity(c);
+        for i in 0..c {
+            let s = gamma[i] / (var[i] + epsilon).sqrt();
+            scale.push(s);
+            shift.push(beta[i] - mean[i] * s);
+        }
+        let mut shape = param_shape.clone();
+        shape[0] = c as i64;
+        let scale = constant::from_f64(dtype, &shape, &scale).map_err(|e| ctx.error(e))?;
+        let shift = constant::from_f64(dtype, &shape, &shift).map_err(|e| ctx.error(e))?;
+        (
+            ctx.const_tensor(&sub(&base, "scale"), scale)?,
+            ctx.const_tensor(&sub(&base, "shift"), shift)?,
+        )
+    } else {
+        let p: Vec<Output> = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+        let eps = ctx.const_scalar(&sub(&base, "epsilon"), dtype, epsilon)?;
+        let tt = [t(dtype)];
+        let v = ctx.op1("AddV2", &sub(&base, "var_eps"), &[&p[3], &eps], &tt, Shape::unknown())?;
+        let r = ctx.op1("Rsqrt", &sub(&base, "rsqrt"), &[&v], &tt, Shape::unknown())?;
+        let s = ctx.op1("Mul", &sub(&base, "scale_vec"), &[&p[0], &r], &tt, Shape::unknown())?;
+        let ms = ctx.op1("Mul", &sub(&base, "mean_scale"), &[&p[2], &s], &tt, Shape::unknown())?;
+        let b = ctx.op1("Sub", &sub(&base, "shift_vec"), &[&p[1], &ms], &tt, Shape::unknown())?;
+        let target = ctx.const_i32(&sub(&base, "param_shape"), &param_shape)?;
+        let reshape_attrs = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
+        (
+            ctx.op1("Reshape", &sub(&base, "scale"), &[&s, &target], &reshape_attrs, Shape::unknown())?,
+            ctx.op1("Reshape", &sub(&base, "shift"), &[&b, &target], &reshape_attrs, Shape::unknown())?,
+        )
+    };
+    let x = if channels_last { ctx.channels_last(x_name)? } else { ctx.plain(x_name)? };
+    let st = x.shape().clone();
+    let y = ctx.op1("Mul", &sub(&base, "scaled"), &[&x, &scale], &[t(dtype)], st.clone())?;
+    let y = ctx.op1("AddV2", &base, &[&y, &shift], &[t(dtype)], st)?;
+    let out = output0(ctx, node)?;
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
+    Ok(())
+}
+
+fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    let base = ctx.node_name(node);
+    let opset = node.opset_version()?;
+    let default_axis = if opset >= 13 { -1 } else { 1 };
+    let axis = normalize_axis(ctx, node.attr_i_or("axis", default_axis)?, rank.max(1))?;
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let y = if opset < 13 {
+        // Before opset 13 the input is flattened to 2-D at `axis`.
+        let shape_t = ctx.op1("Shape", &sub(&base, "shape"), &[&x], &[t(dtype), ("out_type", Attr::Type(DType::Int32))], Shape::new(&[rank as i64]))?;
+        let target = match logical.dims() {
+            Some(d) if d.iter().all(|&v| v >= 0) => {
+                let outer: i64 = d[..axis].iter().product();
+                vec![outer, -1]
+            }
+            _ if axis == 0 => vec![1, -1],
+            _ => {
+                return Err(ctx.error("Softmax before opset 13 with a dynamic shape is not supported"));
+            }
+        };
+        let target = ctx.const_i32(&sub(&base, "flat_shape"), &target)?;
+        let ra = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
+        let flat = ctx.op1("Reshape", &sub(&base, "flat"), &[&x, &target], &ra, Shape::unknown_dims(2))?;
+        let s = ctx.op1(op, &sub(&base, "softmax"), &[&flat], &[t(dtype)], Shape::unknown_dims(2))?;
+        ctx.op1("Reshape", &base, &[&s, &shape_t], &ra, logical.clone())?
+    } else if axis + 1 == rank {
+        ctx.op1(op, &base, &[&x], &[t(dtype)], logical.clone())?
+    } else {
+        let mut perm: Vec<i64> = (0..rank as i64).collect();
+        perm.swap(axis, rank - 1);
+        let xt = ctx.transpose(&sub(&base, "to_last"), &x, &perm)?;
+        let s = ctx.op1(op, &sub(&base, "softmax"), &[&xt], &[t(dtype)], xt.shape().clone())?;
+        ctx.transpose(&base, &s, &perm)?
+    };
+    ctx.set_plain(output0(ctx, node)?, y, logical);
+    Ok(())
+}

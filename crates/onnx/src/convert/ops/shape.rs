@@ -1,0 +1,630 @@
+//! Shape and data-movement operators: constants, casts, reshapes,
+//! transposes, concatenation, gathering.
+//!
+//! These are where exporters' shape arithmetic lives (`Shape -> Gather ->
+//! Unsqueeze -> Concat -> Reshape`), so each folds when its inputs are
+//! known: `Shape` of a value whose shape is static is a constant, and so is
+//! everything computed from constants only. They work in ONNX layout (their
+//! axes are ONNX's).
+
+use savedmodel_graph::{Attr, DType, Shape, Tensor};
+
+use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input, sub};
+use crate::convert::constant;
+use crate::convert::context::Ctx;
+use crate::convert::weights;
+use crate::{NodeView, Result};
+
+pub(super) fn lookup(op_type: &str) -> Option<Converter> {
+    let f: Converter = match op_type {
+        "Constant" => constant_op,
+        "Identity" | "Dropout" => identity,
+        "Cast" => cast,
+        "Shape" => shape_op,
+        "Size" => size_op,
+        "Reshape" => reshape,
+        "Flatten" => flatten,
+        "Transpose" => transpose,
+        "Squeeze" => squeeze,
+        "Unsqueeze" => unsqueeze,
+        "Concat" => concat,
+        "Gather" => gather,
+        "ConstantOfShape" => constant_of_shape,
+        _ => return None,
+    };
+    Some(f)
+}
+
+fn t(dtype: DType) -> (&'static str, Attr) {
+    ("T", Attr::Type(dtype))
+}
+
+fn constant_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let out = output0(ctx, node)?;
+    let value = if let Some(v) = node.attr_tensor("value")? {
+        weights::to_tensor(&v).map_err(|e| ctx.error(e))?
+    } else if let Some(v) = node.attr_f("value_float")? {
+        Tensor::scalar(v)
+    } else if let Some(v) = node.attr_floats("value_floats")? {
+        Tensor::vector(v)
+    } else if let Some(v) = node.attr_i("value_int")? {
+        Tensor::scalar(v)
+    } else if let Some(v) = node.attr_ints("value_ints")? {
+        Tensor::vector(v)
+    } else if let Some(v) = node.attr_s("value_string")? {
+        Tensor::string(v)
+    } else if let Some(v) = node.attr_strings("value_strings")? {
+        Tensor::string_vector(&v)
+    } else {
+        return Err(ctx.error("no supported value attribute (sparse_value is not supported)"));
+    };
+    ctx.set_constant(out, value);
+    Ok(())
+}
+
+fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    // Dropout at inference is the identity; its mask output (rarely used)
+    // would be all true.
+    if node.op_type() == "Dropout" {
+        if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err(ctx.error("Dropout's mask output is not supported"));
+        }
+        if node.opset_version()? >= 12 {
+            if let Some(training) = input_name(node, 2) {
+                let on = ctx.constant(training).and_then(|t| constant::to_i64(t).ok());
+                if on.as_deref() != Some(&[0]) {
+                    return Err(ctx.error("Dropout in training mode is not supported"));
+                }
+            }
+        }
+    }
+    let x = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    let slot = ctx.slot(x)?.clone();
+    // An alias: the output is the same value in the same layouts.
+    if let Some(v) = slot.constant {
+        ctx.set_constant(out, v);
+    } else if slot.plain.is_some() || slot.weight.is_some() {
+        let v = ctx.plain(x)?;
+        ctx.set_plain(out, v, slot.shape);
+    } else {
+        let v = ctx.channels_last(x)?;
+        ctx.set_channels_last(out, v, slot.shape);
+    }
+    Ok(())
+}
+
+fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let to = node.required("to", node.attr_i("to")?)?;
+    let to = crate::dtype_from_onnx(to as i32).map_err(|e| ctx.error(e))?;
+    let out = output0(ctx, node)?;
+    let from = ctx.slot(x)?.dtype;
+    if let Some(v) = ctx.constant(x).cloned() {
+        let folded = if constant::is_int(from) && constant::is_int(to) {
+            constant::to_i64(&v).and_then(|d| constant::from_i64(to, v.shape(), &d))
+        } else if (constant::is_int(from) || from == DType::Bool)
+            && matches!(to, DType::Float | DType::Double | DType::Int64 | DType::Bool)
+        {
+            constant::to_f64(&v).and_then(|d| constant::from_f64(to, v.shape(), &d))
+        } else {
+            Err("not folded".to_owned())
+        };
+        if let Ok(t) = folded {
+            ctx.set_constant(out, t);
+            return Ok(());
+        }
+    }
+    let base = ctx.node_name(node);
+    let layout_cl = ctx.is_channels_last(x);
+    let input = if layout_cl { ctx.channels_last(x)? } else { ctx.plain(x)? };
+    let shape = ctx.slot(x)?.shape.clone();
+    let y = if from == to {
+        ctx.op1("Identity", &base, &[&input], &[t(from)], input.shape().clone())?
+    } else {
+        ctx.op1(
+            "Cast",
+            &base,
+            &[&input],
+            &[("SrcT", Attr::Type(from)), ("DstT", Attr::Type(to))],
+            input.shape().clone(),
+        )?
+    };
+    if layout_cl {
+        ctx.set_channels_last(out, y, shape);
+    } else {
+        ctx.set_plain(out, y, shape);
+    }
+    Ok(())
+}
+
+fn shape_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    let shape = ctx.slot(x)?.shape.clone();
+    let rank = rank_of(ctx, x)? as i64;
+    let clamp = |v: i64| -> i64 {
+        let v = if v < 0 { v + rank } else { v };
+        v.clamp(0, rank)
+    };
+    let start = clamp(node.attr_i_or("start", 0)?);
+    let end = clamp(node.attr_i_or("end", rank)?).max(start);
+    if let Some(d) = shape.dims() {
+        let part = &d[start as usize..end as usize];
+        if part.iter().all(|&v| v >= 0) {
+            ctx.set_constant(out, Tensor::vector(part));
+            return Ok(());
+        }
+    }
+    let base = ctx.node_name(node);
+    let v = ctx.plain(x)?;
+    let full = ctx.op1(
+        "Shape",
+        &sub(&base, "shape"),
+        &[&v],
+        &[t(v.dtype()), ("out_type", Attr::Type(DType::Int64))],
+        Shape::new(&[rank]),
+    )?;
+    let y = if start == 0 && end == rank {
+        full
+    } else {
+        let b = ctx.const_i32(&sub(&base, "begin"), &[start])?;
+        let s = ctx.const_i32(&sub(&base, "size"), &[end - start])?;
+        ctx.op1(
+            "Slice",
+            &base,
+            &[&full, &b, &s],
+            &[t(DType::Int64), ("Index", Attr::Type(DType::Int32))],
+            Shape::new(&[end - start]),
+        )?
+    };
+    ctx.set_plain(out, y, Shape::new(&[end - start]));
+    Ok(())
+}
+
+fn size_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    if let Some(n) = ctx.slot(x)?.shape.num_elements() {
+        ctx.set_constant(out, Tensor::scalar(n));
+        return Ok(());
+    }
+    let base = ctx.node_name(node);
+    let v = ctx.plain(x)?;
+    let y = ctx.op1(
+        "Size",
+        &base,
+        &[&v],
+        &[t(v.dtype()), ("out_type", Attr::Type(DType::Int64))],
+        Shape::scalar(),
+    )?;
+    ctx.set_plain(out, y, Shape::scalar());
+    Ok(())
+}
+
+/// The result shape of an ONNX `Reshape` of `input` to `target` (0 copies
+/// the input's dimension unless `allowzero`, -1 is inferred).
+fn reshape_target(input: &Shape, target: &[i64], allowzero: bool) -> Vec<i64> {
+    let mut out: Vec<i64> = target
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if d == 0 && !allowzero {
+                input.dims().and_then(|x| x.get(i).copied()).unwrap_or(-1)
+            } else {
+                d
+            }
+        })
+        .collect();
+    if let (Some(total), Some(pos)) = (input.num_elements(), out.iter().position(|&d| d == -1)) {
+        let known: i64 = out.iter().filter(|&&d| d != -1).product();
+        if known > 0 && out.iter().filter(|&&d| d == -1).count() == 1 {
+            out[pos] = total / known;
+        }
+    }
+    out
+}
+
+fn reshape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let shape_name = required_input(ctx, node, 1)?;
+    let allowzero = node.attr_i_or("allowzero", 0)? != 0;
+    let out = output0(ctx, node)?;
+    let input_shape = ctx.slot(x)?.shape.clone();
+    let base = ctx.node_name(node);
+    if let Some(target) = ctx.constant(shape_name).cloned() {
+        let target = constant::to_i64(&target).map_err(|e| ctx.error(e))?;
+        let dims = reshape_target(&input_shape, &target, allowzero);
+        if let Some(v) = ctx.constant(x).cloned() {
+            if dims.iter().all(|&d| d >= 0) {
+                let r = constant::reshape(&v, &dims).map_err(|e| ctx.error(e))?;
+                ctx.set_constant(out, r);
+                return Ok(());
+            }
+        }
+        // TensorFlow's Reshape has no "copy this dimension": the zeros are
+        // resolved here when the input's dimension is known, else at run
+        // time below.
+        if dims.iter().filter(|&&d| d < 0).count() <= 1 {
+            let xv = ctx.plain(x)?;
+            let target_t = ctx.const_i64(&sub(&base, "shape"), &dims)?;
+            let y = ctx.op1(
+                "Reshape",
+                &base,
+                &[&xv, &target_t],
+                &[t(xv.dtype()), ("Tshape", Attr::Type(DType::Int64))],
+                Shape::new(&dims),
+            )?;
+            ctx.set_plain(out, y, Shape::new(&dims));
+            return Ok(());
+        }
+    }
+    if !allowzero && ctx.constant(shape_name).is_none() {
+        // A computed target may hold zeros meaning "copy": not resolvable.
+        let xv = ctx.plain(x)?;
+        let target = ctx.plain(shape_name)?;
+        let y = ctx.op1(
+            "Reshape",
+            &base,
+            &[&xv, &target],
+            &[t(xv.dtype()), ("Tshape", Attr::Type(target.dtype()))],
+            Shape::unknown(),
+        )?;
+        ctx.set_plain(out, y, Shape::unknown());
+        return Ok(());
+    }
+    Err(ctx.error(
+        "the target shape copies (0) input dimensions that are unknown when the model is converted",
+    ))
+}
+
+fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x)?;
+    let axis = node.attr_i_or("axis", 1)?;
+    let axis = if axis < 0 { axis + rank as i64 } else { axis };
+    if !(0..=rank as i64).contains(&axis) {
+        return Err(ctx.error(format!("axis {axis} is out of range for rank {rank}")));
+    }
+    let axis = axis as usize;
+    let shape = ctx.slot(x)?.shape.clone();
+    let out = output0(ctx, node)?;
+    let dims = shape.dims().map(<[i64]>::to_vec);
+    let product = |d: &[i64]| -> i64 {
+        if d.iter().any(|&v| v < 0) { -1 } else { d.iter().product() }
+    };
+    let target = match &dims {
+        Some(d) => vec![product(&d[..axis]), product(&d[axis..])],
+        None => vec![-1, -1],
+    };
+    if let Some(v) = ctx.constant(x).cloned() {
+        if target.iter().all(|&d| d >= 0) {
+            let r = constant::reshape(&v, &target).map_err(|e| ctx.error(e))?;
+            ctx.set_constant(out, r);
+            return Ok(());
+        }
+    }
+    let base = ctx.node_name(node);
+    let xv = ctx.plain(x)?;
+    let tf_target = if target.iter().filter(|&&d| d < 0).count() <= 1 {
+        target.clone()
+    } else if axis == 0 {
+        vec![1, -1]
+    } else if let Some(d) = &dims {
+        // Only the batch may be unknown: [-1, product of the rest].
+        if d[1..].iter().all(|&v| v >= 0) && axis >= 1 {
+            vec![-1, d[axis..].iter().product()]
+        } else {
+            return Err(ctx.error("Flatten of a value with several unknown dimensions"));
+        }
+    } else {
+        return Err(ctx.error("Flatten of a value of unknown shape"));
+    };
+    let target_t = ctx.const_i64(&sub(&base, "shape"), &tf_target)?;
+    let logical = Shape::new(&target);
+    let y = ctx.op1(
+        "Reshape",
+        &base,
+        &[&xv, &target_t],
+        &[t(xv.dtype()), ("Tshape", Attr::Type(DType::Int64))],
+        logical.clone(),
+    )?;
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+fn transpose(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x)?;
+    let perm: Vec<i64> = match node.attr_ints("perm")? {
+        Some(p) => p.to_vec(),
+        None => (0..rank as i64).rev().collect(),
+    };
+    let out = output0(ctx, node)?;
+    if let Some(v) = ctx.constant(x).cloned() {
+        let r = constant::transpose(&v, &perm).map_err(|e| ctx.error(e))?;
+        ctx.set_constant(out, r);
+        return Ok(());
+    }
+    let shape = crate::convert::context::permute_shape(&ctx.slot(x)?.shape, &perm);
+    // A transpose of a channels-last value to channels last is free: the
+    // value already exists in that layout.
+    if perm == crate::convert::context::to_channels_last(rank) && ctx.slot(x)?.channels_last.is_some() {
+        let v = ctx.channels_last(x)?;
+        ctx.set_plain(out, v, shape);
+        return Ok(());
+    }
+    let base = ctx.node_name(node);
+    let xv = ctx.plain(x)?;
+    let y = ctx.transpose(&base, &xv, &perm)?;
+    ctx.set_plain(out, y, shape);
+    Ok(())
+}
+
+/// The axes of a `Squeeze`/`Unsqueeze`: an attribute before opset 13, an
+/// input (known at conversion time) from 13 on.
+fn axes(ctx: &Ctx, node: &NodeView<'_>) -> Result<Option<Vec<i64>>> {
+    if node.opset_version()? >= 13 {
+        match input_name(node, 1) {
+            Some(n) => Ok(Some(ctx.const_ints(n)?)),
+            None => Ok(None),
+        }
+    } else {
+        Ok(node.attr_ints("axes")?.map(<[i64]>::to_vec))
+    }
+}
+
+fn squeeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x)?;
+    let shape = ctx.slot(x)?.shape.clone();
+    let axes: Vec<usize> = match axes(ctx, node)? {
+        Some(a) => a
+            .iter()
+            .map(|&a| normalize_axis(ctx, a, rank))
+            .collect::<Result<_>>()?,
+        None => match shape.dims() {
+            Some(d) => (0..rank).filter(|&i| d[i] == 1).collect(),
+            None => return Err(ctx.error("Squeeze without axes needs a known shape")),
+        },
+    };
+    let dims: Option<Vec<i64>> = shape.dims().map(|d| {
+        d.iter()
+            .enumerate()
+            .filter(|(i, _)| !axes.contains(i))
+            .map(|(_, &v)| v)
+            .collect()
+    });
+    let out = output0(ctx, node)?;
+    if let (Some(v), Some(d)) = (ctx.constant(x).cloned(), &dims) {
+        let r = constant::reshape(&v, d).map_err(|e| ctx.error(e))?;
+        ctx.set_constant(out, r);
+        return Ok(());
+    }
+    let base = ctx.node_name(node);
+    let xv = ctx.plain(x)?;
+    let logical = dims.map_or_else(|| Shape::unknown_dims(rank - axes.len()), |d| Shape::new(&d));
+    let y = ctx.op1(
+        "Squeeze",
+        &base,
+        &[&xv],
+        &[
+            t(xv.dtype()),
+            ("squeeze_dims", Attr::IntList(axes.iter().map(|&a| a as i64).collect())),
+        ],
+        logical.clone(),
+    )?;
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+fn unsqueeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x)?;
+    let axes = axes(ctx, node)?.ok_or_else(|| ctx.error("axes are required"))?;
+    let out_rank = rank + axes.len();
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| normalize_axis(ctx, a, out_rank))
+        .collect::<Result<_>>()?;
+    axes.sort_unstable();
+    let shape = ctx.slot(x)?.shape.clone();
+    let dims: Option<Vec<i64>> = shape.dims().map(|d| {
+        let mut it = d.iter();
+        (0..out_rank)
+            .map(|i| if axes.contains(&i) { 1 } else { it.next().copied().unwrap_or(-1) })
+            .collect()
+    });
+    let out = output0(ctx, node)?;
+    if let (Some(v), Some(d)) = (ctx.constant(x).cloned(), &dims) {
+        let r = constant::reshape(&v, d).map_err(|e| ctx.error(e))?;
+        ctx.set_constant(out, r);
+        return Ok(());
+    }
+    let base = ctx.node_name(node);
+    let mut y = ctx.plain(x)?;
+    let dtype = y.dtype();
+    for (k, &a) in axes.iter().enumerate() {
+        let axis = ctx.const_i32(&sub(&base, &format!("axis{k}")), &[a as i64])?;
+        y = ctx.op1(
+            "ExpandDims",
+            &if k + 1 == axes.len() { base.clone() } else { sub(&base, &format!("expand{k}")) },
+            &[&y, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown(),
+        )?;
+    }
+    let logical = dims.map_or_else(|| Shape::unknown_dims(out_rank), |d| Shape::new(&d));
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let names: Vec<&str> = (0..node.proto().input.len())
+        .filter_map(|i| input_name(node, i))
+        .collect();
+    let first = *names.first().ok_or_else(|| ctx.error("needs at least one input"))?;
+    let rank = rank_of(ctx, first)?;
+    let axis = normalize_axis(ctx, node.required("axis", node.attr_i("axis")?)?, rank)?;
+    let out = output0(ctx, node)?;
+    let consts: Option<Vec<Tensor>> = names.iter().map(|n| ctx.constant(n).cloned()).collect();
+    if let Some(parts) = &consts {
+        if parts.iter().all(|p| p.bytes().is_some()) {
+            let refs: Vec<&Tensor> = parts.iter().collect();
+            let r = constant::concat(&refs, axis).map_err(|e| ctx.error(e))?;
+            ctx.set_constant(out, r);
+            return Ok(());
+        }
+    }
+    let mut dims: Option<Vec<i64>> = ctx.slot(first)?.shape.dims().map(<[i64]>::to_vec);
+    for n in &names[1..] {
+        let d = ctx.slot(n)?.shape.dims().map(<[i64]>::to_vec);
+        dims = match (dims, d) {
+            (Some(mut a), Some(b)) if a.len() == b.len() => {
+                a[axis] = if a[axis] < 0 || b[axis] < 0 { -1 } else { a[axis] + b[axis] };
+                Some(a)
+            }
+            _ => None,
+        };
+    }
+    let base = ctx.node_name(node);
+    let values: Vec<_> = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+    let dtype = values[0].dtype();
+    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(axis as i32))?;
+    let mut inputs: Vec<&savedmodel_graph::Output> = values.iter().collect();
+    inputs.push(&axis_t);
+    let logical = dims.map_or_else(|| Shape::unknown_dims(rank), |d| Shape::new(&d));
+    let y = if values.len() == 1 {
+        ctx.op1("Identity", &base, &[&values[0]], &[t(dtype)], logical.clone())?
+    } else {
+        ctx.op1(
+            "ConcatV2",
+            &base,
+            &inputs,
+            &[t(dtype), ("N", Attr::Int(values.len() as i64)), ("Tidx", Attr::Type(DType::Int32))],
+            logical.clone(),
+        )?
+    };
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+fn gather(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let idx = required_input(ctx, node, 1)?;
+    let rank = rank_of(ctx, x)?;
+    let axis = normalize_axis(ctx, node.attr_i_or("axis", 0)?, rank)?;
+    let out = output0(ctx, node)?;
+    let ind_shape = ctx.slot(idx)?.shape.clone();
+    if let (Some(v), Some(i)) = (ctx.constant(x).cloned(), ctx.constant(idx).cloned()) {
+        let ind = constant::to_i64(&i).map_err(|e| ctx.error(e))?;
+        if let Ok(r) = constant::gather(&v, &ind, i.shape(), axis) {
+            ctx.set_constant(out, r);
+            return Ok(());
+        }
+    }
+    let x_shape = ctx.slot(x)?.shape.clone();
+    let logical = match (x_shape.dims(), ind_shape.dims()) {
+        (Some(xd), Some(id)) => {
+            let mut d = xd[..axis].to_vec();
+            d.extend_from_slice(id);
+            d.extend_from_slice(&xd[axis + 1..]);
+            Shape::new(&d)
+        }
+        _ => Shape::unknown(),
+    };
+    let base = ctx.node_name(node);
+    let xv = ctx.plain(x)?;
+    // ONNX allows negative indices; TensorFlow's GatherV2 does not: add the
+    // dimension to negative ones.
+    let iv = ctx.plain(idx)?;
+    let itype = iv.dtype();
+    let dim = x_shape.dims().map_or(-1, |d| d[axis]);
+    let indices = if let Some(i) = ctx.constant(idx).cloned() {
+        let ind = constant::to_i64(&i).map_err(|e| ctx.error(e))?;
+        if ind.iter().any(|&v| v < 0) && dim >= 0 {
+            let fixed: Vec<i64> = ind.iter().map(|&v| if v < 0 { v + dim } else { v }).collect();
+            let t = constant::from_i64(itype, i.shape(), &fixed).map_err(|e| ctx.error(e))?;
+            ctx.const_tensor(&sub(&base, "indices"), t)?
+        } else {
+            iv
+        }
+    } else {
+        let xs = ctx.op1(
+            "Shape",
+            &sub(&base, "shape"),
+            &[&xv],
+            &[t(xv.dtype()), ("out_type", Attr::Type(itype))],
+            Shape::new(&[rank as i64]),
+        )?;
+        let a = ctx.const_tensor(&sub(&base, "axis_index"), Tensor::scalar(axis as i32))?;
+        let zero_axis = ctx.const_tensor(&sub(&base, "zero_axis"), Tensor::scalar(0i32))?;
+        let d = ctx.op1(
+            "GatherV2",
+            &sub(&base, "dim"),
+            &[&xs, &a, &zero_axis],
+            &[("Tparams", Attr::Type(itype)), ("Tindices", Attr::Type(DType::Int32)), ("Taxis", Attr::Type(DType::Int32))],
+            Shape::scalar(),
+        )?;
+        let zero = ctx.const_scalar(&sub(&base, "zero"), itype, 0.0)?;
+        let neg = ctx.op1("Less", &sub(&base, "negative"), &[&iv, &zero], &[t(itype)], iv.shape().clone())?;
+        let wrapped = ctx.op1("AddV2", &sub(&base, "wrapped"), &[&iv, &d], &[t(itype)], iv.shape().clone())?;
+        ctx.op1("SelectV2", &sub(&base, "indices"), &[&neg, &wrapped, &iv], &[t(itype)], iv.shape().clone())?
+    };
+    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(axis as i32))?;
+    let y = ctx.op1(
+        "GatherV2",
+        &base,
+        &[&xv, &indices, &axis_t],
+        &[
+            ("Tparams", Attr::Type(xv.dtype())),
+            ("Tindices", Attr::Type(itype)),
+            ("Taxis", Attr::Type(DType::Int32)),
+        ],
+        logical.clone(),
+    )?;
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+fn constant_of_shape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let shape_name = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    let value = match node.attr_tensor("value")? {
+        Some(v) => weights::to_tensor(&v).map_err(|e| ctx.error(e))?,
+        None => Tensor::scalar(0.0f32),
+    };
+    let dtype = value.dtype();
+    let elem = value
+        .bytes()
+        .ok_or_else(|| ctx.error("a string fill value is not supported"))?
+        .to_vec();
+    if let Some(dims) = ctx.constant(shape_name).cloned() {
+        let dims = constant::to_i64(&dims).map_err(|e| ctx.error(e))?;
+        let n: i64 = dims.iter().product();
+        if (0..=1 << 16).contains(&n) {
+            let data: Vec<u8> = elem.repeat(n as usize);
+            let t = Tensor::from_bytes(dtype, &dims, data).map_err(|e| ctx.build_error(e))?;
+            ctx.set_constant(out, t);
+            return Ok(());
+        }
+    }
+    let base = ctx.node_name(node);
+    let dims = ctx.plain(shape_name)?;
+    let fill = ctx.const_tensor(&sub(&base, "value"), constant::reshape(&value, &[]).map_err(|e| ctx.error(e))?)?;
+    let rank = ctx.slot(shape_name)?.shape.dim(0);
+    let logical = match ctx.constant(shape_name) {
+        Some(v) => Shape::new(&constant::to_i64(v).map_err(|e| ctx.error(e))?),
+        None if rank >= 0 => Shape::unknown_dims(rank as usize),
+        None => Shape::unknown(),
+    };
+    let y = ctx.op1(
+        "Fill",
+        &base,
+        &[&dims, &fill],
+        &[t(dtype), ("index_type", Attr::Type(dims.dtype()))],
+        logical.clone(),
+    )?;
+    ctx.set_plain(out, y, logical);
+    Ok(())
+}
