@@ -64,6 +64,17 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// A TFRecord file (the warmup file) is corrupt: bad framing or a
+    /// checksum that does not match.
+    #[error("TFRecord record {record} at offset {offset}: {what}")]
+    TfRecord {
+        /// The record's index in the file.
+        record: usize,
+        /// Where the record starts, in bytes from the start of the file.
+        offset: usize,
+        /// What is wrong.
+        what: String,
+    },
     /// Two MetaGraphs, or a MetaGraph and its variables, do not fit together.
     #[error("meta graph {}: {what}", crate::error::tag_set(tags))]
     MetaGraph {

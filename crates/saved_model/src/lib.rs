@@ -9,6 +9,7 @@ pub use error::{Error, Result};
 
 pub mod op_registry;
 pub mod reader;
+pub mod serving;
 pub mod show;
 pub mod validate;
 
