@@ -167,7 +167,9 @@ pub fn regress_rules(def: &SignatureDef, input_dtype: Option<i32>) -> Vec<Proble
 }
 
 /// The `inputs` of a classify or regress signature: TensorFlow Serving feeds
-/// it a `DT_STRING` vector `[N]` of serialized `tf.Example`s.
+/// it a `DT_STRING` vector `[N]` of serialized `tf.Example`s. One problem at
+/// most: an input of another type is not an examples input whatever its
+/// shape.
 fn examples_input(
     method: &str,
     input: &TensorInfo,
@@ -181,8 +183,7 @@ fn examples_input(
              tf.Examples (DT_STRING): only the Predict API can use this signature",
             dtype_name(dtype)
         )));
-    }
-    if known_dims(input).is_some_and(|d| d.len() != 1) {
+    } else if known_dims(input).is_some_and(|d| d.len() != 1) {
         problems.push(Problem::warning(format!(
             "{method} input 'inputs' has shape {}, but tensorflow serving feeds a vector \
              [batch_size]: only the Predict API can use this signature",

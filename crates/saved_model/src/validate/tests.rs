@@ -199,3 +199,97 @@ fn the_builder_and_validate_share_the_classify_batch_size_rule() {
     assert_eq!(findings[0].location, "signature 'serving_default'");
     assert_eq!(refused, format!("signature 'k': {}", findings[0].message));
 }
+
+/// Writes `meta` as a SavedModel into a new directory under `tmp`, applies
+/// `edit` to its `saved_model.pb`, and validates it.
+fn written_and_edited(
+    tmp: &std::path::Path,
+    name: &str,
+    meta: crate::builder::MetaGraphBuilder,
+    edit: impl FnOnce(&mut crate::proto::tensorflow::MetaGraphDef),
+) -> Report {
+    use prost::Message;
+    let dir = tmp.join(name);
+    let mut builder = crate::builder::SavedModelBuilder::new();
+    builder.add_meta_graph(meta).unwrap();
+    builder.write_to(&dir).unwrap();
+    let pb = dir.join(crate::proto::SAVED_MODEL_FILENAME_PB);
+    let mut model =
+        crate::proto::tensorflow::SavedModel::decode(std::fs::read(&pb).unwrap().as_slice())
+            .unwrap();
+    edit(&mut model.meta_graphs[0]);
+    std::fs::write(&pb, model.encode_to_vec()).unwrap();
+    validate(&dir, &ValidateOptions::default())
+}
+
+/// Removes the init op (signature and collection), as a hand-made exporter
+/// might forget it.
+fn without_init_op(m: &mut crate::proto::tensorflow::MetaGraphDef) {
+    m.signature_def.remove(crate::reader::INIT_OP_SIGNATURE_KEY);
+    m.collection_def.remove(crate::reader::MAIN_OP_KEY);
+}
+
+#[test]
+fn tables_a_signature_reads_without_an_init_op_are_an_error() {
+    use crate::{DType, Graph};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = Graph::new();
+    let index = g.placeholder("index", DType::Int64, [-1]).unwrap();
+    let table = g
+        .index_to_string_table("labels", &["no", "yes"], "UNK")
+        .unwrap();
+    let label = g.lookup("label", &table, &index).unwrap();
+    let mut meta = crate::builder::MetaGraphBuilder::new(g, &["serve"]);
+    meta.predict_signature(
+        "serving_default",
+        &[("index", &index)],
+        &[("label", &label)],
+    )
+    .unwrap();
+    let report = written_and_edited(tmp.path(), "read", meta.clone(), without_init_op);
+    let errors: Vec<&Finding> = report.errors().collect();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0].location, "init op");
+    assert!(
+        errors[0].message.contains("signatures read table(s)")
+            && errors[0].message.contains("Table not initialized"),
+        "{report}"
+    );
+    // The same graph whose signature does not read the table: a warning.
+    let mut g = meta.graph().clone();
+    let other = g.placeholder("other", DType::Float, [-1]).unwrap();
+    let mut unread = crate::builder::MetaGraphBuilder::new(g, &["serve"]);
+    unread
+        .predict_signature("serving_default", &[("x", &other)], &[("y", &other)])
+        .unwrap();
+    let report = written_and_edited(tmp.path(), "unread", unread, without_init_op);
+    assert!(!report.has_errors(), "{report}");
+    assert!(
+        report
+            .warnings()
+            .any(|w| w.message.contains("no signature reads those tables")),
+        "{report}"
+    );
+}
+
+#[test]
+fn variables_a_signature_reads_that_nothing_restores_are_an_error() {
+    use crate::{DType, Graph, Tensor};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut g = Graph::new();
+    let w = g.variable("w", Tensor::scalar(2.0f32)).unwrap();
+    let x = g.placeholder("x", DType::Float, [-1]).unwrap();
+    let y = g.mul("y", &x, w.value()).unwrap();
+    let mut meta = crate::builder::MetaGraphBuilder::new(g, &["serve"]);
+    meta.predict_signature("serving_default", &[("x", &x)], &[("y", &y)])
+        .unwrap();
+    let no_saver = |m: &mut crate::proto::tensorflow::MetaGraphDef| m.saver_def = None;
+    let report = written_and_edited(tmp.path(), "no_saver", meta.clone(), no_saver);
+    let errors: Vec<&Finding> = report.errors().collect();
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0].location, "saver");
+    assert!(
+        errors[0].message.contains("signatures read 'w'"),
+        "{report}"
+    );
+}
