@@ -144,7 +144,7 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    // ---- reading (reader.rs, validate.rs) ----
+    // ---- reading (reader.rs, validate/) ----
     /// Neither `saved_model.pb` nor `saved_model.pbtxt` is in the directory.
     #[error(
         "no saved_model.pb or saved_model.pbtxt in {}: not a savedmodel directory",
