@@ -43,6 +43,8 @@ pub fn log_kind_rules(log: &PredictionLog) -> Option<Problem> {
         ) => None,
         Some(LogType::PredictStreamedLog(_)) => Some(unreplayable("predict_streamed_log")),
         Some(LogType::SessionRunLog(_)) => Some(unreplayable("session_run_log")),
+        // `saved_model_warmup.cc`: `RunWarmupRequest` skips a log without a
+        // kind (`default: break`), so Serving loads the model.
         None => Some(Problem::warning(
             "the record has no log type; tensorflow serving skips it",
         )),

@@ -89,6 +89,10 @@ impl<'a> MetaGraphCheck<'_, 'a> {
                             ),
                         );
                     } else {
+                        // A warning: the C++ loader feeds each asset's path to its tensor
+                        // and never opens the file itself (`tensorflow/cc/saved_model/
+                        // loader.cc`: `RunRestore`, `RunInitOp` with the asset feeds), so
+                        // when no op reads the path, Serving loads and serves the model.
                         self.warning(
                             &location,
                             format!(

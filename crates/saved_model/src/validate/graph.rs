@@ -78,6 +78,11 @@ impl<'a> MetaGraphCheck<'_, 'a> {
                 pinned.insert(&node.device);
             }
         }
+        // A warning: whether Serving loads this depends on the machine, not the
+        // model. Serving with default flags does not allow soft placement
+        // (`tensorflow_serving/model_servers/server.cc` sets only the GPU memory
+        // fraction and thread counts of the session config), so it loads the graph
+        // where the device exists and fails elsewhere.
         if !pinned.is_empty() {
             let devices: Vec<&str> = pinned.into_iter().collect();
             self.warning(

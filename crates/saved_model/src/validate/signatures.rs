@@ -99,6 +99,10 @@ impl<'a> MetaGraphCheck<'_, 'a> {
             tensor.node.name,
             dtype_name(actual)
         );
+        // A warning: Serving feeds this input the serialized examples itself
+        // (`tensorflow_serving/servables/tensorflow/classifier.cc`,
+        // `regressor.cc`), so Classify and Regress work; only clients that
+        // follow the declared type fail.
         if fed_examples && actual == DataType::DtString as i32 {
             self.warning(
                 location,

@@ -62,6 +62,10 @@ impl<'a> MetaGraphCheck<'_, 'a> {
         } else if let Err(e) = self.meta_graph.resolve(&saver.filename_tensor_name) {
             self.error("saver", format!("filename tensor: {e}"));
         }
+        // Warnings: the C++ loader Serving runs uses only `restore_op_name`
+        // and `filename_tensor_name` and ignores `version`
+        // (`tensorflow/cc/saved_model/loader.cc`: `RunRestore`); the Python
+        // loaders are stricter.
         if saver.save_tensor_name.is_empty() {
             self.warning(
                 "saver",
@@ -476,6 +480,9 @@ impl Checkpoint {
             .iter()
             .all(|m| m.saver_def.is_none())
         {
+            // A warning: whether it matters is judged per MetaGraph and variable
+            // (`MetaGraphCheck::saver`: an error when a signature reads a variable
+            // nothing initializes).
             report.warning(
                 "variables/",
                 "the savedmodel has variables but no meta graph has a saver_def, so tensorflow \

@@ -78,6 +78,9 @@ pub(super) fn check_extra_files(model: &SavedModel, report: &mut Report) {
     match fs::read(&fingerprint) {
         Ok(bytes) => {
             if let Err(e) = FingerprintDef::decode(bytes.as_slice()) {
+                // Warnings: the C++ loader only reads the fingerprint for a metric and
+                // goes on when it cannot (`tensorflow/cc/saved_model/loader.cc`,
+                // `bundle_v2.cc`: `ReadSavedModelFingerprint`).
                 report.warning(
                     FINGERPRINT_FILENAME,
                     format!(
