@@ -38,8 +38,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use savedmodel_proto::prost_types::Any;
-use savedmodel_proto::tensorflow::serving::prediction_log::LogType;
-use savedmodel_proto::tensorflow::serving::{ModelSpec, input};
 use savedmodel_proto::tensorflow::{
     AssetFileDef, CollectionDef, MetaGraphDef, SavedModel, SignatureDef, TensorInfo, attr_value,
     collection_def, meta_graph_def::MetaInfoDef, tensor_info,
@@ -49,23 +47,24 @@ use savedmodel_proto::{deterministic, text_format};
 use crate::assets::AssetPlan;
 use crate::error::{Error, Result};
 use crate::fingerprint;
-use crate::graph::Tensor;
-use crate::graph::{Graph, Operation, Output, Shape, VariableRecord};
+use crate::graph::{Graph, Operation, Output, VariableRecord};
 use crate::saver;
+use crate::serving::{self, WARMUP_FILE};
 use crate::signature::{
     self, INIT_OP_SIGNATURE_KEY, check_classify, check_regress, init_op_signature, tensor_info,
 };
-use crate::warmup::{WARMUP_FILE, WarmupRequests};
+use crate::graph::Tensor;
+use crate::warmup::WarmupRequests;
 use savedmodel_graph::{Error as GraphError, check_asset_filename};
 
 /// `SavedModel.saved_model_schema_version` (`kSavedModelSchemaVersion`).
 pub const SAVED_MODEL_SCHEMA_VERSION: i64 = 1;
-/// The collection naming the init op (`kSavedModelMainOpKey`).
-pub const MAIN_OP_COLLECTION: &str = "saved_model_main_op";
 /// The collection listing assets (`kSavedModelAssetsKey`).
-pub const ASSETS_COLLECTION: &str = "saved_model_assets";
+pub use crate::reader::ASSETS_KEY as ASSETS_COLLECTION;
+/// The collection naming the init op (`kSavedModelMainOpKey`).
+pub use crate::reader::MAIN_OP_KEY as MAIN_OP_COLLECTION;
 /// The tag TensorFlow Serving loads by default.
-pub const SERVE_TAG: &str = "serve";
+pub use crate::serving::SERVE_TAG;
 /// The tag of GPU MetaGraphs.
 pub const GPU_TAG: &str = "gpu";
 
@@ -533,8 +532,16 @@ impl SavedModelBuilder {
                     })
                 })
                 .unwrap_or(&self.meta_graphs[0]);
-            for (i, log) in warmup.logs().iter().enumerate() {
-                check_warmup_request(i, log.log_type.as_ref(), &target.def)?;
+            for (record, log) in warmup.logs().iter().enumerate() {
+                let problems = serving::log_kind_rules(log)
+                    .into_iter()
+                    .chain(serving::request_rules(log, &target.def));
+                if let Some(problem) = problems.into_iter().next() {
+                    return Err(Error::Warmup {
+                        record,
+                        what: problem.message,
+                    });
+                }
             }
         }
         Ok(())
@@ -823,125 +830,6 @@ fn build_init_op(graph: &mut Graph, extra: &[Operation]) -> Result<Option<String
                     .to_owned(),
             ))
         }
-    }
-}
-
-fn warmup_error(record: usize, what: String) -> Error {
-    Error::Warmup { record, what }
-}
-
-/// Checks one warmup request against the signature it names, as TensorFlow
-/// Serving would run it.
-fn check_warmup_request(record: usize, log: Option<&LogType>, meta: &MetaGraphDef) -> Result<()> {
-    let signature_of = |spec: Option<&ModelSpec>| -> Result<(String, &SignatureDef)> {
-        let name = spec
-            .map(|s| s.signature_name.as_str())
-            .filter(|s| !s.is_empty());
-        let name = name
-            .unwrap_or(signature::DEFAULT_SERVING_SIGNATURE_DEF_KEY)
-            .to_owned();
-        let sig = meta.signature_def.get(&name).ok_or_else(|| {
-            warmup_error(
-                record,
-                format!("signature '{name}' is not in the meta graph"),
-            )
-        })?;
-        Ok((name, sig))
-    };
-    let examples_ok = |input: Option<&savedmodel_proto::tensorflow::serving::Input>| -> Result<()> {
-        let n = match input.and_then(|i| i.kind.as_ref()) {
-            Some(input::Kind::ExampleList(l)) => l.examples.len(),
-            Some(input::Kind::ExampleListWithContext(l)) => l.examples.len(),
-            None => 0,
-        };
-        if n == 0 {
-            return Err(warmup_error(
-                record,
-                "no examples (\"Input is empty.\")".into(),
-            ));
-        }
-        Ok(())
-    };
-    match log {
-        Some(LogType::PredictLog(p)) => {
-            let request = p
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "predict log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            for (alias, tensor) in &request.inputs {
-                let info = sig.inputs.get(alias).ok_or_else(|| {
-                    warmup_error(record, format!("signature '{name}' has no input '{alias}'"))
-                })?;
-                if info.dtype != tensor.dtype {
-                    return Err(warmup_error(
-                        record,
-                        format!(
-                            "input '{alias}' of signature '{name}' is DataType {}, the request gives {}",
-                            info.dtype, tensor.dtype
-                        ),
-                    ));
-                }
-                let want = info
-                    .tensor_shape
-                    .as_ref()
-                    .map(Shape::from_proto)
-                    .unwrap_or_else(Shape::scalar);
-                let have = tensor
-                    .tensor_shape
-                    .as_ref()
-                    .map(Shape::from_proto)
-                    .unwrap_or_else(Shape::scalar);
-                if !want.is_compatible_with(&have) {
-                    return Err(warmup_error(
-                        record,
-                        format!(
-                            "input '{alias}' of signature '{name}' has shape {want}, the request gives {have}"
-                        ),
-                    ));
-                }
-            }
-            for alias in sig.inputs.keys() {
-                if !request.inputs.contains_key(alias) && !sig.defaults.contains_key(alias) {
-                    return Err(warmup_error(
-                        record,
-                        format!("request lacks input '{alias}' of signature '{name}'"),
-                    ));
-                }
-            }
-            for alias in &request.output_filter {
-                if !sig.outputs.contains_key(alias) {
-                    return Err(warmup_error(
-                        record,
-                        format!("output filter '{alias}' is not an output of '{name}'"),
-                    ));
-                }
-            }
-            Ok(())
-        }
-        Some(LogType::ClassifyLog(c)) => {
-            let request = c
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "classify log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            check_classify(&name, sig).map_err(|e| warmup_error(record, e.to_string()))?;
-            examples_ok(request.input.as_ref())
-        }
-        Some(LogType::RegressLog(r)) => {
-            let request = r
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "regress log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            check_regress(&name, sig).map_err(|e| warmup_error(record, e.to_string()))?;
-            examples_ok(request.input.as_ref())
-        }
-        Some(LogType::MultiInferenceLog(_)) => Ok(()),
-        _ => Err(warmup_error(
-            record,
-            "TensorFlow Serving cannot replay this kind of log".into(),
-        )),
     }
 }
 

@@ -46,6 +46,17 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// A TFRecord file (the warmup file) is corrupt: bad framing or a
+    /// checksum that does not match.
+    #[error("TFRecord record {record} at offset {offset}: {what}")]
+    TfRecord {
+        /// The record's index in the file.
+        record: usize,
+        /// Where the record starts, in bytes from the start of the file.
+        offset: usize,
+        /// What is wrong.
+        what: String,
+    },
     /// Two MetaGraphs, or a MetaGraph and its variables, do not fit together.
     #[error("meta graph {}: {what}", crate::error::tag_set(tags))]
     MetaGraph {
@@ -71,7 +82,7 @@ pub enum Error {
         source: savedmodel_proto::Error,
     },
 
-    // ---- reading (reader.rs, validate.rs) ----
+    // ---- reading (reader.rs, validate/) ----
     /// Neither `saved_model.pb` nor `saved_model.pbtxt` is in the directory.
     #[error(
         "no saved_model.pb or saved_model.pbtxt in {}: not a savedmodel directory",
