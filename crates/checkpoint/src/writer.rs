@@ -1430,6 +1430,10 @@ pub fn merge_bundles_with(
         None,
     )?;
     let index = index.close()?;
+    if fsync {
+        // Durable before any data file moves.
+        index.sync()?;
+    }
 
     // Rename the data files; undo on failure.
     let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -1443,7 +1447,8 @@ pub fn merge_bundles_with(
         }
         renamed.push((old.clone(), new));
     }
-    if let Err(e) = commit_all(vec![index], fsync) {
+    // Synced above; the directories are synced below.
+    if let Err(e) = commit_all(vec![index], false) {
         for (old, new) in renamed.iter().rev() {
             let _ = fs::rename(new, old);
         }
@@ -1451,6 +1456,7 @@ pub fn merge_bundles_with(
     }
     if fsync {
         let mut dirs: Vec<&Path> = data_files.iter().map(|p| parent_dir(p)).collect();
+        dirs.push(parent_dir(&merged_index));
         dirs.sort();
         dirs.dedup();
         for dir in dirs {

@@ -271,7 +271,18 @@ impl ModelsConfig {
     pub fn save(&self) -> Result<()> {
         let text = self.to_text()?;
         let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
-        let mut file = StagedFile::create(&target)
+        // Hidden, with the process id: what a killed save leaves behind
+        // (docs/threats.md).
+        let file_name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "models.config".to_owned());
+        let temp = savedmodel_staged::parent_dir(&target).join(format!(
+            ".{file_name}.tmp-{}-{:016x}",
+            std::process::id(),
+            savedmodel_staged::random_u64()
+        ));
+        let mut file = StagedFile::create_as(&target, temp)
             .map_err(|e| Error::io("create a temporary file beside", &target, e.into_source()))?;
         if let Ok(existing) = fs::metadata(&target) {
             // Keep the mode of the file being replaced.

@@ -725,6 +725,22 @@ mod tests {
         assert!(children(base.path()).is_empty());
     }
 
+    /// The base path may be a symbolic link to a directory (the fsync of the
+    /// base follows it, as listing it does).
+    #[cfg(unix)]
+    #[test]
+    fn a_base_path_behind_a_symbolic_link_is_published_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let published = publish(&link, NextVersion::Increment, write_model).unwrap();
+        assert_eq!(published.version, 1);
+        assert_eq!(children(&real), ["1"]);
+        assert_eq!(fs::read(real.join("1/saved_model.pb")).unwrap(), b"graph");
+    }
+
     #[test]
     fn empty_version_is_refused() {
         let base = tempfile::tempdir().unwrap();

@@ -42,7 +42,16 @@ impl StagedFile {
     /// file); the directory holding `target` must exist.
     pub fn create(target: impl Into<PathBuf>) -> Result<Self> {
         let target = target.into();
-        let path = temp_file_name(&target);
+        let temp = temp_file_name(&target);
+        Self::create_as(target, temp)
+    }
+
+    /// Creates the temporary file `temp`, a name of the caller's choosing
+    /// beside `target` (in the same directory: the rename must not cross
+    /// file systems), never opening an existing file.
+    pub fn create_as(target: impl Into<PathBuf>, temp: PathBuf) -> Result<Self> {
+        let target = target.into();
+        let path = temp;
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -203,6 +212,29 @@ mod tests {
         let err = StagedFile::create(&missing).unwrap_err();
         assert!(matches!(err, Error::Create { .. }), "{err}");
         assert!(err.to_string().contains("missing/out.tempstate"), "{err}");
+    }
+
+    #[test]
+    fn a_file_under_a_chosen_name_is_committed_or_removed_the_same_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("models.config");
+        let temp = dir.path().join(".models.config.tmp-1");
+        let mut file = StagedFile::create_as(&target, temp.clone()).unwrap();
+        file.write_all(b"config").unwrap();
+        assert_eq!(names(dir.path()), [".models.config.tmp-1"]);
+        drop(file);
+        assert!(names(dir.path()).is_empty());
+        let mut file = StagedFile::create_as(&target, temp.clone()).unwrap();
+        file.write_all(b"config").unwrap();
+        // An existing file is never opened.
+        let err = StagedFile::create_as(&target, temp.clone()).unwrap_err();
+        assert!(
+            matches!(&err, Error::Create { path, .. } if *path == temp),
+            "{err}"
+        );
+        file.commit(true).unwrap();
+        assert_eq!(names(dir.path()), ["models.config"]);
+        assert_eq!(fs::read(&target).unwrap(), b"config");
     }
 
     #[test]

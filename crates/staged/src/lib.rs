@@ -7,12 +7,13 @@
 //! Every file the libraries produce (checkpoint data and index files,
 //! `convert`'s outputs, a SavedModel directory, a published version) is made
 //! by this crate's [`StagedFile`] or [`StagedDir`], or sits inside a
-//! [`StagedDir`] while it is written:
+//! [`StagedDir`] while it is written (`models.config` is replaced the same
+//! way):
 //!
 //! 1. the content goes to a sibling of the target whose name no reader takes
 //!    for the real thing ([`temp_file_name`], [`temp_dir_name`], or a name
-//!    the caller chooses for [`StagedDir::adopt`]), created anew (never an
-//!    existing file);
+//!    the caller chooses: [`StagedFile::create_as`], [`StagedDir::adopt`]),
+//!    created anew (never an existing file);
 //! 2. it is fsynced (when the caller asks for durability);
 //! 3. one `rename(2)` moves it to the target: readers see the old name or
 //!    the complete new one, nothing in between. [`StagedDir::commit_no_replace`]
