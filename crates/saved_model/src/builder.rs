@@ -35,7 +35,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use savedmodel_proto::prost_types::Any;
 use savedmodel_proto::tensorflow::{
@@ -43,6 +43,7 @@ use savedmodel_proto::tensorflow::{
     collection_def, meta_graph_def::MetaInfoDef, tensor_info,
 };
 use savedmodel_proto::{deterministic, text_format};
+use savedmodel_staged::{StagedDir, random_u64, sync_dir};
 
 use crate::assets::AssetPlan;
 use crate::error::{Error, Result};
@@ -575,49 +576,22 @@ impl SavedModelBuilder {
                 });
             }
         }
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Io {
+        if dir.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(Error::Io {
                 op: "writing",
                 path: dir.to_owned(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "the export path has no UTF-8 final component",
                 ),
-            })?;
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
-        let staging = parent.join(format!(".{name}.tmp-{:016x}", random_u64()));
-        fs::create_dir(&staging).map_err(io("creating", &staging))?;
-        let result = self.write_into_empty_dir(&staging).and_then(|()| {
-            match fs::rename(&staging, dir) {
-                Ok(()) => Ok(()),
-                Err(first) => {
-                    // Some platforms do not rename onto an empty directory.
-                    if dir.is_dir() && is_empty_dir(dir)? {
-                        fs::remove_dir(dir).map_err(io("removing", dir))?;
-                        fs::rename(&staging, dir).map_err(io("renaming into place", dir))
-                    } else {
-                        Err(Error::Io {
-                            op: "renaming into place",
-                            path: dir.to_owned(),
-                            source: first,
-                        })
-                    }
-                }
-            }
-        });
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
-            return result;
+            });
         }
-        if self.fsync {
-            sync_dir(&parent)?;
-        }
+        let parent = savedmodel_staged::parent_dir(dir);
+        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        // Removed with what is in it if anything below fails.
+        let staging = StagedDir::create(dir)?;
+        self.write_into_empty_dir(staging.path())?;
+        staging.commit(dir, self.fsync)?;
         Ok(())
     }
 
@@ -853,31 +827,6 @@ fn write_file(path: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
         file.sync_all().map_err(io("syncing", path))?;
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let d = fs::File::open(dir).map_err(io("opening", dir))?;
-        d.sync_all().map_err(io("syncing", dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// A random number from the standard library's randomly keyed hasher (for
-/// staging names and the fingerprint's `uuid`, which only need to differ).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 #[cfg(test)]

@@ -201,6 +201,18 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A staging step ([`savedmodel_staged`]) as this crate's [`Error::Io`]:
+/// the same operation, path and cause.
+impl From<savedmodel_staged::Error> for Error {
+    fn from(e: savedmodel_staged::Error) -> Self {
+        Error::Io {
+            op: e.op(),
+            path: e.path().to_path_buf(),
+            source: e.into_source(),
+        }
+    }
+}
+
 /// `{ a, b }`, the way TensorFlow prints a tag set.
 pub(crate) fn tag_set(tags: &[String]) -> String {
     if tags.is_empty() {
