@@ -569,9 +569,28 @@ fn predict_log(signature: &str, inputs: &[&str]) -> Vec<u8> {
             signature_name: signature.into(),
             ..Default::default()
         }),
+        // A DT_FLOAT [1, 1], what half_plus_two's inputs take (TensorFlow
+        // Serving cannot parse a tensor without a data type).
         inputs: inputs
             .iter()
-            .map(|alias| ((*alias).to_owned(), tensorflow::TensorProto::default()))
+            .map(|alias| {
+                let tensor = tensorflow::TensorProto {
+                    dtype: tensorflow::DataType::DtFloat as i32,
+                    tensor_shape: Some(tensorflow::TensorShapeProto {
+                        dim: vec![
+                            tensorflow::tensor_shape_proto::Dim {
+                                size: 1,
+                                name: String::new()
+                            };
+                            2
+                        ],
+                        unknown_rank: false,
+                    }),
+                    float_val: vec![1.0],
+                    ..Default::default()
+                };
+                ((*alias).to_owned(), tensor)
+            })
             .collect(),
         ..Default::default()
     };

@@ -284,6 +284,18 @@ pub(crate) fn io_error(op: &'static str, path: &Path, source: io::Error) -> Erro
     }
 }
 
+/// A staging step ([`savedmodel_staged`]) as this crate's [`Error::Io`]:
+/// the same operation, path and cause.
+impl From<savedmodel_staged::Error> for Error {
+    fn from(e: savedmodel_staged::Error) -> Self {
+        Error::Io {
+            op: e.op(),
+            path: e.path().to_path_buf(),
+            source: e.into_source(),
+        }
+    }
+}
+
 pub(crate) fn invalid(tensor: &[u8], what: impl Into<String>) -> Error {
     Error::InvalidArgument {
         tensor: tensor.escape_ascii().to_string(),

@@ -32,13 +32,13 @@ pub use writer::{
 
 /// `<prefix>.index`, the bundle's index file (TensorFlow's `MetaFilename`).
 pub fn index_file_name(prefix: &Path) -> PathBuf {
-    staged::with_suffix(prefix, ".index")
+    savedmodel_staged::with_suffix(prefix, ".index")
 }
 
 /// `<prefix>.data-XXXXX-of-YYYYY`, data file `shard_id` of `num_shards`
 /// (TensorFlow's `DataFilename`: zero-padded to five digits).
 pub fn data_file_name(prefix: &Path, shard_id: u32, num_shards: u32) -> PathBuf {
-    staged::with_suffix(prefix, &format!(".data-{shard_id:05}-of-{num_shards:05}"))
+    savedmodel_staged::with_suffix(prefix, &format!(".data-{shard_id:05}-of-{num_shards:05}"))
 }
 
 /// A shape as TensorFlow prints it: `[2,3]`, `[]` for a scalar.

@@ -1,11 +1,11 @@
-//! Files written under a temporary name, synced, then renamed into place.
+//! Checkpoint files on top of the workspace's one staged file
+//! ([`savedmodel_staged::StagedFile`]: temporary sibling, fsync, rename,
+//! removed unless committed): a write buffer, the threaded `pwritev` path
+//! and ext4 preallocation.
 
-use std::fs::{self, File, OpenOptions};
-use std::hash::{BuildHasher, RandomState};
+use std::fs::File;
 use std::io::{self, BufWriter, IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use crate::crc;
 use crate::error::{Result, io_error};
@@ -20,26 +20,6 @@ const MAX_IOVECS: usize = 1024;
 /// Largest step of speculative preallocation.
 const MAX_PREALLOCATION_STEP: u64 = 128 << 20;
 
-/// A random `u64` for temporary names (TensorFlow uses `random::New64()`).
-pub(crate) fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one((
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-    ))
-}
-
-/// `path` with `suffix` appended to its file name.
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
 /// A failure to inject into writes (tests of disk-full handling).
 #[cfg(test)]
 #[derive(Clone, Copy, Debug)]
@@ -50,12 +30,11 @@ pub(crate) struct Fault {
     pub(crate) kind: io::ErrorKind,
 }
 
-/// A file being written as `<final>.tempstate<random>`; removed on drop unless
-/// published.
+/// A checkpoint file being written as `<final>.tempstate<random>` (a
+/// [`savedmodel_staged::StagedFile`] behind a write buffer); removed on drop
+/// unless [`close`](Self::close)d and committed.
 pub(crate) struct StagedFile {
-    final_path: PathBuf,
-    temp_path: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: BufWriter<savedmodel_staged::StagedFile>,
     /// Bytes written so far, buffered ones included: the file's final length.
     len: u64,
     /// Whether to allocate the file's blocks ahead of the data (see
@@ -63,8 +42,6 @@ pub(crate) struct StagedFile {
     preallocate: bool,
     /// The file has blocks allocated up to here.
     allocated: u64,
-    /// Set once renamed to `final_path`.
-    published: bool,
     #[cfg(test)]
     pub(crate) fault: Option<Fault>,
 }
@@ -72,34 +49,26 @@ pub(crate) struct StagedFile {
 impl StagedFile {
     /// Creates `<final_path>.tempstate<random>` (never an existing file).
     pub(crate) fn create(final_path: PathBuf, buffer_size: usize) -> Result<Self> {
-        let temp_path = with_suffix(&final_path, &format!(".tempstate{}", random_u64()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .map_err(|e| io_error("creating", &temp_path, e))?;
-        let preallocate = preallocation_helps(&file);
+        let file = savedmodel_staged::StagedFile::create(final_path)?;
+        let preallocate = preallocation_helps(file.file());
         Ok(StagedFile {
-            final_path,
-            temp_path,
-            out: Some(BufWriter::with_capacity(buffer_size, file)),
+            out: BufWriter::with_capacity(buffer_size, file),
             len: 0,
             preallocate,
             allocated: 0,
-            published: false,
             #[cfg(test)]
             fault: None,
         })
     }
 
     pub(crate) fn temp_path(&self) -> &Path {
-        &self.temp_path
+        self.out.get_ref().temp_path()
     }
 
     /// Writes all of `buf`; the error names the temporary file.
     pub(crate) fn write_all_bytes(&mut self, buf: &[u8]) -> Result<()> {
         self.write_all(buf)
-            .map_err(|e| io_error("writing", &self.temp_path, e))
+            .map_err(|e| io_error("writing", self.temp_path(), e))
     }
 
     /// Makes sure the file has blocks allocated up to `end`, allocating
@@ -116,10 +85,10 @@ impl StagedFile {
         if !self.preallocate || end <= self.allocated {
             return;
         }
-        let Some(out) = &self.out else { return };
         let step = self.allocated.clamp(1 << 20, MAX_PREALLOCATION_STEP);
         let new_end = end.max(self.allocated.saturating_add(step));
-        match allocate(out.get_ref(), self.allocated, new_end - self.allocated) {
+        let file = self.out.get_ref().file();
+        match allocate(file, self.allocated, new_end - self.allocated) {
             Ok(()) => self.allocated = new_end,
             Err(_) => self.preallocate = false,
         }
@@ -150,13 +119,10 @@ impl StagedFile {
             return Ok((vec![0; segments.len()], side_job()));
         }
         let start = self.begin_direct_write(total)?;
-        let temp_path = &self.temp_path;
-        let Some(out) = &mut self.out else {
-            let e = io::Error::other("file already closed");
-            return Err(io_error("writing", temp_path, e));
-        };
+        let staged = self.out.get_ref();
+        let temp_path = staged.temp_path();
         let parts = split_parts(segments, total, threads.saturating_sub(1).max(1));
-        let file = out.get_ref();
+        let file = staged.file();
         let chunk = chunk.max(4096);
         // The side job runs first on the first checksumming thread: the
         // CRCs take far less time than the copy, so both fit in its shadow
@@ -227,18 +193,14 @@ impl StagedFile {
             return Ok(crcs);
         }
         let start = self.begin_direct_write(total)?;
-        let temp_path = &self.temp_path;
-        let Some(out) = &self.out else {
-            let e = io::Error::other("file already closed");
-            return Err(io_error("writing", temp_path, e));
-        };
+        let staged = self.out.get_ref();
         let checksum = |pieces: &[(usize, &[u8])]| {
             for &(segment, bytes) in pieces {
                 crcs[segment] = crc::extend(crcs[segment], bytes);
             }
         };
-        write_all_segments_at(out.get_ref(), segments, start, chunk.max(4096), checksum)
-            .map_err(|e| io_error("writing", temp_path, e))?;
+        write_all_segments_at(staged.file(), segments, start, chunk.max(4096), checksum)
+            .map_err(|e| io_error("writing", staged.temp_path(), e))?;
         self.end_direct_write(start + total)?;
         Ok(crcs)
     }
@@ -250,48 +212,42 @@ impl StagedFile {
         if let Some(fault) = &mut self.fault {
             if total > fault.after {
                 let e = io::Error::from(fault.kind);
-                return Err(io_error("writing", &self.temp_path, e));
+                return Err(io_error("writing", self.out.get_ref().temp_path(), e));
             }
             fault.after -= total;
         }
         let start = self.len;
         self.reserve(start + total);
-        if let Some(out) = &mut self.out {
-            out.flush()
-                .map_err(|e| io_error("writing", &self.temp_path, e))?;
-        }
+        self.out
+            .flush()
+            .map_err(|e| io_error("writing", self.out.get_ref().temp_path(), e))?;
         Ok(start)
     }
 
     /// After a direct write: the buffer goes on at `end`.
     fn end_direct_write(&mut self, end: u64) -> Result<()> {
         self.len = end;
-        if let Some(out) = &mut self.out {
-            out.seek(SeekFrom::Start(end))
-                .map_err(|e| io_error("writing", &self.temp_path, e))?;
-        }
+        self.out
+            .seek(SeekFrom::Start(end))
+            .map_err(|e| io_error("writing", self.out.get_ref().temp_path(), e))?;
         Ok(())
     }
 
-    /// Flushes, optionally fsyncs, and closes the file. Blocks allocated
-    /// ahead of the data and not used are released.
-    pub(crate) fn close(&mut self, fsync: bool) -> Result<()> {
-        let Some(out) = self.out.take() else {
-            return Ok(());
-        };
-        let file = out
-            .into_inner()
-            .map_err(|e| io_error("writing", &self.temp_path, e.into_error()))?;
+    /// Flushes the buffer and releases the blocks allocated ahead of the
+    /// data and not used; the file is then ready to commit
+    /// ([`savedmodel_staged::commit_all`], which fsyncs it).
+    pub(crate) fn close(self) -> Result<savedmodel_staged::StagedFile> {
+        let file = self.out.into_inner().map_err(|e| {
+            let (error, out) = e.into_parts();
+            io_error("writing", out.get_ref().temp_path(), error)
+        })?;
         if self.allocated > self.len {
             // Setting the size it already has frees the blocks past it.
-            file.set_len(self.len)
-                .map_err(|e| io_error("truncating", &self.temp_path, e))?;
+            file.file()
+                .set_len(self.len)
+                .map_err(|e| io_error("truncating", file.temp_path(), e))?;
         }
-        if fsync {
-            file.sync_all()
-                .map_err(|e| io_error("syncing", &self.temp_path, e))?;
-        }
-        Ok(())
+        Ok(file)
     }
 }
 
@@ -305,30 +261,13 @@ impl Write for StagedFile {
             fault.after -= buf.len() as u64;
         }
         self.reserve(self.len + buf.len() as u64);
-        match &mut self.out {
-            Some(out) => {
-                let n = out.write(buf)?;
-                self.len += n as u64;
-                Ok(n)
-            }
-            None => Err(io::Error::other("file already closed")),
-        }
+        let n = self.out.write(buf)?;
+        self.len += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.out {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for StagedFile {
-    fn drop(&mut self) {
-        if !self.published {
-            self.out = None;
-            let _ = fs::remove_file(&self.temp_path);
-        }
+        self.out.flush()
     }
 }
 
@@ -474,45 +413,4 @@ fn write_all_vectored_at(file: &File, bufs: &mut [IoSlice<'_>], mut offset: u64)
         }
     }
     Ok(())
-}
-
-/// Renames each closed file to its final name, in order, then fsyncs the
-/// directories involved. If a rename fails, the files already renamed are
-/// removed again, so that either all final names appear or none does.
-pub(crate) fn publish(files: &mut [StagedFile], fsync: bool) -> Result<()> {
-    for i in 0..files.len() {
-        let (done, rest) = files.split_at_mut(i);
-        let file = &mut rest[0];
-        if let Err(e) = fs::rename(&file.temp_path, &file.final_path) {
-            for earlier in done.iter_mut() {
-                let _ = fs::remove_file(&earlier.final_path);
-            }
-            return Err(io_error("renaming", &file.temp_path, e));
-        }
-        file.published = true;
-    }
-    if fsync {
-        let mut dirs: Vec<&Path> = files.iter().map(|f| parent_dir(&f.final_path)).collect();
-        dirs.dedup();
-        for dir in dirs {
-            sync_dir(dir)?;
-        }
-    }
-    Ok(())
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Makes a directory's entries (renames, creations) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    let handle = File::open(dir).map_err(|e| io_error("opening directory", dir, e))?;
-    handle
-        .sync_all()
-        .map_err(|e| io_error("syncing directory", dir, e))
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use savedmodel_proto::tensorflow::{BundleEntryProto, BundleHeaderProto};
+use savedmodel_staged::{commit_all, parent_dir, random_u64, sync_dir, with_suffix};
 
 use crate::crc;
 use crate::dtype::DType;
@@ -17,9 +18,7 @@ use crate::entry_run::EntryRun;
 use crate::error::{DTypeDisplay, Error, Result, display_key, invalid, io_error};
 use crate::ordered_code::encode_tensor_name_slice;
 use crate::slice::TensorSlice;
-use crate::staged::{
-    PARALLEL_MIN_BYTES, StagedFile, parent_dir, publish, random_u64, sync_dir, with_suffix,
-};
+use crate::staged::{PARALLEL_MIN_BYTES, StagedFile};
 use crate::string_tensor;
 use crate::table::{Table, TableBuilder, TableOptions};
 use crate::tensor::{Element, swap_bytes};
@@ -551,12 +550,13 @@ impl BundleWriter {
     /// documentation).
     pub fn finish(mut self) -> Result<()> {
         self.check_usable(b"")?;
-        for data in &mut self.data {
-            data.close(self.options.fsync)?;
-        }
-        let header = BundleHeader::new(self.data.len() as u32, self.options.endianness);
+        let mut files = std::mem::take(&mut self.data)
+            .into_iter()
+            .map(StagedFile::close)
+            .collect::<Result<Vec<_>>>()?;
+        let header = BundleHeader::new(files.len() as u32, self.options.endianness);
         let mut encoder = EntryEncoder::default();
-        let mut index = write_index(
+        let index = write_index(
             index_file_name(&self.prefix),
             &header.encode(),
             self.entries_in_order(),
@@ -567,10 +567,9 @@ impl BundleWriter {
             #[cfg(test)]
             self.index_fault,
         )?;
-        index.close(self.options.fsync)?;
-        let mut files = std::mem::take(&mut self.data);
-        files.push(index);
-        publish(&mut files, self.options.fsync)
+        files.push(index.close()?);
+        // Data files first, the index (which makes the bundle) last.
+        Ok(commit_all(files, self.options.fsync)?)
     }
 
     #[cfg(test)]
@@ -1419,7 +1418,7 @@ pub fn merge_bundles_with(
     }
     .encode_to_vec();
     let merged_index = index_file_name(merged_prefix);
-    let mut index = write_index(
+    let index = write_index(
         merged_index.clone(),
         &header_bytes,
         entries.iter().map(|(k, e)| (k.as_slice(), e)),
@@ -1430,7 +1429,11 @@ pub fn merge_bundles_with(
         #[cfg(test)]
         None,
     )?;
-    index.close(fsync)?;
+    let index = index.close()?;
+    if fsync {
+        // Durable before any data file moves.
+        index.sync()?;
+    }
 
     // Rename the data files; undo on failure.
     let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -1444,14 +1447,16 @@ pub fn merge_bundles_with(
         }
         renamed.push((old.clone(), new));
     }
-    if let Err(e) = publish(std::slice::from_mut(&mut index), fsync) {
+    // Synced above; the directories are synced below.
+    if let Err(e) = commit_all(vec![index], false) {
         for (old, new) in renamed.iter().rev() {
             let _ = fs::rename(new, old);
         }
-        return Err(e);
+        return Err(e.into());
     }
     if fsync {
         let mut dirs: Vec<&Path> = data_files.iter().map(|p| parent_dir(p)).collect();
+        dirs.push(parent_dir(&merged_index));
         dirs.sort();
         dirs.dedup();
         for dir in dirs {

@@ -26,10 +26,10 @@ use savedmodel_proto::tensorflow::serving::file_system_storage_path_source_confi
 };
 use savedmodel_proto::tensorflow::serving::model_server_config::Config;
 use savedmodel_proto::tensorflow::serving::{ModelConfig, ModelConfigList, ModelServerConfig};
+use savedmodel_staged::StagedFile;
 
 use crate::error::{Error, Result};
 use crate::listing::BaseListing;
-use crate::sys;
 use crate::version::VersionPolicy;
 
 /// The version policy a `ModelConfig` gives, with Serving's default (latest,
@@ -271,41 +271,32 @@ impl ModelsConfig {
     pub fn save(&self) -> Result<()> {
         let text = self.to_text()?;
         let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
-        let dir = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        // Hidden, with the process id: what a killed save leaves behind
+        // (docs/threats.md).
         let file_name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "models.config".to_owned());
-        let temp = dir.join(format!(
+        let temp = savedmodel_staged::parent_dir(&target).join(format!(
             ".{file_name}.tmp-{}-{:016x}",
             std::process::id(),
-            sys::random_u64()
+            savedmodel_staged::random_u64()
         ));
-        let result = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-                .map_err(|e| Error::io("create a temporary file beside", &target, e))?;
-            if let Ok(existing) = fs::metadata(&target) {
-                // Keep the mode of the file being replaced.
-                fs::set_permissions(&temp, existing.permissions())
-                    .map_err(|e| Error::io("set permissions of", &temp, e))?;
-            }
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(|e| Error::io("write model config", &temp, e))?;
-            fs::rename(&temp, &target)
-                .map_err(|e| Error::io("replace model config", &target, e))?;
-            sys::sync_dir(&dir).map_err(|e| Error::io("fsync directory", &dir, e))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&temp);
+        let mut file = StagedFile::create_as(&target, temp)
+            .map_err(|e| Error::io("create a temporary file beside", &target, e.into_source()))?;
+        if let Ok(existing) = fs::metadata(&target) {
+            // Keep the mode of the file being replaced.
+            file.file()
+                .set_permissions(existing.permissions())
+                .map_err(|e| Error::io("set permissions of", file.temp_path(), e))?;
         }
-        result
+        file.write_all(text.as_bytes())
+            .map_err(|e| Error::io("write model config", file.temp_path(), e))?;
+        file.commit(true).map_err(|e| match e {
+            savedmodel_staged::Error::Sync { .. } => Error::staged("write model config", e),
+            savedmodel_staged::Error::SyncDir { .. } => Error::staged("fsync directory", e),
+            e => Error::io("replace model config", &target, e.into_source()),
+        })
     }
 
     /// The versions under `base` that must not be removed: for every model

@@ -220,6 +220,16 @@ impl Error {
             source,
         }
     }
+
+    /// A failed step of `savedmodel-staged` while doing `action`, naming the
+    /// path the step names (a rename's temporary name).
+    pub(crate) fn staged(action: &'static str, e: savedmodel_staged::Error) -> Self {
+        Error::Io {
+            action,
+            path: e.path().to_path_buf(),
+            source: e.into_source(),
+        }
+    }
 }
 
 /// Shorthand for results of this crate.

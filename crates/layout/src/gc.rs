@@ -6,6 +6,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use savedmodel_staged::{random_u64, rename_no_replace, sync_dir};
+
 use crate::error::{Error, Result};
 use crate::listing::{BaseListing, ChildKind, REMOVING_PREFIX, VersionChild};
 use crate::sys;
@@ -144,7 +146,7 @@ pub fn collect_garbage(base: &Path, options: &GcOptions) -> Result<GcReport> {
     if !options.dry_run
         && (!report.removed_leftovers.is_empty() || !report.removed_versions.is_empty())
     {
-        sys::sync_dir(base).map_err(|e| Error::io("fsync base path", base, e))?;
+        sync_dir(base).map_err(|e| Error::staged("fsync base path", e))?;
     }
     Ok(report)
 }
@@ -237,21 +239,21 @@ fn remove_version(base: &Path, child: &VersionChild, dry_run: bool) -> Result<Re
         let trash = base.join(format!(
             "{REMOVING_PREFIX}{}-{:016x}",
             std::process::id(),
-            sys::random_u64()
+            random_u64()
         ));
-        match sys::rename_no_replace(&path, &trash) {
+        match rename_no_replace(&path, &trash) {
             Ok(()) => break trash,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(savedmodel_staged::Error::TargetExists { .. }) => continue,
             Err(e) => {
                 return Err(Error::io(
                     "move version out of Serving's sight to",
                     trash,
-                    e,
+                    e.into_source(),
                 ));
             }
         }
     };
-    sys::sync_dir(base).map_err(|e| Error::io("fsync base path", base, e))?;
+    sync_dir(base).map_err(|e| Error::staged("fsync base path", e))?;
     fs::remove_dir_all(&trash).map_err(|e| Error::io("remove old version", trash, e))?;
     Ok(Removal::Removed)
 }

@@ -23,10 +23,17 @@
 //!
 //! An error or a panic in step 2 or 3 removes the staging directory; a killed
 //! process leaves it, locked by nobody, for [`collect_garbage`](crate::collect_garbage).
+//!
+//! The staging directory is a [`savedmodel_staged::StagedDir`] (the
+//! workspace's one home for "nothing is written in place": removal on drop,
+//! the no-replace rename, the fsyncs around it); the lock, the name gc
+//! recognises and the version numbering are this module's.
 
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+
+use savedmodel_staged::{StagedDir, random_u64, rename_no_replace, sync_dir};
 
 use crate::error::{Error, Result};
 use crate::listing::{BaseListing, STAGING_PREFIX, check_base_dir, holds_saved_model};
@@ -179,26 +186,26 @@ where
         next_version(&listing, next)?;
     }
     let mut staging = Staging::create(base)?;
-    if let Err(source) = write(&staging.path) {
+    if let Err(source) = write(staging.dir.path()) {
         // The staging directory is removed when `staging` drops.
         return Err(match source.into().downcast::<Error>() {
             // Our own errors (publish_dir's copy) already name their path.
             Ok(ours) => *ours,
             Err(source) => Error::Write {
-                staging: staging.path.clone(),
+                staging: staging.dir.path().to_path_buf(),
                 source,
             },
         });
     }
-    if !sync_tree(&staging.path)? {
+    if !sync_tree(staging.dir.path())? {
         return Err(Error::EmptyVersion {
-            staging: staging.path.clone(),
+            staging: staging.dir.path().to_path_buf(),
         });
     }
-    let published = rename_into_place(base, &staging.path, next)?;
-    staging.committed = true;
-    sys::sync_dir(base).map_err(|e| Error::io("fsync base path", base, e))?;
-    Ok(published)
+    // The commit fsyncs the base path after the rename.
+    rename_to_next_version(base, next, |target| {
+        staging.dir.commit_no_replace(target, true)
+    })
 }
 
 /// Publishes an existing SavedModel directory `src` into `base` (copied, or
@@ -258,7 +265,7 @@ pub fn publish_dir(
             sync_tree(src)?;
             match rename_into_place(base, src, next) {
                 Ok(published) => {
-                    sys::sync_dir(base).map_err(|e| Error::io("fsync base path", base, e))?;
+                    sync_dir(base).map_err(|e| Error::staged("fsync base path", e))?;
                     sync_parent(&src_real)?;
                     Ok(published)
                 }
@@ -280,7 +287,7 @@ pub fn publish_dir(
 fn sync_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => {
-            sys::sync_dir(parent).map_err(|e| Error::io("fsync directory", parent, e))
+            sync_dir(parent).map_err(|e| Error::staged("fsync directory", e))
         }
         _ => Ok(()),
     }
@@ -354,18 +361,29 @@ const MAX_RENAME_ATTEMPTS: u32 = 10_000;
 /// Renames the complete directory `from` to the next version number under
 /// `base`, trying higher numbers while other exporters take them.
 fn rename_into_place(base: &Path, from: &Path, next: NextVersion) -> Result<Published> {
+    rename_to_next_version(base, next, |target| rename_no_replace(from, target))
+}
+
+/// Moves a complete directory to the next version number under `base` with
+/// `rename` (which never replaces its target), trying higher numbers while
+/// other exporters take them.
+fn rename_to_next_version(
+    base: &Path,
+    next: NextVersion,
+    mut rename: impl FnMut(&Path) -> savedmodel_staged::Result<()>,
+) -> Result<Published> {
     for _ in 0..MAX_RENAME_ATTEMPTS {
         let listing = BaseListing::read(base)?;
         let version = next_version(&listing, next)?;
         let target = base.join(version.to_string());
-        match sys::rename_no_replace(from, &target) {
+        match rename(&target) {
             Ok(()) => {
                 return Ok(Published {
                     version,
                     path: target,
                 });
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(savedmodel_staged::Error::TargetExists { .. }) => {
                 if let NextVersion::Explicit(_) = next {
                     return Err(Error::VersionExists {
                         base: base.to_path_buf(),
@@ -374,7 +392,21 @@ fn rename_into_place(base: &Path, from: &Path, next: NextVersion) -> Result<Publ
                     });
                 }
             }
-            Err(e) => return Err(Error::io("rename staging directory to", target, e)),
+            Err(e @ savedmodel_staged::Error::SyncDir { .. }) => {
+                let action = if e.path() == base {
+                    "fsync base path"
+                } else {
+                    "fsync directory"
+                };
+                return Err(Error::staged(action, e));
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    "rename staging directory to",
+                    target,
+                    e.into_source(),
+                ));
+            }
         }
     }
     Err(Error::TooManyAttempts {
@@ -386,11 +418,13 @@ fn rename_into_place(base: &Path, from: &Path, next: NextVersion) -> Result<Publ
 
 /// A locked staging directory, removed on drop unless committed.
 struct Staging {
-    path: PathBuf,
+    /// Declared before the lock, so dropped first: an uncommitted directory
+    /// is removed (best effort; what remains is removed by gc) while the
+    /// lock is still held.
+    dir: StagedDir,
     /// Holds the `flock` for the life of the publish; closed (and so
-    /// unlocked) after the directory is removed in `drop`.
+    /// unlocked) after the directory is removed.
     _lock: File,
-    committed: bool,
 }
 
 /// How many fresh staging names to try before giving up (only reached when
@@ -401,7 +435,7 @@ impl Staging {
     fn create(base: &Path) -> Result<Self> {
         let pid = std::process::id();
         for _ in 0..MAX_STAGING_ATTEMPTS {
-            let path = base.join(format!("{STAGING_PREFIX}{pid}-{:016x}", sys::random_u64()));
+            let path = base.join(format!("{STAGING_PREFIX}{pid}-{:016x}", random_u64()));
             match fs::create_dir(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -438,9 +472,8 @@ impl Staging {
             let at_path = fs::symlink_metadata(&path).ok().map(|m| sys::identity(&m));
             if ours.is_some() && ours == at_path {
                 return Ok(Staging {
-                    path,
+                    dir: StagedDir::adopt(path),
                     _lock: lock,
-                    committed: false,
                 });
             }
         }
@@ -464,16 +497,6 @@ fn staging_create_error(base: &Path, staging: PathBuf, e: io::Error) -> Error {
             }
         }
         _ => Error::io("create staging directory", staging, e),
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.committed {
-            // Best effort, while the lock is still held; what remains is
-            // removed by gc.
-            let _ = fs::remove_dir_all(&self.path);
-        }
     }
 }
 
@@ -507,7 +530,7 @@ pub(crate) fn sync_tree(root: &Path) -> Result<bool> {
         visited.push(dir);
     }
     for dir in visited.iter().rev() {
-        sys::sync_dir(dir).map_err(|e| Error::io("fsync directory", dir, e))?;
+        sync_dir(dir).map_err(|e| Error::staged("fsync directory", e))?;
     }
     Ok(any_entry)
 }
@@ -700,6 +723,22 @@ mod tests {
         });
         assert!(result.is_err());
         assert!(children(base.path()).is_empty());
+    }
+
+    /// The base path may be a symbolic link to a directory (the fsync of the
+    /// base follows it, as listing it does).
+    #[cfg(unix)]
+    #[test]
+    fn a_base_path_behind_a_symbolic_link_is_published_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let published = publish(&link, NextVersion::Increment, write_model).unwrap();
+        assert_eq!(published.version, 1);
+        assert_eq!(children(&real), ["1"]);
+        assert_eq!(fs::read(real.join("1/saved_model.pb")).unwrap(), b"graph");
     }
 
     #[test]

@@ -35,37 +35,37 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use savedmodel_proto::prost_types::Any;
-use savedmodel_proto::tensorflow::serving::prediction_log::LogType;
-use savedmodel_proto::tensorflow::serving::{ModelSpec, input};
 use savedmodel_proto::tensorflow::{
     AssetFileDef, CollectionDef, MetaGraphDef, SavedModel, SignatureDef, TensorInfo, attr_value,
     collection_def, meta_graph_def::MetaInfoDef, tensor_info,
 };
 use savedmodel_proto::{deterministic, text_format};
+use savedmodel_staged::{StagedDir, random_u64, sync_dir};
 
 use crate::assets::AssetPlan;
 use crate::error::{Error, Result};
 use crate::fingerprint;
-use crate::graph::Tensor;
-use crate::graph::{Graph, Operation, Output, Shape, VariableRecord};
+use crate::graph::{Graph, Operation, Output, VariableRecord};
 use crate::saver;
+use crate::serving::{self, WARMUP_FILE};
 use crate::signature::{
     self, INIT_OP_SIGNATURE_KEY, check_classify, check_regress, init_op_signature, tensor_info,
 };
-use crate::warmup::{WARMUP_FILE, WarmupRequests};
+use crate::graph::Tensor;
+use crate::warmup::WarmupRequests;
 use savedmodel_graph::{Error as GraphError, check_asset_filename};
 
 /// `SavedModel.saved_model_schema_version` (`kSavedModelSchemaVersion`).
 pub const SAVED_MODEL_SCHEMA_VERSION: i64 = 1;
-/// The collection naming the init op (`kSavedModelMainOpKey`).
-pub const MAIN_OP_COLLECTION: &str = "saved_model_main_op";
 /// The collection listing assets (`kSavedModelAssetsKey`).
-pub const ASSETS_COLLECTION: &str = "saved_model_assets";
+pub use crate::reader::ASSETS_KEY as ASSETS_COLLECTION;
+/// The collection naming the init op (`kSavedModelMainOpKey`).
+pub use crate::reader::MAIN_OP_KEY as MAIN_OP_COLLECTION;
 /// The tag TensorFlow Serving loads by default.
-pub const SERVE_TAG: &str = "serve";
+pub use crate::serving::SERVE_TAG;
 /// The tag of GPU MetaGraphs.
 pub const GPU_TAG: &str = "gpu";
 
@@ -533,8 +533,16 @@ impl SavedModelBuilder {
                     })
                 })
                 .unwrap_or(&self.meta_graphs[0]);
-            for (i, log) in warmup.logs().iter().enumerate() {
-                check_warmup_request(i, log.log_type.as_ref(), &target.def)?;
+            for (record, log) in warmup.logs().iter().enumerate() {
+                let problems = serving::log_kind_rules(log)
+                    .into_iter()
+                    .chain(serving::request_rules(log, &target.def));
+                if let Some(problem) = problems.into_iter().next() {
+                    return Err(Error::Warmup {
+                        record,
+                        what: problem.message,
+                    });
+                }
             }
         }
         Ok(())
@@ -568,49 +576,22 @@ impl SavedModelBuilder {
                 });
             }
         }
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Io {
+        if dir.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(Error::Io {
                 op: "writing",
                 path: dir.to_owned(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     "the export path has no UTF-8 final component",
                 ),
-            })?;
-        let parent = match dir.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&parent).map_err(io("creating", &parent))?;
-        let staging = parent.join(format!(".{name}.tmp-{:016x}", random_u64()));
-        fs::create_dir(&staging).map_err(io("creating", &staging))?;
-        let result = self.write_into_empty_dir(&staging).and_then(|()| {
-            match fs::rename(&staging, dir) {
-                Ok(()) => Ok(()),
-                Err(first) => {
-                    // Some platforms do not rename onto an empty directory.
-                    if dir.is_dir() && is_empty_dir(dir)? {
-                        fs::remove_dir(dir).map_err(io("removing", dir))?;
-                        fs::rename(&staging, dir).map_err(io("renaming into place", dir))
-                    } else {
-                        Err(Error::Io {
-                            op: "renaming into place",
-                            path: dir.to_owned(),
-                            source: first,
-                        })
-                    }
-                }
-            }
-        });
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&staging);
-            return result;
+            });
         }
-        if self.fsync {
-            sync_dir(&parent)?;
-        }
+        let parent = savedmodel_staged::parent_dir(dir);
+        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        // Removed with what is in it if anything below fails.
+        let staging = StagedDir::create(dir)?;
+        self.write_into_empty_dir(staging.path())?;
+        staging.commit(dir, self.fsync)?;
         Ok(())
     }
 
@@ -826,125 +807,6 @@ fn build_init_op(graph: &mut Graph, extra: &[Operation]) -> Result<Option<String
     }
 }
 
-fn warmup_error(record: usize, what: String) -> Error {
-    Error::Warmup { record, what }
-}
-
-/// Checks one warmup request against the signature it names, as TensorFlow
-/// Serving would run it.
-fn check_warmup_request(record: usize, log: Option<&LogType>, meta: &MetaGraphDef) -> Result<()> {
-    let signature_of = |spec: Option<&ModelSpec>| -> Result<(String, &SignatureDef)> {
-        let name = spec
-            .map(|s| s.signature_name.as_str())
-            .filter(|s| !s.is_empty());
-        let name = name
-            .unwrap_or(signature::DEFAULT_SERVING_SIGNATURE_DEF_KEY)
-            .to_owned();
-        let sig = meta.signature_def.get(&name).ok_or_else(|| {
-            warmup_error(
-                record,
-                format!("signature '{name}' is not in the meta graph"),
-            )
-        })?;
-        Ok((name, sig))
-    };
-    let examples_ok = |input: Option<&savedmodel_proto::tensorflow::serving::Input>| -> Result<()> {
-        let n = match input.and_then(|i| i.kind.as_ref()) {
-            Some(input::Kind::ExampleList(l)) => l.examples.len(),
-            Some(input::Kind::ExampleListWithContext(l)) => l.examples.len(),
-            None => 0,
-        };
-        if n == 0 {
-            return Err(warmup_error(
-                record,
-                "no examples (\"Input is empty.\")".into(),
-            ));
-        }
-        Ok(())
-    };
-    match log {
-        Some(LogType::PredictLog(p)) => {
-            let request = p
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "predict log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            for (alias, tensor) in &request.inputs {
-                let info = sig.inputs.get(alias).ok_or_else(|| {
-                    warmup_error(record, format!("signature '{name}' has no input '{alias}'"))
-                })?;
-                if info.dtype != tensor.dtype {
-                    return Err(warmup_error(
-                        record,
-                        format!(
-                            "input '{alias}' of signature '{name}' is DataType {}, the request gives {}",
-                            info.dtype, tensor.dtype
-                        ),
-                    ));
-                }
-                let want = info
-                    .tensor_shape
-                    .as_ref()
-                    .map(Shape::from_proto)
-                    .unwrap_or_else(Shape::scalar);
-                let have = tensor
-                    .tensor_shape
-                    .as_ref()
-                    .map(Shape::from_proto)
-                    .unwrap_or_else(Shape::scalar);
-                if !want.is_compatible_with(&have) {
-                    return Err(warmup_error(
-                        record,
-                        format!(
-                            "input '{alias}' of signature '{name}' has shape {want}, the request gives {have}"
-                        ),
-                    ));
-                }
-            }
-            for alias in sig.inputs.keys() {
-                if !request.inputs.contains_key(alias) && !sig.defaults.contains_key(alias) {
-                    return Err(warmup_error(
-                        record,
-                        format!("request lacks input '{alias}' of signature '{name}'"),
-                    ));
-                }
-            }
-            for alias in &request.output_filter {
-                if !sig.outputs.contains_key(alias) {
-                    return Err(warmup_error(
-                        record,
-                        format!("output filter '{alias}' is not an output of '{name}'"),
-                    ));
-                }
-            }
-            Ok(())
-        }
-        Some(LogType::ClassifyLog(c)) => {
-            let request = c
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "classify log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            check_classify(&name, sig).map_err(|e| warmup_error(record, e.to_string()))?;
-            examples_ok(request.input.as_ref())
-        }
-        Some(LogType::RegressLog(r)) => {
-            let request = r
-                .request
-                .as_ref()
-                .ok_or_else(|| warmup_error(record, "regress log without request".into()))?;
-            let (name, sig) = signature_of(request.model_spec.as_ref())?;
-            check_regress(&name, sig).map_err(|e| warmup_error(record, e.to_string()))?;
-            examples_ok(request.input.as_ref())
-        }
-        Some(LogType::MultiInferenceLog(_)) => Ok(()),
-        _ => Err(warmup_error(
-            record,
-            "TensorFlow Serving cannot replay this kind of log".into(),
-        )),
-    }
-}
-
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |source| Error::Io {
         op,
@@ -965,31 +827,6 @@ fn write_file(path: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
         file.sync_all().map_err(io("syncing", path))?;
     }
     Ok(())
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let d = fs::File::open(dir).map_err(io("opening", dir))?;
-        d.sync_all().map_err(io("syncing", dir))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// A random number from the standard library's randomly keyed hasher (for
-/// staging names and the fingerprint's `uuid`, which only need to differ).
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }
 
 #[cfg(test)]

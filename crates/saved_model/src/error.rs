@@ -46,6 +46,17 @@ pub enum Error {
         /// What is wrong.
         what: String,
     },
+    /// A TFRecord file (the warmup file) is corrupt: bad framing or a
+    /// checksum that does not match.
+    #[error("TFRecord record {record} at offset {offset}: {what}")]
+    TfRecord {
+        /// The record's index in the file.
+        record: usize,
+        /// Where the record starts, in bytes from the start of the file.
+        offset: usize,
+        /// What is wrong.
+        what: String,
+    },
     /// Two MetaGraphs, or a MetaGraph and its variables, do not fit together.
     #[error("meta graph {}: {what}", crate::error::tag_set(tags))]
     MetaGraph {
@@ -71,7 +82,7 @@ pub enum Error {
         source: savedmodel_proto::Error,
     },
 
-    // ---- reading (reader.rs, validate.rs) ----
+    // ---- reading (reader.rs, validate/) ----
     /// Neither `saved_model.pb` nor `saved_model.pbtxt` is in the directory.
     #[error(
         "no saved_model.pb or saved_model.pbtxt in {}: not a savedmodel directory",
@@ -189,6 +200,18 @@ pub enum Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A staging step ([`savedmodel_staged`]) as this crate's [`Error::Io`]:
+/// the same operation, path and cause.
+impl From<savedmodel_staged::Error> for Error {
+    fn from(e: savedmodel_staged::Error) -> Self {
+        Error::Io {
+            op: e.op(),
+            path: e.path().to_path_buf(),
+            source: e.into_source(),
+        }
+    }
+}
 
 /// `{ a, b }`, the way TensorFlow prints a tag set.
 pub(crate) fn tag_set(tags: &[String]) -> String {

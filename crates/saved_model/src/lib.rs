@@ -12,6 +12,7 @@ pub use error::{Error, Result};
 pub use savedmodel_graph::{self as graph, op_registry, ops};
 
 pub mod reader;
+pub mod serving;
 pub mod show;
 pub mod validate;
 

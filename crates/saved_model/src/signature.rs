@@ -1,9 +1,8 @@
 //! `SignatureDef`s: the named entry points TensorFlow Serving calls.
 //!
 //! The builders enforce what TensorFlow Serving checks when a request
-//! arrives (FORMATS.md 5.2; `tensorflow_serving/servables/tensorflow/
-//! classifier.cc`, `regressor.cc`, `predict_util.cc`), so that a model that
-//! builds also serves:
+//! arrives (the rules of [`crate::serving`]; docs/formats.md section 9), so
+//! that a model that builds also serves:
 //!
 //! * **classify**: one input `inputs`, a `DT_STRING` vector of serialized
 //!   `tf.Example`s; outputs `classes` (`DT_STRING [N, C]`) and/or `scores`
@@ -14,7 +13,7 @@
 //!
 //! Every `TensorInfo` carries the full static shape (`-1` for unknown
 //! dimensions, `unknown_rank` only when the rank is unknown): an absent
-//! shape means *scalar* to `tf.saved_model.load` (FORMATS.md 3.3).
+//! shape means *scalar* to `tf.saved_model.load`.
 
 use std::collections::BTreeMap;
 
@@ -24,28 +23,14 @@ use savedmodel_proto::tensorflow::{SignatureDef, TensorInfo, tensor_info};
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::graph::{Output, Shape};
+use crate::serving;
 
-/// `tensorflow/serving/predict`.
-pub const PREDICT_METHOD_NAME: &str = "tensorflow/serving/predict";
-/// `tensorflow/serving/classify`.
-pub const CLASSIFY_METHOD_NAME: &str = "tensorflow/serving/classify";
-/// `tensorflow/serving/regress`.
-pub const REGRESS_METHOD_NAME: &str = "tensorflow/serving/regress";
-/// The signature TensorFlow Serving uses when a request names none.
-pub const DEFAULT_SERVING_SIGNATURE_DEF_KEY: &str = "serving_default";
-/// The input alias of classify and regress signatures.
-pub const CLASSIFY_INPUTS: &str = "inputs";
-/// The class-name output of classify signatures.
-pub const CLASSIFY_OUTPUT_CLASSES: &str = "classes";
-/// The score output of classify signatures.
-pub const CLASSIFY_OUTPUT_SCORES: &str = "scores";
-/// The input alias of regress signatures.
-pub const REGRESS_INPUTS: &str = "inputs";
-/// The output alias of regress signatures.
-pub const REGRESS_OUTPUTS: &str = "outputs";
-/// The signature (and output alias) naming the init op
-/// (`kSavedModelInitOpSignatureKey`).
-pub const INIT_OP_SIGNATURE_KEY: &str = "__saved_model_init_op";
+pub use crate::reader::INIT_OP_SIGNATURE_KEY;
+pub use crate::serving::{
+    CLASSIFY_INPUTS, CLASSIFY_METHOD_NAME, CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES,
+    DEFAULT_SERVING_SIGNATURE_DEF_KEY, PREDICT_METHOD_NAME, REGRESS_INPUTS, REGRESS_METHOD_NAME,
+    REGRESS_OUTPUTS,
+};
 
 /// The `TensorInfo` of `output`: its name, dtype and full static shape.
 pub fn tensor_info(output: &Output) -> TensorInfo {
@@ -151,174 +136,39 @@ fn dtype_name(n: i32) -> String {
     DType::from_i32(n).map_or_else(|| format!("DataType {n}"), |d| d.name().to_owned())
 }
 
-fn expect_examples_input(key: &str, input: &TensorInfo) -> Result<()> {
-    if input.dtype != DType::String.as_i32() {
-        return Err(error(
-            key,
-            format!(
-                "input '{CLASSIFY_INPUTS}' is {}; TensorFlow Serving feeds it a DT_STRING vector of serialized tf.Examples",
-                dtype_name(input.dtype)
-            ),
-        ));
+/// Refuses `sig` when TensorFlow Serving's rules for its API find anything
+/// ([`crate::serving::signature_rules`]): errors, and the warnings that
+/// leave only the Predict API able to use it, since a signature built for
+/// an API should serve it.
+fn refuse_problems(key: &str, sig: &SignatureDef) -> Result<()> {
+    match serving::signature_rules(sig, None).into_iter().next() {
+        Some(problem) => Err(error(key, problem.message)),
+        None => Ok(()),
     }
-    let shape = input
-        .tensor_shape
-        .as_ref()
-        .map(Shape::from_proto)
-        .unwrap_or_else(Shape::scalar);
-    if shape.rank().is_some_and(|r| r != 1) {
-        return Err(error(
-            key,
-            format!(
-                "input '{CLASSIFY_INPUTS}' has shape {shape}; TensorFlow Serving feeds a vector [N]"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn info_shape(info: &TensorInfo) -> Shape {
-    info.tensor_shape
-        .as_ref()
-        .map(Shape::from_proto)
-        .unwrap_or_else(Shape::scalar)
 }
 
 /// Checks a signature against TensorFlow Serving's classify rules
-/// (`PreProcessClassification`/`PostProcessClassificationResult`).
+/// ([`crate::serving::classify_rules`]), refusing any problem they find.
 pub fn check_classify(key: &str, sig: &SignatureDef) -> Result<()> {
-    if sig.inputs.len() != 1 {
+    if sig.method_name != CLASSIFY_METHOD_NAME {
         return Err(error(
             key,
-            format!(
-                "a classify signature has exactly one input, this has {}",
-                sig.inputs.len()
-            ),
+            format!("method '{}' is not {CLASSIFY_METHOD_NAME}", sig.method_name),
         ));
     }
-    let input = sig.inputs.get(CLASSIFY_INPUTS).ok_or_else(|| {
-        error(
-            key,
-            format!("the input of a classify signature must be named '{CLASSIFY_INPUTS}'"),
-        )
-    })?;
-    expect_examples_input(key, input)?;
-    if sig.outputs.is_empty() || sig.outputs.len() > 2 {
-        return Err(error(
-            key,
-            format!(
-                "a classify signature has 1 or 2 outputs, this has {}",
-                sig.outputs.len()
-            ),
-        ));
-    }
-    let classes = sig.outputs.get(CLASSIFY_OUTPUT_CLASSES);
-    let scores = sig.outputs.get(CLASSIFY_OUTPUT_SCORES);
-    if classes.is_none() && scores.is_none() {
-        return Err(error(
-            key,
-            format!(
-                "a classify signature needs output '{CLASSIFY_OUTPUT_CLASSES}' or '{CLASSIFY_OUTPUT_SCORES}'"
-            ),
-        ));
-    }
-    let mut widths = Vec::new();
-    for (alias, info, dtype) in [
-        (CLASSIFY_OUTPUT_CLASSES, classes, DType::String),
-        (CLASSIFY_OUTPUT_SCORES, scores, DType::Float),
-    ] {
-        let Some(info) = info else { continue };
-        if info.dtype != dtype.as_i32() {
-            return Err(error(
-                key,
-                format!(
-                    "output '{alias}' must be {dtype}, is {}",
-                    dtype_name(info.dtype)
-                ),
-            ));
-        }
-        let shape = info_shape(info);
-        if shape.rank() != Some(2) {
-            return Err(error(
-                key,
-                format!("output '{alias}' must have shape [N, C], has {shape}"),
-            ));
-        }
-        widths.push((alias, shape.dim(1), shape.dim(0)));
-    }
-    if let [(a, wa, ba), (b, wb, bb)] = widths[..] {
-        if wa >= 0 && wb >= 0 && wa != wb {
-            return Err(error(
-                key,
-                format!("outputs '{a}' ({wa} classes) and '{b}' ({wb}) differ in width"),
-            ));
-        }
-        if ba >= 0 && bb >= 0 && ba != bb {
-            return Err(error(
-                key,
-                format!("outputs '{a}' and '{b}' differ in batch size ({ba} vs {bb})"),
-            ));
-        }
-    }
-    Ok(())
+    refuse_problems(key, sig)
 }
 
 /// Checks a signature against TensorFlow Serving's regress rules
-/// (`PreProcessRegression`/`PostProcessRegressionResult`).
+/// ([`crate::serving::regress_rules`]), refusing any problem they find.
 pub fn check_regress(key: &str, sig: &SignatureDef) -> Result<()> {
-    if sig.inputs.len() != 1 {
+    if sig.method_name != REGRESS_METHOD_NAME {
         return Err(error(
             key,
-            format!(
-                "a regress signature has exactly one input, this has {}",
-                sig.inputs.len()
-            ),
+            format!("method '{}' is not {REGRESS_METHOD_NAME}", sig.method_name),
         ));
     }
-    let input = sig.inputs.get(REGRESS_INPUTS).ok_or_else(|| {
-        error(
-            key,
-            format!("the input of a regress signature must be named '{REGRESS_INPUTS}'"),
-        )
-    })?;
-    expect_examples_input(key, input)?;
-    if sig.outputs.len() != 1 {
-        return Err(error(
-            key,
-            format!(
-                "a regress signature has exactly one output, this has {}",
-                sig.outputs.len()
-            ),
-        ));
-    }
-    let output = sig.outputs.get(REGRESS_OUTPUTS).ok_or_else(|| {
-        error(
-            key,
-            format!("the output of a regress signature must be named '{REGRESS_OUTPUTS}'"),
-        )
-    })?;
-    if output.dtype != DType::Float.as_i32() {
-        return Err(error(
-            key,
-            format!(
-                "output '{REGRESS_OUTPUTS}' must be DT_FLOAT, is {}",
-                dtype_name(output.dtype)
-            ),
-        ));
-    }
-    let shape = info_shape(output);
-    let ok = match shape.dims() {
-        Some([_]) => true,
-        Some([_, one]) => *one == 1 || *one < 0,
-        _ => false,
-    };
-    if !ok {
-        return Err(error(
-            key,
-            format!("output '{REGRESS_OUTPUTS}' must have shape [N] or [N, 1], has {shape}"),
-        ));
-    }
-    Ok(())
+    refuse_problems(key, sig)
 }
 
 /// A classify signature (`tensorflow/serving/classify`): `input` is the

@@ -2,7 +2,7 @@
 //! protos nested past the recursion limit, and assets that are symbolic
 //! links, on the way in (`assets.rs: check_asset_source`, checked again in
 //! `builder.rs: write_files`) and in a model being validated
-//! (`validate.rs: MetaGraphCheck::assets`).
+//! (`validate/assets.rs: MetaGraphCheck::assets`).
 
 use std::fs;
 use std::path::{Path, PathBuf};

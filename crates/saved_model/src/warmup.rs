@@ -1,7 +1,6 @@
 //! Warmup requests: `assets.extra/tf_serving_warmup_requests`, which
-//! TensorFlow Serving replays when it loads a model (FORMATS.md 5.3;
-//! `tensorflow_serving/servables/tensorflow/saved_model_warmup.cc`,
-//! `saved_model_warmup_util.cc`).
+//! TensorFlow Serving replays when it loads a model (docs/formats.md
+//! section 10; the rules and the TFRecord framing are in [`crate::serving`]).
 //!
 //! The file is an uncompressed TFRecord of serialized `PredictionLog`s, at
 //! most [`MAX_WARMUP_RECORDS`]; only predict, classify, regress and
@@ -19,72 +18,9 @@ use savedmodel_proto::tensorflow::serving::{
 
 use crate::error::{Error, Result};
 use crate::graph::Tensor;
+use crate::serving;
 
-/// The warmup file's path inside a SavedModel.
-pub const WARMUP_FILE: &str = "assets.extra/tf_serving_warmup_requests";
-
-/// The most records TensorFlow Serving accepts (`kMaxNumRecords`): the
-/// 1001st fails the load.
-pub const MAX_WARMUP_RECORDS: usize = 1000;
-
-/// CRC32C masked as TFRecord (and LevelDB) store it
-/// (`tsl/lib/hash/crc32c.h`: rotate right by 15, add `0xa282ead8`).
-fn masked_crc32c(data: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(data);
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
-}
-
-/// Appends one TFRecord: `u64 length` ‖ `u32 masked crc32c(length bytes)`
-/// ‖ `data` ‖ `u32 masked crc32c(data)`, all little-endian
-/// (`tsl/lib/io/record_writer.cc`).
-pub fn write_tfrecord(out: &mut Vec<u8>, data: &[u8]) {
-    let len = (data.len() as u64).to_le_bytes();
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&masked_crc32c(&len).to_le_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(&masked_crc32c(data).to_le_bytes());
-}
-
-/// Splits a TFRecord file into its records, checking both checksums of
-/// each.
-pub fn read_tfrecords(bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let record = out.len();
-        let bad = |what: &str| Error::Warmup {
-            record,
-            what: what.to_owned(),
-        };
-        if rest.len() < 12 {
-            return Err(bad("truncated record header"));
-        }
-        let (header, tail) = rest.split_at(12);
-        let len_bytes = &header[..8];
-        let stored = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        if stored != masked_crc32c(len_bytes) {
-            return Err(bad("length checksum mismatch"));
-        }
-        let mut l = [0u8; 8];
-        l.copy_from_slice(len_bytes);
-        let len =
-            usize::try_from(u64::from_le_bytes(l)).map_err(|_| bad("record length too large"))?;
-        let need = len
-            .checked_add(4)
-            .ok_or_else(|| bad("record length too large"))?;
-        if tail.len() < need {
-            return Err(bad("truncated record"));
-        }
-        let (data, after) = tail.split_at(len);
-        let crc = u32::from_le_bytes([after[0], after[1], after[2], after[3]]);
-        if crc != masked_crc32c(data) {
-            return Err(bad("data checksum mismatch"));
-        }
-        out.push(data);
-        rest = &after[4..];
-    }
-    Ok(out)
-}
+pub use crate::serving::{MAX_WARMUP_RECORDS, WARMUP_FILE, read_tfrecords, write_tfrecord};
 
 /// The warmup requests of a SavedModel, in replay order.
 #[derive(Clone, Debug, Default)]
@@ -185,32 +121,14 @@ impl WarmupRequests {
     /// (predict, classify, regress, multi-inference) and there is room.
     pub fn push(&mut self, log: PredictionLog) -> Result<()> {
         let record = self.logs.len();
-        match &log.log_type {
-            Some(
-                LogType::PredictLog(_)
-                | LogType::ClassifyLog(_)
-                | LogType::RegressLog(_)
-                | LogType::MultiInferenceLog(_),
-            ) => {}
-            Some(LogType::PredictStreamedLog(_)) | Some(LogType::SessionRunLog(_)) => {
-                return Err(Error::Warmup {
-                    record,
-                    what: "TensorFlow Serving cannot replay predict_streamed_log or session_run_log (the load fails)".into(),
-                });
-            }
-            None => {
-                return Err(Error::Warmup {
-                    record,
-                    what: "the log has no request (TensorFlow Serving would skip it)".into(),
-                });
-            }
-        }
-        if record >= MAX_WARMUP_RECORDS {
+        // A log without a kind is only a warning to `validate` (Serving
+        // skips it), but there is no reason to write one.
+        let problem =
+            serving::log_kind_rules(&log).or_else(|| serving::record_count_rules(record + 1));
+        if let Some(problem) = problem {
             return Err(Error::Warmup {
                 record,
-                what: format!(
-                    "more than {MAX_WARMUP_RECORDS} warmup records (TensorFlow Serving fails the load)"
-                ),
+                what: problem.message,
             });
         }
         self.logs.push(log);
@@ -271,17 +189,6 @@ mod tests {
         corrupt[last] ^= 1;
         assert!(read_tfrecords(&corrupt).is_err());
         assert!(read_tfrecords(&bytes[..bytes.len() - 1]).is_err());
-    }
-
-    #[test]
-    fn framing_matches_tensorflow() {
-        // A record of "a": length 1, masked crc32c of the 8 length bytes,
-        // then the data and its masked crc32c.
-        let mut out = Vec::new();
-        write_tfrecord(&mut out, b"a");
-        assert_eq!(out.len(), 8 + 4 + 1 + 4);
-        assert_eq!(&out[..8], &1u64.to_le_bytes());
-        assert_eq!(masked_crc32c(b""), 0xa282_ead8);
     }
 
     #[test]

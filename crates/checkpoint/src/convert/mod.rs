@@ -104,16 +104,16 @@ mod npz;
 mod safetensors_format;
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
+use savedmodel_staged::{StagedFile, parent_dir};
 
 use crate::dtype::DType;
 use crate::error::{DTypeDisplay, Error, Result, io_error};
 use crate::reader::BundleReader;
-use crate::staged::{parent_dir, random_u64, sync_dir, with_suffix};
 use crate::tensor::TensorView;
 
 /// Bytes handed to a writer (and reported to the progress callback) at a
@@ -690,82 +690,52 @@ impl Progress<'_> {
     }
 }
 
-/// An output file written as `<path>.tempstate<random>`, synced and renamed
-/// into place by [`finish`](Self::finish), removed if dropped before.
+/// An output file: a [`StagedFile`] (`<path>.tempstate<random>`) behind a
+/// 1 MiB write buffer, committed (fsynced, renamed into place, directory
+/// fsynced) by [`finish`](Self::finish), removed if dropped before.
 struct StagedOutput {
-    final_path: PathBuf,
-    temp_path: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: BufWriter<StagedFile>,
 }
 
 impl StagedOutput {
     fn create(final_path: &Path) -> Result<StagedOutput> {
         let dir = parent_dir(final_path);
         fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
-        let temp_path = with_suffix(final_path, &format!(".tempstate{}", random_u64()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp_path)
-            .map_err(|e| io_error("creating", &temp_path, e))?;
         Ok(StagedOutput {
-            final_path: final_path.to_path_buf(),
-            temp_path,
-            out: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: BufWriter::with_capacity(1 << 20, StagedFile::create(final_path)?),
         })
     }
 
-    fn io(&self, op: &'static str, e: io::Error) -> Error {
-        io_error(op, &self.temp_path, e)
+    fn temp_path(&self) -> &Path {
+        self.out.get_ref().temp_path()
     }
 
-    fn finish(mut self) -> Result<()> {
-        let Some(out) = self.out.take() else {
-            return Err(self.io("writing", io::Error::other("file already closed")));
-        };
-        let file = out
-            .into_inner()
-            .map_err(|e| io_error("writing", &self.temp_path, e.into_error()))?;
-        file.sync_all().map_err(|e| self.io("syncing", e))?;
-        drop(file);
-        fs::rename(&self.temp_path, &self.final_path).map_err(|e| self.io("renaming", e))?;
-        // Renamed: nothing left to clean up.
-        self.temp_path = PathBuf::new();
-        sync_dir(parent_dir(&self.final_path))
+    fn io(&self, op: &'static str, e: io::Error) -> Error {
+        io_error(op, self.temp_path(), e)
+    }
+
+    fn finish(self) -> Result<()> {
+        let file = self.out.into_inner().map_err(|e| {
+            let (error, out) = e.into_parts();
+            io_error("writing", out.get_ref().temp_path(), error)
+        })?;
+        Ok(file.commit(true)?)
     }
 }
 
 impl Write for StagedOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.out {
-            Some(out) => out.write(buf),
-            None => Err(io::Error::other("file already closed")),
-        }
+        self.out.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.out {
-            Some(out) => out.flush(),
-            None => Ok(()),
-        }
+        self.out.flush()
     }
 }
 
 impl Seek for StagedOutput {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        match &mut self.out {
-            Some(out) => out.seek(pos),
-            None => Err(io::Error::other("file already closed")),
-        }
-    }
-}
-
-impl Drop for StagedOutput {
-    fn drop(&mut self) {
-        self.out = None;
-        if !self.temp_path.as_os_str().is_empty() {
-            let _ = fs::remove_file(&self.temp_path);
-        }
+        self.out.seek(pos)
     }
 }
 

@@ -343,7 +343,7 @@ pub(super) fn write(
     progress: &mut Progress<'_>,
 ) -> Result<()> {
     let out = StagedOutput::create(path)?;
-    let temp_path = out.temp_path.clone();
+    let temp_path = out.temp_path().to_path_buf();
     let zip_error = |e: zip::result::ZipError| match e {
         zip::result::ZipError::Io(e) => io_error("writing", &temp_path, e),
         other => io_error("writing", &temp_path, std::io::Error::other(other)),

@@ -20,12 +20,16 @@ rules, a missing restore or init op, variables missing from the checkpoint,
 missing, duplicated or escaping assets, a bad warmup file); warnings are what
 works but is fragile. Exits 1 when there is an error, 0 otherwise.
 
-Without --tag_set every MetaGraph is checked (and a warning given when none has
-the tag set { serve } that TensorFlow Serving loads by default).
+The model is judged as TensorFlow Serving with default flags would load it:
+the MetaGraph whose tag set is exactly { serve } must exist (an error
+otherwise), and every MetaGraph is checked. With --tags a,b it is judged for a
+server started with --saved_model_tags=a,b: only the MetaGraph whose tag set
+is exactly { a, b } is checked (an error when there is none), and the warmup
+requests are replayed on it.
 
 Examples:
   savedmodel validate /models/mnist/1
-  savedmodel validate /models/mnist/1 --tag_set serve
+  savedmodel validate /models/mnist/1 --tags serve,gpu
   savedmodel validate /models/mnist/1 --json";
 
 /// `savedmodel validate`.
@@ -35,9 +39,15 @@ pub(crate) struct ValidateArgs {
     /// The SavedModel directory.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
-    /// Check only the MetaGraph with exactly these comma-separated tags.
-    #[arg(long = "tag_set", visible_alias = "tag-set", value_name = "TAGS")]
-    tag_set: Option<String>,
+    /// Validate for a server started with --saved_model_tags=TAGS: only the
+    /// MetaGraph with exactly these comma-separated tags is checked.
+    #[arg(
+        long = "tags",
+        visible_alias = "tag_set",
+        alias = "tag-set",
+        value_name = "TAGS"
+    )]
+    tags: Option<String>,
     /// Read only the checkpoint's index, not every tensor's bytes and
     /// checksum.
     #[arg(long)]
@@ -50,7 +60,7 @@ pub(crate) struct ValidateArgs {
 /// Runs `savedmodel validate`, writing the findings to `out`.
 pub(crate) fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let mut options = ValidateOptions::default().verify_checksums(!args.no_checksums);
-    if let Some(tags) = &args.tag_set {
+    if let Some(tags) = &args.tags {
         options = options.with_tags(parse_tag_set(tags)?);
     }
     let report = validate(&args.dir, &options);
@@ -134,6 +144,58 @@ mod tests {
         let (code, text) = run_args(&["savedmodel", "validate", counter.to_str().unwrap()]);
         assert_eq!(code, ExitCode::SUCCESS, "{text}");
         assert!(text.ends_with(": no problems found\n"), "{text}");
+    }
+
+    /// A copy of the counter fixture whose only MetaGraph is tagged
+    /// `train`.
+    fn train_only_model(dir: &std::path::Path) {
+        use savedmodel_proto::prost::Message as _;
+        let counter = fixture().join("../../saved_model_counter/00000123");
+        for name in [
+            "variables/variables.index",
+            "variables/variables.data-00000-of-00001",
+        ] {
+            let target = dir.join(name);
+            if counter.join(name).exists() {
+                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                std::fs::copy(counter.join(name), target).unwrap();
+            }
+        }
+        let bytes = std::fs::read(counter.join("saved_model.pb")).unwrap();
+        let mut model =
+            savedmodel::proto::tensorflow::SavedModel::decode(bytes.as_slice()).unwrap();
+        assert_eq!(model.meta_graphs.len(), 1);
+        let info = model.meta_graphs[0].meta_info_def.as_mut().unwrap();
+        info.tags = vec!["train".to_owned()];
+        std::fs::write(dir.join("saved_model.pb"), model.encode_to_vec()).unwrap();
+    }
+
+    #[test]
+    fn a_model_without_a_serve_meta_graph_fails_unless_tags_say_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        train_only_model(tmp.path());
+        let d = tmp.path().to_str().unwrap();
+        let (code, text) = run_args(&["savedmodel", "validate", d]);
+        assert_eq!(code, ExitCode::from(1), "{text}");
+        assert!(
+            text.starts_with(
+                "error: saved_model.pb: no meta graph has exactly the tag set { serve }, so \
+                 tensorflow serving started with default flags refuses the model (the model \
+                 has { train })"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(": 1 error(s), 0 warning(s)\n"), "{text}");
+        let (code, text) = run_args(&["savedmodel", "validate", d, "--tags", "train"]);
+        assert_eq!(code, ExitCode::SUCCESS, "{text}");
+        assert!(text.ends_with(": no problems found\n"), "{text}");
+        // A server started with --saved_model_tags=serve refuses it too.
+        let (code, text) = run_args(&["savedmodel", "validate", d, "--tags", "serve"]);
+        assert_eq!(code, ExitCode::from(1), "{text}");
+        assert!(
+            text.contains("no meta graph with tag set { serve }"),
+            "{text}"
+        );
     }
 
     #[test]

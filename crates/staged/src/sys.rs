@@ -1,0 +1,222 @@
+//! Temporary names, directory fsync and the rename that never replaces.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::hash::{BuildHasher, RandomState};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use crate::error::{Error, Result};
+
+/// 64 random bits for temporary names (and anything else that only needs to
+/// differ, such as a fingerprint's `uuid`). std's [`RandomState`] is keyed
+/// from the operating system's random source; the process id, the time and a
+/// per-process counter are hashed with it, so two calls never give the same
+/// value in practice. (TensorFlow uses `random::New64()` for the same.)
+pub fn random_u64() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    RandomState::new().hash_one((
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+    ))
+}
+
+/// `path` with `suffix` appended to its file name (`model` and `.index`
+/// give `model.index`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// The temporary name a [`StagedFile`](crate::StagedFile) for `target` is
+/// written under: `<target>.tempstate<random>`, the name TensorFlow's
+/// `BundleWriter` gives its files while it writes them
+/// (`tensorflow/core/util/tensor_bundle/tensor_bundle.cc`).
+pub fn temp_file_name(target: &Path) -> PathBuf {
+    with_suffix(target, &format!(".tempstate{}", random_u64()))
+}
+
+/// The temporary name a [`StagedDir`](crate::StagedDir) for `target` is
+/// written under: `.<name>.tmp-<16 hex digits>` beside it. Hidden, and not a
+/// number, so TensorFlow Serving never takes it for a version. `None` when
+/// `target` has no final component (`/`, `..`).
+pub fn temp_dir_name(target: &Path) -> Option<PathBuf> {
+    let name = target.file_name()?;
+    let mut temp = OsString::from(".");
+    temp.push(name);
+    temp.push(format!(".tmp-{:016x}", random_u64()));
+    Some(parent_dir(target).join(temp))
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Fsyncs a directory, so that the names created, renamed or removed in it
+/// reach the disk. (A no-op where directories cannot be opened as files.)
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let sync_error = |source| Error::SyncDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        File::open(dir)
+            .and_then(|handle| handle.sync_all())
+            .map_err(sync_error)?;
+    }
+    #[cfg(not(unix))]
+    let _ = (dir, File::open);
+    Ok(())
+}
+
+/// Renames `from` to `to`, failing with [`Error::TargetExists`] when `to`
+/// exists: an existing `to` is never replaced.
+///
+/// On Linux this is `renameat2(RENAME_NOREPLACE)`, one atomic step. Where
+/// that is missing (kernels before 3.15, file systems without the flag,
+/// other systems) the fallback checks that `to` does not exist and then calls
+/// `rename(2)`. For a directory `from` that is still safe: `rename(2)` refuses
+/// to replace a file (`ENOTDIR`) or a non-empty directory (`ENOTEMPTY` /
+/// `EEXIST`), so the only thing that could be replaced is an empty directory
+/// created in the instant between the check and the rename, which holds
+/// nothing. A hard-link based no-replace would not work for directories, and
+/// claiming the name with `mkdir` first would make an empty directory
+/// visible under the target's name.
+pub fn rename_no_replace(from: &Path, to: &Path) -> Result<()> {
+    let outcome = match renameat2_no_replace(from, to) {
+        Some(outcome) => outcome,
+        None => rename_checked(from, to),
+    };
+    outcome.map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            Error::TargetExists {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+            }
+        } else {
+            Error::Rename {
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; `None` when this kernel or file system
+/// does not support it.
+#[cfg(target_os = "linux")]
+fn renameat2_no_replace(from: &Path, to: &Path) -> Option<io::Result<()>> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Some(Ok(())),
+        Err(Errno::EXIST) => Some(Err(io::ErrorKind::AlreadyExists.into())),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => None,
+        Err(e) => Some(Err(e.into())),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn renameat2_no_replace(_from: &Path, _to: &Path) -> Option<io::Result<()>> {
+    None
+}
+
+/// The portable fallback of [`rename_no_replace`]: an
+/// [`io::ErrorKind::AlreadyExists`] error when `to` exists.
+pub(crate) fn rename_checked(from: &Path, to: &Path) -> io::Result<()> {
+    let exists = |to: &Path| std::fs::symlink_metadata(to).is_ok();
+    if exists(to) {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "target already exists",
+        ));
+    }
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if exists(to) => Err(io::Error::new(io::ErrorKind::AlreadyExists, e)),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_no_replace_refuses_existing_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        let empty = dir.path().join("empty");
+        let file = dir.path().join("file");
+        std::fs::create_dir(&a).unwrap();
+        std::fs::write(a.join("x"), b"x").unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(b.join("y"), b"y").unwrap();
+        std::fs::create_dir(&empty).unwrap();
+        std::fs::write(&file, b"f").unwrap();
+        for target in [&b, &empty, &file] {
+            let err = rename_no_replace(&a, target).unwrap_err();
+            assert!(
+                matches!(&err, Error::TargetExists { to, .. } if to == target),
+                "{err}"
+            );
+            let err = rename_checked(&a, target).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+        }
+        // Nothing was replaced.
+        assert!(b.join("y").exists());
+        assert!(empty.is_dir());
+        assert_eq!(std::fs::read(&file).unwrap(), b"f");
+        let c = dir.path().join("c");
+        rename_no_replace(&a, &c).unwrap();
+        assert!(c.join("x").exists());
+        assert!(!a.exists());
+        rename_checked(&c, &a).unwrap();
+        assert!(a.join("x").exists());
+    }
+
+    #[test]
+    fn random_values_differ() {
+        let values: std::collections::HashSet<u64> = (0..100).map(|_| random_u64()).collect();
+        assert_eq!(values.len(), 100);
+    }
+
+    #[test]
+    fn temporary_names_are_siblings_that_are_not_the_target() {
+        let target = Path::new("/models/m/7");
+        let dir = temp_dir_name(target).unwrap();
+        assert_eq!(dir.parent(), Some(Path::new("/models/m")));
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(".7.tmp-") && name.len() == ".7.tmp-".len() + 16);
+        assert!(temp_dir_name(Path::new("/")).is_none());
+        let file = temp_file_name(Path::new("ckpt/model.index"));
+        let name = file.to_str().unwrap();
+        assert!(name.starts_with("ckpt/model.index.tempstate"), "{name}");
+        assert_ne!(temp_file_name(target), temp_file_name(target));
+        assert_eq!(parent_dir(Path::new("model")), Path::new("."));
+    }
+
+    #[test]
+    fn sync_dir_names_a_missing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_dir(dir.path()).unwrap();
+        let missing = dir.path().join("missing");
+        let err = sync_dir(&missing).unwrap_err();
+        assert!(matches!(&err, Error::SyncDir { path, .. } if *path == missing));
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+}
