@@ -3,6 +3,7 @@
 //! - `codegen`: compile `proto/` with protox and regenerate `crates/proto/src/generated/`
 //! - `tf-env`: create or update the project's TensorFlow virtualenv (`.tf-venv/`)
 //! - `op-registry`: write the ops TensorFlow registers to `crates/saved_model/src/op_registry.binpb`
+//! - `onnx-table`: the ONNX backend node suite through the converter and TensorFlow (writes `docs/onnx.md`)
 //! - `bench`: checkpoint benchmarks against TensorFlow and safetensors (writes `docs/performance.md`)
 //! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, docs, fuzz build)
 //! - `export`: train a softmax regression on iris and publish it to `./models/iris/<version>/`
@@ -15,6 +16,7 @@ mod ci;
 mod codegen;
 mod export;
 mod export_bench;
+mod onnx_table;
 mod op_registry;
 mod show_bench;
 mod tf_env;
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | op-registry | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | op-registry | onnx-table [--match REGEX] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         },
         "tf-env" => tf_env::ensure(&root).map(|_| ()),
         "op-registry" => op_registry::write(&root),
+        "onnx-table" => onnx_table::run(&root, rest),
         "bench" => bench::run(&root, rest),
         "ci" => ci::run(&root),
         "export" => export::run(rest),

@@ -173,7 +173,6 @@ pub enum Error {
     /// Writing the SavedModel failed.
     #[error(transparent)]
     SavedModel(#[from] savedmodel::Error),
-
 }
 
 /// The crate's result type.

@@ -65,8 +65,10 @@ impl OnnxExport {
         let mut meta = MetaGraphBuilder::new(graph, &[SERVE_TAG]);
         let ins: Vec<(&str, &savedmodel::Output)> =
             inputs.iter().map(|s| (s.key.as_str(), &s.tensor)).collect();
-        let outs: Vec<(&str, &savedmodel::Output)> =
-            outputs.iter().map(|s| (s.key.as_str(), &s.tensor)).collect();
+        let outs: Vec<(&str, &savedmodel::Output)> = outputs
+            .iter()
+            .map(|s| (s.key.as_str(), &s.tensor))
+            .collect();
         meta.predict_signature(&options.signature_name, &ins, &outs)?;
         let mut builder = SavedModelBuilder::new();
         builder.add_meta_graph(meta)?;
@@ -75,13 +77,14 @@ impl OnnxExport {
             for (i, request) in options.warmup.iter().enumerate() {
                 let mut feeds = Vec::new();
                 for (name, value) in request {
-                    let input = inputs.iter().find(|s| &s.onnx_name == name).ok_or_else(|| {
-                        Error::Convert {
+                    let input = inputs
+                        .iter()
+                        .find(|s| &s.onnx_name == name)
+                        .ok_or_else(|| Error::Convert {
                             model: model.name().to_owned(),
                             node: format!("warmup request {i}"),
                             detail: format!("the model has no input {name:?}"),
-                        }
-                    })?;
+                        })?;
                     feeds.push((input.key.as_str(), value));
                 }
                 requests.predict(&options.signature_name, &feeds)?;

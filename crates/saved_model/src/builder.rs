@@ -48,13 +48,13 @@ use savedmodel_staged::{StagedDir, random_u64, sync_dir};
 use crate::assets::AssetPlan;
 use crate::error::{Error, Result};
 use crate::fingerprint;
+use crate::graph::Tensor;
 use crate::graph::{Graph, Operation, Output, VariableRecord};
 use crate::saver;
 use crate::serving::{self, WARMUP_FILE};
 use crate::signature::{
     self, INIT_OP_SIGNATURE_KEY, check_classify, check_regress, init_op_signature, tensor_info,
 };
-use crate::graph::Tensor;
 use crate::warmup::WarmupRequests;
 use savedmodel_graph::{Error as GraphError, check_asset_filename};
 

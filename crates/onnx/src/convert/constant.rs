@@ -124,7 +124,13 @@ pub(crate) fn from_f64(dtype: DType, shape: &[i64], values: &[f64]) -> FoldResul
     if is_int(dtype) || dtype == DType::Bool {
         let ints: Vec<i64> = values
             .iter()
-            .map(|&v| if dtype == DType::Bool { i64::from(v != 0.0) } else { v as i64 })
+            .map(|&v| {
+                if dtype == DType::Bool {
+                    i64::from(v != 0.0)
+                } else {
+                    v as i64
+                }
+            })
             .collect();
         return from_i64(dtype, shape, &ints);
     }
@@ -236,8 +242,16 @@ pub(crate) fn broadcast_dims(a: &[i64], b: &[i64]) -> FoldResult<Vec<i64>> {
     let rank = a.len().max(b.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let da = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
-        let db = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        let da = if i + a.len() >= rank {
+            a[i + a.len() - rank]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= rank {
+            b[i + b.len() - rank]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -249,7 +263,11 @@ pub(crate) fn broadcast_dims(a: &[i64], b: &[i64]) -> FoldResult<Vec<i64>> {
                     y
                 }
             }
-            (x, y) => return Err(format!("shapes {a:?} and {b:?} do not broadcast ({x} vs {y})")),
+            (x, y) => {
+                return Err(format!(
+                    "shapes {a:?} and {b:?} do not broadcast ({x} vs {y})"
+                ));
+            }
         };
     }
     Ok(out)
@@ -317,10 +335,18 @@ pub(crate) fn broadcast_index(shape: &[i64], out: &[i64]) -> Vec<usize> {
 
 /// Gathers elements of `x` along `axis` at `indices` (negative indices
 /// count from the end), for folding `Gather`.
-pub(crate) fn gather(x: &Tensor, indices: &[i64], ind_shape: &[i64], axis: usize) -> FoldResult<Tensor> {
+pub(crate) fn gather(
+    x: &Tensor,
+    indices: &[i64],
+    ind_shape: &[i64],
+    axis: usize,
+) -> FoldResult<Tensor> {
     let shape = x.shape();
     if axis >= shape.len() {
-        return Err(format!("axis {axis} is out of range for rank {}", shape.len()));
+        return Err(format!(
+            "axis {axis} is out of range for rank {}",
+            shape.len()
+        ));
     }
     let dim = shape[axis];
     let outer: usize = shape[..axis].iter().map(|&d| d as usize).product();
@@ -348,7 +374,9 @@ pub(crate) fn gather(x: &Tensor, indices: &[i64], ind_shape: &[i64], axis: usize
 
 /// Concatenates known tensors along `axis`.
 pub(crate) fn concat(parts: &[&Tensor], axis: usize) -> FoldResult<Tensor> {
-    let first = parts.first().ok_or_else(|| "nothing to concatenate".to_owned())?;
+    let first = parts
+        .first()
+        .ok_or_else(|| "nothing to concatenate".to_owned())?;
     let rank = first.shape().len();
     if axis >= rank {
         return Err(format!("axis {axis} is out of range for rank {rank}"));
@@ -366,7 +394,11 @@ pub(crate) fn concat(parts: &[&Tensor], axis: usize) -> FoldResult<Tensor> {
     let mut out = Vec::new();
     for o in 0..outer {
         for p in parts {
-            let chunk: usize = p.shape()[axis..].iter().map(|&d| d as usize).product::<usize>() * size;
+            let chunk: usize = p.shape()[axis..]
+                .iter()
+                .map(|&d| d as usize)
+                .product::<usize>()
+                * size;
             let bytes = p
                 .bytes()
                 .ok_or_else(|| "cannot fold a concatenation of strings".to_owned())?;
@@ -380,7 +412,8 @@ pub(crate) fn concat(parts: &[&Tensor], axis: usize) -> FoldResult<Tensor> {
 pub(crate) fn reshape(x: &Tensor, shape: &[i64]) -> FoldResult<Tensor> {
     match x.bytes() {
         Some(b) => Tensor::from_bytes(x.dtype(), shape, b.to_vec()).map_err(|e| e.to_string()),
-        None => Tensor::strings(shape, x.string_values().unwrap_or_default())
-            .map_err(|e| e.to_string()),
+        None => {
+            Tensor::strings(shape, x.string_values().unwrap_or_default()).map_err(|e| e.to_string())
+        }
     }
 }

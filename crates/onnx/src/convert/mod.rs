@@ -40,8 +40,8 @@ use savedmodel_graph::{DType, Graph, Output, Shape};
 use crate::proto::{TypeProto, ValueInfoProto, type_proto};
 use crate::{Error, OnnxModel, Result};
 
-pub use context::SignatureTensor;
 use context::Ctx;
+pub use context::SignatureTensor;
 
 /// How to convert.
 #[derive(Clone, Debug)]
@@ -153,7 +153,11 @@ fn value_type(
         node: format!("graph input/output {:?}", value.name()),
         detail,
     };
-    let tensor = match value.r#type.as_ref().and_then(|t: &TypeProto| t.value.as_ref()) {
+    let tensor = match value
+        .r#type
+        .as_ref()
+        .and_then(|t: &TypeProto| t.value.as_ref())
+    {
         Some(type_proto::Value::TensorType(t)) => t,
         Some(_) => {
             return Err(error(

@@ -102,9 +102,7 @@ fn operands(ctx: &mut Ctx, names: &[&str], base: &str) -> Result<(Vec<Output>, L
     let full = ranks.iter().flatten().copied().max().unwrap_or(0);
     let any_cl = names.iter().any(|n| ctx.is_channels_last(n));
     let can_follow = names.iter().zip(&ranks).all(|(n, r)| {
-        ctx.is_channels_last(n)
-            || (ctx.constant(n).is_some() && r.is_some())
-            || *r == Some(full)
+        ctx.is_channels_last(n) || (ctx.constant(n).is_some() && r.is_some()) || *r == Some(full)
     });
     if any_cl && full >= 3 && can_follow {
         let perm = to_channels_last(full);
@@ -134,7 +132,10 @@ fn operands(ctx: &mut Ctx, names: &[&str], base: &str) -> Result<(Vec<Output>, L
 fn broadcast_shape(ctx: &Ctx, names: &[&str]) -> Shape {
     let mut out: Option<Vec<i64>> = Some(Vec::new());
     for n in names {
-        let dims = ctx.slot(n).ok().and_then(|s| s.shape.dims().map(<[i64]>::to_vec));
+        let dims = ctx
+            .slot(n)
+            .ok()
+            .and_then(|s| s.shape.dims().map(<[i64]>::to_vec));
         out = match (out, dims) {
             (Some(a), Some(b)) => constant::broadcast_dims(&a, &b).ok(),
             _ => None,
@@ -144,7 +145,13 @@ fn broadcast_shape(ctx: &Ctx, names: &[&str]) -> Shape {
 }
 
 /// Defines the node's output from `out` in `layout`.
-fn define(ctx: &mut Ctx, node: &NodeView<'_>, out: Output, layout: Layout, shape: Shape) -> Result<()> {
+fn define(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    out: Output,
+    layout: Layout,
+    shape: Shape,
+) -> Result<()> {
     let name = output0(ctx, node)?;
     match layout {
         Layout::Plain => ctx.set_plain(name, out, shape),
@@ -189,7 +196,13 @@ fn unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
 }
 
 /// Folds a binary op of two constants when the arithmetic is exact.
-fn fold_binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, a: &str, b: &str) -> Result<bool> {
+fn fold_binary(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    op_type: &str,
+    a: &str,
+    b: &str,
+) -> Result<bool> {
     let (Some(x), Some(y)) = (ctx.constant(a).cloned(), ctx.constant(b).cloned()) else {
         return Ok(false);
     };
@@ -202,15 +215,27 @@ fn fold_binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, a: &str, b: &s
         "Sub" => constant::binary(&x, &y, dt, i64::checked_sub, |p, q| p - q),
         "Mul" => constant::binary(&x, &y, dt, i64::checked_mul, |p, q| p * q),
         "TruncateDiv" | "RealDiv" => constant::binary(&x, &y, dt, i64::checked_div, |p, q| p / q),
-        "Equal" => constant::binary(&x, &y, DType::Bool, |p, q| Some(i64::from(p == q)), |p, q| {
-            f64::from(u8::from(p == q))
-        }),
-        "Less" => constant::binary(&x, &y, DType::Bool, |p, q| Some(i64::from(p < q)), |p, q| {
-            f64::from(u8::from(p < q))
-        }),
-        "Greater" => constant::binary(&x, &y, DType::Bool, |p, q| Some(i64::from(p > q)), |p, q| {
-            f64::from(u8::from(p > q))
-        }),
+        "Equal" => constant::binary(
+            &x,
+            &y,
+            DType::Bool,
+            |p, q| Some(i64::from(p == q)),
+            |p, q| f64::from(u8::from(p == q)),
+        ),
+        "Less" => constant::binary(
+            &x,
+            &y,
+            DType::Bool,
+            |p, q| Some(i64::from(p < q)),
+            |p, q| f64::from(u8::from(p < q)),
+        ),
+        "Greater" => constant::binary(
+            &x,
+            &y,
+            DType::Bool,
+            |p, q| Some(i64::from(p > q)),
+            |p, q| f64::from(u8::from(p > q)),
+        ),
         _ => return Ok(false),
     };
     // Floats are folded only for float32 and float64, where f64 arithmetic
@@ -241,7 +266,11 @@ fn div(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let a = required_input(ctx, node, 0)?;
     let dtype = ctx.slot(a)?.dtype;
     // ONNX divides integers truncating toward zero, as C does.
-    let op = if constant::is_int(dtype) { "TruncateDiv" } else { "RealDiv" };
+    let op = if constant::is_int(dtype) {
+        "TruncateDiv"
+    } else {
+        "RealDiv"
+    };
     binary(ctx, node, op)
 }
 
@@ -264,7 +293,13 @@ fn pow(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     )?;
     let x = ctx.plain(a)?;
     let shape = broadcast_shape(ctx, &[a, b]);
-    let out = ctx.op1("Pow", &base, &[&x, &cast], &[("T", Attr::Type(ta))], shape.clone())?;
+    let out = ctx.op1(
+        "Pow",
+        &base,
+        &[&x, &cast],
+        &[("T", Attr::Type(ta))],
+        shape.clone(),
+    )?;
     define(ctx, node, out, Layout::Plain, shape)
 }
 
@@ -281,7 +316,13 @@ fn variadic(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, mean: bool) -> Re
     let dtype = inputs[0].dtype();
     let mut acc = inputs[0].clone();
     if inputs.len() == 1 {
-        acc = ctx.op1("Identity", &base, &[&acc], &[("T", Attr::Type(dtype))], stored(&shape, &layout))?;
+        acc = ctx.op1(
+            "Identity",
+            &base,
+            &[&acc],
+            &[("T", Attr::Type(dtype))],
+            stored(&shape, &layout),
+        )?;
     }
     for (i, x) in inputs.iter().enumerate().skip(1) {
         acc = ctx.op1(
@@ -294,7 +335,13 @@ fn variadic(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, mean: bool) -> Re
     }
     if mean {
         let n = ctx.const_scalar(&sub(&base, "count"), dtype, inputs.len() as f64)?;
-        acc = ctx.op1("RealDiv", &base, &[&acc, &n], &[("T", Attr::Type(dtype))], stored(&shape, &layout))?;
+        acc = ctx.op1(
+            "RealDiv",
+            &base,
+            &[&acc, &n],
+            &[("T", Attr::Type(dtype))],
+            stored(&shape, &layout),
+        )?;
     }
     define(ctx, node, acc, layout, shape)
 }
@@ -314,7 +361,13 @@ fn input0(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<(Output, Layout, Shape)>
 fn leaky_relu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let alpha = node.attr_f_or("alpha", 0.01)?;
     let x = required_input(ctx, node, 0)?;
-    elementwise(ctx, node, "LeakyRelu", &[x], &[("alpha", Attr::Float(alpha))])
+    elementwise(
+        ctx,
+        node,
+        "LeakyRelu",
+        &[x],
+        &[("alpha", Attr::Float(alpha))],
+    )
 }
 
 /// `x < 0 ? f(x) : x` for an activation `f` built by `negative`.
@@ -330,7 +383,13 @@ fn piecewise(
     let t = [("T", Attr::Type(dtype))];
     let st = x.shape().clone();
     let zero = ctx.const_scalar(&sub(&base, "zero"), dtype, 0.0)?;
-    let is_neg = ctx.op1("Less", &sub(&base, "is_negative"), &[&x, &zero], &t, st.clone())?;
+    let is_neg = ctx.op1(
+        "Less",
+        &sub(&base, "is_negative"),
+        &[&x, &zero],
+        &t,
+        st.clone(),
+    )?;
     let neg = negative(ctx, &base, &x)?;
     let pos = match positive_scale {
         Some(s) => {
@@ -370,7 +429,13 @@ fn selu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             let st = x.shape().clone();
             let e = ctx.op1("Exp", &sub(base, "exp"), &[x], &t, st.clone())?;
             let one = ctx.const_scalar(&sub(base, "one"), x.dtype(), 1.0)?;
-            let e = ctx.op1("Sub", &sub(base, "exp_minus_one"), &[&e, &one], &t, st.clone())?;
+            let e = ctx.op1(
+                "Sub",
+                &sub(base, "exp_minus_one"),
+                &[&e, &one],
+                &t,
+                st.clone(),
+            )?;
             let k = ctx.const_scalar(&sub(base, "alpha_gamma"), x.dtype(), alpha * gamma)?;
             ctx.op1("Mul", &sub(base, "negative"), &[&e, &k], &t, st)
         },
@@ -421,8 +486,20 @@ fn prelu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let t = [("T", Attr::Type(dtype))];
     let st = stored(&shape, &layout);
     let zero = ctx.const_scalar(&sub(&base, "zero"), dtype, 0.0)?;
-    let is_neg = ctx.op1("Less", &sub(&base, "is_negative"), &[&inputs[0], &zero], &t, inputs[0].shape().clone())?;
-    let scaled = ctx.op1("Mul", &sub(&base, "negative"), &[&inputs[0], &inputs[1]], &t, st.clone())?;
+    let is_neg = ctx.op1(
+        "Less",
+        &sub(&base, "is_negative"),
+        &[&inputs[0], &zero],
+        &t,
+        inputs[0].shape().clone(),
+    )?;
+    let scaled = ctx.op1(
+        "Mul",
+        &sub(&base, "negative"),
+        &[&inputs[0], &inputs[1]],
+        &t,
+        st.clone(),
+    )?;
     let out = ctx.op1("SelectV2", &base, &[&is_neg, &scaled, &inputs[0]], &t, st)?;
     define(ctx, node, out, layout, shape)
 }
@@ -438,13 +515,21 @@ fn gelu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let one = ctx.const_scalar(&sub(&base, "one"), dtype, 1.0)?;
     let inner = match approximate {
         "none" => {
-            let k = ctx.const_scalar(&sub(&base, "rsqrt2"), dtype, std::f64::consts::FRAC_1_SQRT_2)?;
+            let k = ctx.const_scalar(
+                &sub(&base, "rsqrt2"),
+                dtype,
+                std::f64::consts::FRAC_1_SQRT_2,
+            )?;
             let y = ctx.op1("Mul", &sub(&base, "scaled"), &[&x, &k], &t, st.clone())?;
             ctx.op1("Erf", &sub(&base, "erf"), &[&y], &t, st.clone())?
         }
         "tanh" => {
             let c = ctx.const_scalar(&sub(&base, "c"), dtype, 0.044_715)?;
-            let k = ctx.const_scalar(&sub(&base, "sqrt_2_over_pi"), dtype, (2.0 / std::f64::consts::PI).sqrt())?;
+            let k = ctx.const_scalar(
+                &sub(&base, "sqrt_2_over_pi"),
+                dtype,
+                (2.0 / std::f64::consts::PI).sqrt(),
+            )?;
             let x3 = ctx.op1("Mul", &sub(&base, "x2"), &[&x, &x], &t, st.clone())?;
             let x3 = ctx.op1("Mul", &sub(&base, "x3"), &[&x3, &x], &t, st.clone())?;
             let y = ctx.op1("Mul", &sub(&base, "cx3"), &[&x3, &c], &t, st.clone())?;
@@ -454,7 +539,13 @@ fn gelu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
         other => return Err(ctx.error(format!("approximate={other:?} is not defined by Gelu"))),
     };
-    let y = ctx.op1("AddV2", &sub(&base, "one_plus"), &[&inner, &one], &t, st.clone())?;
+    let y = ctx.op1(
+        "AddV2",
+        &sub(&base, "one_plus"),
+        &[&inner, &one],
+        &t,
+        st.clone(),
+    )?;
     let y = ctx.op1("Mul", &sub(&base, "times_x"), &[&x, &y], &t, st.clone())?;
     let out = ctx.op1("Mul", &base, &[&y, &half], &t, st)?;
     define(ctx, node, out, layout, shape)
@@ -471,7 +562,11 @@ fn clip(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let bound = |ctx: &mut Ctx, i: usize, attr: &str, what: &str| -> Result<Option<Output>> {
         if node.opset_version()? < 11 {
             return match node.attr_f(attr)? {
-                Some(v) => Ok(Some(ctx.const_scalar(&sub(&base, what), dtype, f64::from(v))?)),
+                Some(v) => Ok(Some(ctx.const_scalar(
+                    &sub(&base, what),
+                    dtype,
+                    f64::from(v),
+                )?)),
                 None => Ok(None),
             };
         }

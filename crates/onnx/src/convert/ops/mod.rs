@@ -29,7 +29,9 @@ fn lookup(op_type: &str) -> Option<Converter> {
 pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
     let domain = node.domain();
     if !domain.is_empty() && domain != "ai.onnx" {
-        return Ok(Some(format!("operators of domain {domain:?} are not supported")));
+        return Ok(Some(format!(
+            "operators of domain {domain:?} are not supported"
+        )));
     }
     node.opset_version()?;
     Ok(lookup(node.op_type())

@@ -54,11 +54,23 @@ fn matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     // column on the right, and that dimension is dropped from the result.
     if ra == 1 {
         let axis = ctx.const_i32(&sub(&base, "row_axis"), &[0])?;
-        x = ctx.op1("ExpandDims", &sub(&base, "row"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown())?;
+        x = ctx.op1(
+            "ExpandDims",
+            &sub(&base, "row"),
+            &[&x, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown(),
+        )?;
     }
     if rb == 1 {
         let axis = ctx.const_i32(&sub(&base, "column_axis"), &[-1])?;
-        y = ctx.op1("ExpandDims", &sub(&base, "column"), &[&y, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown())?;
+        y = ctx.op1(
+            "ExpandDims",
+            &sub(&base, "column"),
+            &[&y, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown(),
+        )?;
     }
     let (ea, eb) = (ra.max(2), rb.max(2));
     let mut da = dims(&sa).unwrap_or_else(|| vec![-1; ra]);
@@ -77,7 +89,13 @@ fn matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let mut out = if ea == 2 && eb == 2 {
         ctx.op1("MatMul", &base, &[&x, &y], &[t(dtype)], product_shape)?
     } else {
-        ctx.op1("BatchMatMulV2", &base, &[&x, &y], &[t(dtype)], product_shape)?
+        ctx.op1(
+            "BatchMatMulV2",
+            &base,
+            &[&x, &y],
+            &[t(dtype)],
+            product_shape,
+        )?
     };
     if ra == 1 || rb == 1 {
         let mut squeeze = Vec::new();
@@ -124,19 +142,35 @@ fn gemm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         "MatMul",
         &sub(&base, "MatMul"),
         &[&x, &y],
-        &[t(dtype), ("transpose_a", Attr::Bool(trans_a)), ("transpose_b", Attr::Bool(trans_b))],
+        &[
+            t(dtype),
+            ("transpose_a", Attr::Bool(trans_a)),
+            ("transpose_b", Attr::Bool(trans_b)),
+        ],
         shape.clone(),
     )?;
     if alpha != 1.0 {
         let k = ctx.const_scalar(&sub(&base, "alpha"), dtype, f64::from(alpha))?;
-        out = ctx.op1("Mul", &sub(&base, "scaled"), &[&out, &k], &[t(dtype)], shape.clone())?;
+        out = ctx.op1(
+            "Mul",
+            &sub(&base, "scaled"),
+            &[&out, &k],
+            &[t(dtype)],
+            shape.clone(),
+        )?;
     }
     if let Some(c) = input_name(node, 2) {
         if beta != 0.0 {
             let mut bias = ctx.plain(c)?;
             if beta != 1.0 {
                 let k = ctx.const_scalar(&sub(&base, "beta"), dtype, f64::from(beta))?;
-                bias = ctx.op1("Mul", &sub(&base, "bias_scaled"), &[&bias, &k], &[t(dtype)], bias.shape().clone())?;
+                bias = ctx.op1(
+                    "Mul",
+                    &sub(&base, "bias_scaled"),
+                    &[&bias, &k],
+                    &[t(dtype)],
+                    bias.shape().clone(),
+                )?;
             }
             let c_shape = ctx.slot(c)?.shape.clone();
             out = if c_shape.rank() == Some(1) && c_shape.dim(0) == n && n > 1 {
@@ -164,10 +198,16 @@ struct Window {
 impl Window {
     fn read(ctx: &Ctx, node: &NodeView<'_>, kernel: Vec<i64>, spatial_in: &[i64]) -> Result<Self> {
         let n = kernel.len();
-        let strides = node.attr_ints("strides")?.map_or_else(|| vec![1; n], <[i64]>::to_vec);
-        let dilations = node.attr_ints("dilations")?.map_or_else(|| vec![1; n], <[i64]>::to_vec);
+        let strides = node
+            .attr_ints("strides")?
+            .map_or_else(|| vec![1; n], <[i64]>::to_vec);
+        let dilations = node
+            .attr_ints("dilations")?
+            .map_or_else(|| vec![1; n], <[i64]>::to_vec);
         if strides.len() != n || dilations.len() != n {
-            return Err(ctx.error("strides and dilations must have one value per spatial dimension"));
+            return Err(
+                ctx.error("strides and dilations must have one value per spatial dimension")
+            );
         }
         let auto_pad = node.attr_s_or("auto_pad", "NOTSET")?;
         let mut pads = vec![(0, 0); n];
@@ -176,7 +216,11 @@ impl Window {
             "NOTSET" => {
                 if let Some(p) = node.attr_ints("pads")? {
                     if p.len() != 2 * n {
-                        return Err(ctx.error(format!("pads has {} values, expected {}", p.len(), 2 * n)));
+                        return Err(ctx.error(format!(
+                            "pads has {} values, expected {}",
+                            p.len(),
+                            2 * n
+                        )));
                     }
                     for i in 0..n {
                         pads[i] = (p[i], p[i + n]);
@@ -192,13 +236,19 @@ impl Window {
                         if same_upper {
                             continue;
                         }
-                        return Err(ctx.error("auto_pad SAME_LOWER needs static spatial dimensions"));
+                        return Err(
+                            ctx.error("auto_pad SAME_LOWER needs static spatial dimensions")
+                        );
                     }
                     let out = (input + strides[i] - 1) / strides[i];
                     let span = (kernel[i] - 1) * dilations[i] + 1;
                     let total = ((out - 1) * strides[i] + span - input).max(0);
                     let small = total / 2;
-                    pads[i] = if same_upper { (small, total - small) } else { (total - small, small) };
+                    pads[i] = if same_upper {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    };
                 }
             }
             other => return Err(ctx.error(format!("auto_pad {other:?} is not defined"))),
@@ -206,7 +256,13 @@ impl Window {
         if pads.iter().any(|&(b, e)| b < 0 || e < 0) {
             return Err(ctx.error("negative pads are not supported"));
         }
-        Ok(Self { kernel, strides, dilations, pads, same_upper })
+        Ok(Self {
+            kernel,
+            strides,
+            dilations,
+            pads,
+            same_upper,
+        })
     }
 
     /// The output size of spatial dimension `i` for an input of `input`.
@@ -241,7 +297,13 @@ fn nhwc_list(values: &[i64]) -> Vec<i64> {
 }
 
 /// Pads the spatial dimensions of channels-last `x` with `value`.
-fn pad_spatial(ctx: &mut Ctx, base: &str, x: &Output, pads: &[(i64, i64)], value: f64) -> Result<Output> {
+fn pad_spatial(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    pads: &[(i64, i64)],
+    value: f64,
+) -> Result<Output> {
     let mut p = vec![0i64, 0];
     for &(b, e) in pads {
         p.push(b);
@@ -251,8 +313,11 @@ fn pad_spatial(ctx: &mut Ctx, base: &str, x: &Output, pads: &[(i64, i64)], value
     let rank = pads.len() + 2;
     let paddings = ctx.const_tensor(
         &sub(base, "paddings"),
-        savedmodel_graph::Tensor::new(&[rank as i64, 2], &p.iter().map(|&v| v as i32).collect::<Vec<_>>())
-            .map_err(|e| ctx.build_error(e))?,
+        savedmodel_graph::Tensor::new(
+            &[rank as i64, 2],
+            &p.iter().map(|&v| v as i32).collect::<Vec<_>>(),
+        )
+        .map_err(|e| ctx.build_error(e))?,
     )?;
     let fill = ctx.const_scalar(&sub(base, "pad_value"), x.dtype(), value)?;
     let shape = match x.shape().dims() {
@@ -307,7 +372,13 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             Some(d) => Shape::new(&[d[0], 1, d[1], d[2]]),
             None => Shape::unknown_dims(4),
         };
-        x = ctx.op1("ExpandDims", &sub(&base, "as_2d"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], st)?;
+        x = ctx.op1(
+            "ExpandDims",
+            &sub(&base, "as_2d"),
+            &[&x, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            st,
+        )?;
         (
             vec![1, window.kernel[0]],
             vec![1, window.strides[0]],
@@ -315,22 +386,38 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             vec![(0, 0), window.pads[0]],
         )
     } else {
-        (window.kernel.clone(), window.strides.clone(), window.dilations.clone(), window.pads.clone())
+        (
+            window.kernel.clone(),
+            window.strides.clone(),
+            window.dilations.clone(),
+            window.pads.clone(),
+        )
     };
     let tf_spatial = k_dims.len();
 
     // The filter, in TensorFlow's layout.
     let depthwise = group > 1 && group == c_in && c_per_group == 1 && tf_spatial == 2;
     let layout = if depthwise {
-        WeightLayout::Depthwise { multiplier: (m / group).max(1) as usize }
+        WeightLayout::Depthwise {
+            multiplier: (m / group).max(1) as usize,
+        }
     } else {
         WeightLayout::Filter
     };
     let mut filter = filter_tensor(ctx, &base, w_name, layout)?;
     if as_2d {
         let f_shape = Shape::new(&[1, w_shape[2], c_per_group, m]);
-        let target = ctx.const_i32(&sub(&base, "filter_2d_shape"), &[1, w_shape[2], c_per_group, m])?;
-        filter = ctx.op1("Reshape", &sub(&base, "filter_2d"), &[&filter, &target], &[t(dtype), ("Tshape", Attr::Type(DType::Int32))], f_shape)?;
+        let target = ctx.const_i32(
+            &sub(&base, "filter_2d_shape"),
+            &[1, w_shape[2], c_per_group, m],
+        )?;
+        filter = ctx.op1(
+            "Reshape",
+            &sub(&base, "filter_2d"),
+            &[&filter, &target],
+            &[t(dtype), ("Tshape", Attr::Type(DType::Int32))],
+            f_shape,
+        )?;
     }
 
     // Padding: "SAME" when ONNX's SAME_UPPER is TensorFlow's; explicit
@@ -375,21 +462,45 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let mut y = if group == 1 {
         let op = if tf_spatial == 3 { "Conv3D" } else { "Conv2D" };
-        ctx.op1(op, &sub(&base, "conv"), &[&x, &filter], &attrs, stored.clone())?
+        ctx.op1(
+            op,
+            &sub(&base, "conv"),
+            &[&x, &filter],
+            &attrs,
+            stored.clone(),
+        )?
     } else if depthwise {
-        ctx.op1("DepthwiseConv2dNative", &sub(&base, "conv"), &[&x, &filter], &attrs, stored.clone())?
+        ctx.op1(
+            "DepthwiseConv2dNative",
+            &sub(&base, "conv"),
+            &[&x, &filter],
+            &attrs,
+            stored.clone(),
+        )?
     } else {
         grouped_conv(ctx, &base, &x, &filter, group, tf_spatial, &attrs, &stored)?
     };
     if let Some(b) = input_name(node, 2) {
         let bias = ctx.plain(b)?;
-        y = ctx.op1("BiasAdd", &sub(&base, "bias"), &[&y, &bias], &[t(dtype)], stored.clone())?;
+        y = ctx.op1(
+            "BiasAdd",
+            &sub(&base, "bias"),
+            &[&y, &bias],
+            &[t(dtype)],
+            stored.clone(),
+        )?;
     }
     if as_2d {
         let axis = ctx.const_i32(&sub(&base, "squeeze_axis"), &[1])?;
         let st = permute_shape(&out_logical, &to_channels_last(3));
         let _ = axis;
-        y = ctx.op1("Squeeze", &base, &[&y], &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))], st)?;
+        y = ctx.op1(
+            "Squeeze",
+            &base,
+            &[&y],
+            &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))],
+            st,
+        )?;
     }
     ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
     Ok(())
@@ -422,7 +533,13 @@ fn filter_tensor(ctx: &mut Ctx, base: &str, w_name: &str, layout: WeightLayout) 
     let tw = ctx.transpose(&sub(base, "filter"), &w, &perm)?;
     if matches!(layout, WeightLayout::Depthwise { .. }) {
         let target = ctx.const_i32(&sub(base, "filter_shape"), &tf_shape)?;
-        return ctx.op1("Reshape", &sub(base, "filter_depthwise"), &[&tw, &target], &[t(dtype), ("Tshape", Attr::Type(DType::Int32))], Shape::new(&tf_shape));
+        return ctx.op1(
+            "Reshape",
+            &sub(base, "filter_depthwise"),
+            &[&tw, &target],
+            &[t(dtype), ("Tshape", Attr::Type(DType::Int32))],
+            Shape::new(&tf_shape),
+        );
     }
     Ok(tw)
 }
@@ -461,7 +578,13 @@ fn grouped_conv(
     let op = if tf_spatial == 3 { "Conv3D" } else { "Conv2D" };
     let mut parts = Vec::new();
     for (i, (xi, fi)) in xs.iter().zip(&fs).enumerate() {
-        parts.push(ctx.op1(op, &sub(base, &format!("conv{i}")), &[xi, fi], attrs, Shape::unknown_dims(rank))?);
+        parts.push(ctx.op1(
+            op,
+            &sub(base, &format!("conv{i}")),
+            &[xi, fi],
+            attrs,
+            Shape::unknown_dims(rank),
+        )?);
     }
     let refs: Vec<&Output> = parts.iter().collect();
     let mut inputs = refs.clone();
@@ -478,7 +601,11 @@ fn grouped_conv(
         "ConcatV2",
         &sub(base, "conv"),
         &ins,
-        &[t(dtype), ("N", Attr::Int(group)), ("Tidx", Attr::Type(DType::Int32))],
+        &[
+            t(dtype),
+            ("N", Attr::Int(group)),
+            ("Tidx", Attr::Type(DType::Int32)),
+        ],
         stored.clone(),
     )
 }
@@ -548,11 +675,21 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
     // 1-D pooling runs as 2-D pooling over a height of 1.
     let as_2d = spatial == 1;
     let lift = |v: &[i64], one: i64| -> Vec<i64> {
-        if as_2d { [vec![one], v.to_vec()].concat() } else { v.to_vec() }
+        if as_2d {
+            [vec![one], v.to_vec()].concat()
+        } else {
+            v.to_vec()
+        }
     };
     if as_2d {
         let axis = ctx.const_i32(&sub(&base, "expand_axis"), &[1])?;
-        x = ctx.op1("ExpandDims", &sub(&base, "as_2d"), &[&x, &axis], &[t(dtype), ("Tdim", Attr::Type(DType::Int32))], Shape::unknown_dims(4))?;
+        x = ctx.op1(
+            "ExpandDims",
+            &sub(&base, "as_2d"),
+            &[&x, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown_dims(4),
+        )?;
     }
     let pads: Vec<(i64, i64)> = window
         .pads
@@ -560,7 +697,11 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
         .zip(&extra)
         .map(|(&(b, e), &x)| (b, e + x))
         .collect();
-    let pads2 = if as_2d { [vec![(0, 0)], pads.clone()].concat() } else { pads.clone() };
+    let pads2 = if as_2d {
+        [vec![(0, 0)], pads.clone()].concat()
+    } else {
+        pads.clone()
+    };
     let ksize = nhwc_list(&lift(&window.kernel, 1));
     let strides = nhwc_list(&lift(&window.strides, 1));
     let any_pad = pads.iter().any(|&(b, e)| b != 0 || e != 0);
@@ -577,30 +718,77 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
         // TensorFlow's SAME pads as SAME_UPPER, and its average counts
         // only the input's elements, as count_include_pad=0 does.
         window.pads = vec![(0, 0); spatial];
-        ctx.op1(op, &sub(&base, "pool"), &[&x], &pool_attrs("SAME"), unknown.clone())?
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&x],
+            &pool_attrs("SAME"),
+            unknown.clone(),
+        )?
     } else if !any_pad {
-        ctx.op1(op, &sub(&base, "pool"), &[&x], &pool_attrs("VALID"), unknown.clone())?
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&x],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?
     } else if kind == PoolKind::Max {
-        let lowest = lowest_value(dtype).ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
+        let lowest = lowest_value(dtype)
+            .ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
         let padded = pad_spatial(ctx, &base, &x, &pads2, lowest)?;
-        ctx.op1(op, &sub(&base, "pool"), &[&padded], &pool_attrs("VALID"), unknown.clone())?
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&padded],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?
     } else {
         // Average over windows that reach into the padding: the sum over
         // the zero-padded input divided by the number of elements counted
         // (the input's only, or the explicit padding's too; never the
         // ceil_mode padding).
         let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
-        let sum_avg = ctx.op1(op, &sub(&base, "pool"), &[&padded], &pool_attrs("VALID"), unknown.clone())?;
+        let sum_avg = ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&padded],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?;
         let counted: Vec<(i64, i64)> = if count_include_pad {
             window.pads.clone()
         } else {
             vec![(0, 0); spatial]
         };
-        let count = count_map(ctx, &base, &x_shape[2..], &counted, &pads, as_2d, op, &pool_attrs("VALID"), dtype)?;
-        ctx.op1("RealDiv", &sub(&base, "average"), &[&sum_avg, &count], &[t(dtype)], unknown.clone())?
+        let count = count_map(
+            ctx,
+            &base,
+            &x_shape[2..],
+            &counted,
+            &pads,
+            as_2d,
+            op,
+            &pool_attrs("VALID"),
+            dtype,
+        )?;
+        ctx.op1(
+            "RealDiv",
+            &sub(&base, "average"),
+            &[&sum_avg, &count],
+            &[t(dtype)],
+            unknown.clone(),
+        )?
     };
     if as_2d {
-        y = ctx.op1("Squeeze", &sub(&base, "squeeze"), &[&y], &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))], stored.clone())?;
+        y = ctx.op1(
+            "Squeeze",
+            &sub(&base, "squeeze"),
+            &[&y],
+            &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))],
+            stored.clone(),
+        )?;
     } else {
         y = ctx.op1("Identity", &base, &[&y], &[t(dtype)], stored.clone())?;
     }
@@ -708,7 +896,11 @@ fn global_pool(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
         op,
         &base,
         &[&x, &axes_t],
-        &[t(dtype), ("keep_dims", Attr::Bool(true)), ("Tidx", Attr::Type(DType::Int32))],
+        &[
+            t(dtype),
+            ("keep_dims", Attr::Bool(true)),
+            ("Tidx", Attr::Type(DType::Int32)),
+        ],
         stored,
     )?;
     let out = output0(ctx, node)?;
@@ -774,21 +966,67 @@ fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let p: Vec<Output> = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
         let eps = ctx.const_scalar(&sub(&base, "epsilon"), dtype, epsilon)?;
         let tt = [t(dtype)];
-        let v = ctx.op1("AddV2", &sub(&base, "var_eps"), &[&p[3], &eps], &tt, Shape::unknown())?;
+        let v = ctx.op1(
+            "AddV2",
+            &sub(&base, "var_eps"),
+            &[&p[3], &eps],
+            &tt,
+            Shape::unknown(),
+        )?;
         let r = ctx.op1("Rsqrt", &sub(&base, "rsqrt"), &[&v], &tt, Shape::unknown())?;
-        let s = ctx.op1("Mul", &sub(&base, "scale_vec"), &[&p[0], &r], &tt, Shape::unknown())?;
-        let ms = ctx.op1("Mul", &sub(&base, "mean_scale"), &[&p[2], &s], &tt, Shape::unknown())?;
-        let b = ctx.op1("Sub", &sub(&base, "shift_vec"), &[&p[1], &ms], &tt, Shape::unknown())?;
+        let s = ctx.op1(
+            "Mul",
+            &sub(&base, "scale_vec"),
+            &[&p[0], &r],
+            &tt,
+            Shape::unknown(),
+        )?;
+        let ms = ctx.op1(
+            "Mul",
+            &sub(&base, "mean_scale"),
+            &[&p[2], &s],
+            &tt,
+            Shape::unknown(),
+        )?;
+        let b = ctx.op1(
+            "Sub",
+            &sub(&base, "shift_vec"),
+            &[&p[1], &ms],
+            &tt,
+            Shape::unknown(),
+        )?;
         let target = ctx.const_i32(&sub(&base, "param_shape"), &param_shape)?;
         let reshape_attrs = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
         (
-            ctx.op1("Reshape", &sub(&base, "scale"), &[&s, &target], &reshape_attrs, Shape::unknown())?,
-            ctx.op1("Reshape", &sub(&base, "shift"), &[&b, &target], &reshape_attrs, Shape::unknown())?,
+            ctx.op1(
+                "Reshape",
+                &sub(&base, "scale"),
+                &[&s, &target],
+                &reshape_attrs,
+                Shape::unknown(),
+            )?,
+            ctx.op1(
+                "Reshape",
+                &sub(&base, "shift"),
+                &[&b, &target],
+                &reshape_attrs,
+                Shape::unknown(),
+            )?,
         )
     };
-    let x = if channels_last { ctx.channels_last(x_name)? } else { ctx.plain(x_name)? };
+    let x = if channels_last {
+        ctx.channels_last(x_name)?
+    } else {
+        ctx.plain(x_name)?
+    };
     let st = x.shape().clone();
-    let y = ctx.op1("Mul", &sub(&base, "scaled"), &[&x, &scale], &[t(dtype)], st.clone())?;
+    let y = ctx.op1(
+        "Mul",
+        &sub(&base, "scaled"),
+        &[&x, &scale],
+        &[t(dtype)],
+        st.clone(),
+    )?;
     let y = ctx.op1("AddV2", &base, &[&y, &shift], &[t(dtype)], st)?;
     let out = output0(ctx, node)?;
     if channels_last {
@@ -811,7 +1049,13 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let logical = ctx.slot(x_name)?.shape.clone();
     let y = if opset < 13 {
         // Before opset 13 the input is flattened to 2-D at `axis`.
-        let shape_t = ctx.op1("Shape", &sub(&base, "shape"), &[&x], &[t(dtype), ("out_type", Attr::Type(DType::Int32))], Shape::new(&[rank as i64]))?;
+        let shape_t = ctx.op1(
+            "Shape",
+            &sub(&base, "shape"),
+            &[&x],
+            &[t(dtype), ("out_type", Attr::Type(DType::Int32))],
+            Shape::new(&[rank as i64]),
+        )?;
         let target = match logical.dims() {
             Some(d) if d.iter().all(|&v| v >= 0) => {
                 let outer: i64 = d[..axis].iter().product();
@@ -819,13 +1063,27 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
             }
             _ if axis == 0 => vec![1, -1],
             _ => {
-                return Err(ctx.error("Softmax before opset 13 with a dynamic shape is not supported"));
+                return Err(
+                    ctx.error("Softmax before opset 13 with a dynamic shape is not supported")
+                );
             }
         };
         let target = ctx.const_i32(&sub(&base, "flat_shape"), &target)?;
         let ra = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
-        let flat = ctx.op1("Reshape", &sub(&base, "flat"), &[&x, &target], &ra, Shape::unknown_dims(2))?;
-        let s = ctx.op1(op, &sub(&base, "softmax"), &[&flat], &[t(dtype)], Shape::unknown_dims(2))?;
+        let flat = ctx.op1(
+            "Reshape",
+            &sub(&base, "flat"),
+            &[&x, &target],
+            &ra,
+            Shape::unknown_dims(2),
+        )?;
+        let s = ctx.op1(
+            op,
+            &sub(&base, "softmax"),
+            &[&flat],
+            &[t(dtype)],
+            Shape::unknown_dims(2),
+        )?;
         ctx.op1("Reshape", &base, &[&s, &shape_t], &ra, logical.clone())?
     } else if axis + 1 == rank {
         ctx.op1(op, &base, &[&x], &[t(dtype)], logical.clone())?
@@ -833,7 +1091,13 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
         let mut perm: Vec<i64> = (0..rank as i64).collect();
         perm.swap(axis, rank - 1);
         let xt = ctx.transpose(&sub(&base, "to_last"), &x, &perm)?;
-        let s = ctx.op1(op, &sub(&base, "softmax"), &[&xt], &[t(dtype)], xt.shape().clone())?;
+        let s = ctx.op1(
+            op,
+            &sub(&base, "softmax"),
+            &[&xt],
+            &[t(dtype)],
+            xt.shape().clone(),
+        )?;
         ctx.transpose(&base, &s, &perm)?
     };
     ctx.set_plain(output0(ctx, node)?, y, logical);

@@ -71,7 +71,9 @@ fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
         if node.opset_version()? >= 12 {
             if let Some(training) = input_name(node, 2) {
-                let on = ctx.constant(training).and_then(|t| constant::to_i64(t).ok());
+                let on = ctx
+                    .constant(training)
+                    .and_then(|t| constant::to_i64(t).ok());
                 if on.as_deref() != Some(&[0]) {
                     return Err(ctx.error("Dropout in training mode is not supported"));
                 }
@@ -104,7 +106,10 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let folded = if constant::is_int(from) && constant::is_int(to) {
             constant::to_i64(&v).and_then(|d| constant::from_i64(to, v.shape(), &d))
         } else if (constant::is_int(from) || from == DType::Bool)
-            && matches!(to, DType::Float | DType::Double | DType::Int64 | DType::Bool)
+            && matches!(
+                to,
+                DType::Float | DType::Double | DType::Int64 | DType::Bool
+            )
         {
             constant::to_f64(&v).and_then(|d| constant::from_f64(to, v.shape(), &d))
         } else {
@@ -117,10 +122,20 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let base = ctx.node_name(node);
     let layout_cl = ctx.is_channels_last(x);
-    let input = if layout_cl { ctx.channels_last(x)? } else { ctx.plain(x)? };
+    let input = if layout_cl {
+        ctx.channels_last(x)?
+    } else {
+        ctx.plain(x)?
+    };
     let shape = ctx.slot(x)?.shape.clone();
     let y = if from == to {
-        ctx.op1("Identity", &base, &[&input], &[t(from)], input.shape().clone())?
+        ctx.op1(
+            "Identity",
+            &base,
+            &[&input],
+            &[t(from)],
+            input.shape().clone(),
+        )?
     } else {
         ctx.op1(
             "Cast",
@@ -291,7 +306,11 @@ fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let out = output0(ctx, node)?;
     let dims = shape.dims().map(<[i64]>::to_vec);
     let product = |d: &[i64]| -> i64 {
-        if d.iter().any(|&v| v < 0) { -1 } else { d.iter().product() }
+        if d.iter().any(|&v| v < 0) {
+            -1
+        } else {
+            d.iter().product()
+        }
     };
     let target = match &dims {
         Some(d) => vec![product(&d[..axis]), product(&d[axis..])],
@@ -349,7 +368,9 @@ fn transpose(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let shape = crate::convert::context::permute_shape(&ctx.slot(x)?.shape, &perm);
     // A transpose of a channels-last value to channels last is free: the
     // value already exists in that layout.
-    if perm == crate::convert::context::to_channels_last(rank) && ctx.slot(x)?.channels_last.is_some() {
+    if perm == crate::convert::context::to_channels_last(rank)
+        && ctx.slot(x)?.channels_last.is_some()
+    {
         let v = ctx.channels_last(x)?;
         ctx.set_plain(out, v, shape);
         return Ok(());
@@ -403,14 +424,20 @@ fn squeeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let base = ctx.node_name(node);
     let xv = ctx.plain(x)?;
-    let logical = dims.map_or_else(|| Shape::unknown_dims(rank - axes.len()), |d| Shape::new(&d));
+    let logical = dims.map_or_else(
+        || Shape::unknown_dims(rank - axes.len()),
+        |d| Shape::new(&d),
+    );
     let y = ctx.op1(
         "Squeeze",
         &base,
         &[&xv],
         &[
             t(xv.dtype()),
-            ("squeeze_dims", Attr::IntList(axes.iter().map(|&a| a as i64).collect())),
+            (
+                "squeeze_dims",
+                Attr::IntList(axes.iter().map(|&a| a as i64).collect()),
+            ),
         ],
         logical.clone(),
     )?;
@@ -432,7 +459,13 @@ fn unsqueeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let dims: Option<Vec<i64>> = shape.dims().map(|d| {
         let mut it = d.iter();
         (0..out_rank)
-            .map(|i| if axes.contains(&i) { 1 } else { it.next().copied().unwrap_or(-1) })
+            .map(|i| {
+                if axes.contains(&i) {
+                    1
+                } else {
+                    it.next().copied().unwrap_or(-1)
+                }
+            })
             .collect()
     });
     let out = output0(ctx, node)?;
@@ -448,7 +481,11 @@ fn unsqueeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let axis = ctx.const_i32(&sub(&base, &format!("axis{k}")), &[a as i64])?;
         y = ctx.op1(
             "ExpandDims",
-            &if k + 1 == axes.len() { base.clone() } else { sub(&base, &format!("expand{k}")) },
+            &if k + 1 == axes.len() {
+                base.clone()
+            } else {
+                sub(&base, &format!("expand{k}"))
+            },
             &[&y, &axis],
             &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
             Shape::unknown(),
@@ -463,7 +500,9 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let names: Vec<&str> = (0..node.proto().input.len())
         .filter_map(|i| input_name(node, i))
         .collect();
-    let first = *names.first().ok_or_else(|| ctx.error("needs at least one input"))?;
+    let first = *names
+        .first()
+        .ok_or_else(|| ctx.error("needs at least one input"))?;
     let rank = rank_of(ctx, first)?;
     let axis = normalize_axis(ctx, node.required("axis", node.attr_i("axis")?)?, rank)?;
     let out = output0(ctx, node)?;
@@ -481,7 +520,11 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let d = ctx.slot(n)?.shape.dims().map(<[i64]>::to_vec);
         dims = match (dims, d) {
             (Some(mut a), Some(b)) if a.len() == b.len() => {
-                a[axis] = if a[axis] < 0 || b[axis] < 0 { -1 } else { a[axis] + b[axis] };
+                a[axis] = if a[axis] < 0 || b[axis] < 0 {
+                    -1
+                } else {
+                    a[axis] + b[axis]
+                };
                 Some(a)
             }
             _ => None,
@@ -495,13 +538,23 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     inputs.push(&axis_t);
     let logical = dims.map_or_else(|| Shape::unknown_dims(rank), |d| Shape::new(&d));
     let y = if values.len() == 1 {
-        ctx.op1("Identity", &base, &[&values[0]], &[t(dtype)], logical.clone())?
+        ctx.op1(
+            "Identity",
+            &base,
+            &[&values[0]],
+            &[t(dtype)],
+            logical.clone(),
+        )?
     } else {
         ctx.op1(
             "ConcatV2",
             &base,
             &inputs,
-            &[t(dtype), ("N", Attr::Int(values.len() as i64)), ("Tidx", Attr::Type(DType::Int32))],
+            &[
+                t(dtype),
+                ("N", Attr::Int(values.len() as i64)),
+                ("Tidx", Attr::Type(DType::Int32)),
+            ],
             logical.clone(),
         )?
     };
@@ -543,7 +596,10 @@ fn gather(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let indices = if let Some(i) = ctx.constant(idx).cloned() {
         let ind = constant::to_i64(&i).map_err(|e| ctx.error(e))?;
         if ind.iter().any(|&v| v < 0) && dim >= 0 {
-            let fixed: Vec<i64> = ind.iter().map(|&v| if v < 0 { v + dim } else { v }).collect();
+            let fixed: Vec<i64> = ind
+                .iter()
+                .map(|&v| if v < 0 { v + dim } else { v })
+                .collect();
             let t = constant::from_i64(itype, i.shape(), &fixed).map_err(|e| ctx.error(e))?;
             ctx.const_tensor(&sub(&base, "indices"), t)?
         } else {
@@ -563,13 +619,35 @@ fn gather(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             "GatherV2",
             &sub(&base, "dim"),
             &[&xs, &a, &zero_axis],
-            &[("Tparams", Attr::Type(itype)), ("Tindices", Attr::Type(DType::Int32)), ("Taxis", Attr::Type(DType::Int32))],
+            &[
+                ("Tparams", Attr::Type(itype)),
+                ("Tindices", Attr::Type(DType::Int32)),
+                ("Taxis", Attr::Type(DType::Int32)),
+            ],
             Shape::scalar(),
         )?;
         let zero = ctx.const_scalar(&sub(&base, "zero"), itype, 0.0)?;
-        let neg = ctx.op1("Less", &sub(&base, "negative"), &[&iv, &zero], &[t(itype)], iv.shape().clone())?;
-        let wrapped = ctx.op1("AddV2", &sub(&base, "wrapped"), &[&iv, &d], &[t(itype)], iv.shape().clone())?;
-        ctx.op1("SelectV2", &sub(&base, "indices"), &[&neg, &wrapped, &iv], &[t(itype)], iv.shape().clone())?
+        let neg = ctx.op1(
+            "Less",
+            &sub(&base, "negative"),
+            &[&iv, &zero],
+            &[t(itype)],
+            iv.shape().clone(),
+        )?;
+        let wrapped = ctx.op1(
+            "AddV2",
+            &sub(&base, "wrapped"),
+            &[&iv, &d],
+            &[t(itype)],
+            iv.shape().clone(),
+        )?;
+        ctx.op1(
+            "SelectV2",
+            &sub(&base, "indices"),
+            &[&neg, &wrapped, &iv],
+            &[t(itype)],
+            iv.shape().clone(),
+        )?
     };
     let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(axis as i32))?;
     let y = ctx.op1(
@@ -611,7 +689,10 @@ fn constant_of_shape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let base = ctx.node_name(node);
     let dims = ctx.plain(shape_name)?;
-    let fill = ctx.const_tensor(&sub(&base, "value"), constant::reshape(&value, &[]).map_err(|e| ctx.error(e))?)?;
+    let fill = ctx.const_tensor(
+        &sub(&base, "value"),
+        constant::reshape(&value, &[]).map_err(|e| ctx.error(e))?,
+    )?;
     let rank = ctx.slot(shape_name)?.shape.dim(0);
     let logical = match ctx.constant(shape_name) {
         Some(v) => Shape::new(&constant::to_i64(v).map_err(|e| ctx.error(e))?),

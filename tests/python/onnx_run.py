@@ -1,0 +1,188 @@
+"""Run converted ONNX test cases through TensorFlow's C++ loader and judge them.
+
+    .tf-venv/bin/python tests/python/onnx_run.py REQUESTS.json RESULTS.json
+
+REQUESTS.json is a list of cases, each:
+
+    {"name": "test_abs", "dir": "<SavedModel directory>", "npz": "<data.npz>",
+     "value_types": {"input_0": "FLOAT", ...},
+     "feeds": {"x:0": "input_0"}, "fetches": [["y:0", "output_0"]],
+     "rtol": 0.001, "atol": 1e-07}
+
+Each SavedModel is loaded with `TF_LoadSessionFromSavedModel` (through
+cc_loader.py, the loader TensorFlow Serving runs), fed the data set's inputs
+and its outputs compared with the expected ones as the ONNX backend test
+runner compares them (`onnx/backend/test/runner/__init__.py`,
+`assert_similar_outputs`): same shape, same dtype, strings equal, numbers by
+`numpy.testing.assert_allclose(out, ref, rtol, atol)`.
+
+RESULTS.json maps each case name to "pass" or "fail: <why>". The cases run
+in a worker process; a case that kills it (a TensorFlow CHECK failure)
+is reported as "fail: crashed ..." and the worker restarts after it.
+"""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# numpy dtype -> TensorFlow DataType name; types numpy keeps as bit
+# patterns (value_types says which) are mapped by their ONNX name.
+NUMPY_TO_TF = {
+    "float32": "DT_FLOAT",
+    "float64": "DT_DOUBLE",
+    "float16": "DT_HALF",
+    "int8": "DT_INT8",
+    "int16": "DT_INT16",
+    "int32": "DT_INT32",
+    "int64": "DT_INT64",
+    "uint8": "DT_UINT8",
+    "uint16": "DT_UINT16",
+    "uint32": "DT_UINT32",
+    "uint64": "DT_UINT64",
+    "bool": "DT_BOOL",
+    "complex64": "DT_COMPLEX64",
+    "complex128": "DT_COMPLEX128",
+}
+ONNX_BITS_TO_TF = {
+    "BFLOAT16": ("DT_BFLOAT16", np.uint16),
+    "FLOAT8E4M3FN": ("DT_FLOAT8_E4M3FN", np.uint8),
+    "FLOAT8E4M3FNUZ": ("DT_FLOAT8_E4M3FNUZ", np.uint8),
+    "FLOAT8E5M2": ("DT_FLOAT8_E5M2", np.uint8),
+    "FLOAT8E5M2FNUZ": ("DT_FLOAT8_E5M2FNUZ", np.uint8),
+}
+TF_TO_NUMPY = {v: k for k, v in NUMPY_TO_TF.items()}
+
+
+def to_tf(array, value_type):
+    if value_type in ONNX_BITS_TO_TF:
+        name, _ = ONNX_BITS_TO_TF[value_type]
+        return {"dtype": name, "shape": list(array.shape),
+                "data": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()}
+    if array.dtype.kind in ("U", "S", "O"):
+        values = [v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1)]
+        return {"dtype": "DT_STRING", "shape": list(array.shape),
+                "strings": [base64.b64encode(v).decode() for v in values]}
+    name = NUMPY_TO_TF.get(str(array.dtype))
+    if name is None:
+        raise ValueError("input dtype %s is not supported" % array.dtype)
+    return {"dtype": name, "shape": list(array.shape),
+            "data": base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()}
+
+
+def from_tf(t):
+    shape = tuple(t["shape"])
+    if t["dtype"] == "DT_STRING":
+        return np.array([base64.b64decode(s) for s in t["strings"]], dtype=object).reshape(shape)
+    for _, (name, bits) in ONNX_BITS_TO_TF.items():
+        if t["dtype"] == name:
+            return np.frombuffer(base64.b64decode(t["data"]), dtype=bits).reshape(shape)
+    np_name = TF_TO_NUMPY.get(t["dtype"])
+    if np_name is None:
+        raise ValueError("output dtype %s is not supported" % t["dtype"])
+    return np.frombuffer(base64.b64decode(t["data"]), dtype=np_name).reshape(shape)
+
+
+def judge(out, ref, value_type, rtol, atol):
+    if value_type == "BFLOAT16":
+        import ml_dtypes  # noqa: PLC0415
+
+        out = out.view(ml_dtypes.bfloat16).astype(np.float32)
+        ref = ref.view(ml_dtypes.bfloat16).astype(np.float32)
+        rtol = max(rtol, 2.0 ** -6)
+    if out.shape != ref.shape:
+        return "shape %s, expected %s" % (out.shape, ref.shape)
+    if ref.dtype.kind in ("U", "S", "O"):
+        got = [v if isinstance(v, bytes) else str(v).encode() for v in out.reshape(-1)]
+        want = [v if isinstance(v, bytes) else str(v).encode() for v in ref.reshape(-1)]
+        return None if got == want else "strings differ"
+    if out.dtype != ref.dtype:
+        return "dtype %s, expected %s" % (out.dtype, ref.dtype)
+    try:
+        np.testing.assert_allclose(out, ref, rtol=rtol, atol=atol)
+    except AssertionError as e:
+        return "values differ: " + " ".join(str(e).split())[:300]
+    return None
+
+
+def run_case(lib, case):
+    import cc_loader  # noqa: PLC0415
+
+    data = np.load(case["npz"], allow_pickle=True)
+    types = case.get("value_types", {})
+    feeds = {tensor: to_tf(data[key], types.get(key, "")) for tensor, key in case["feeds"].items()}
+    fetches = [tensor for tensor, _ in case["fetches"]]
+    response = cc_loader.handle_safely(lib, {"dir": case["dir"], "runs": [{"feeds": feeds, "fetches": fetches}]})
+    if "error" in response:
+        return "fail: load: " + response["error"][:300]
+    run = response["runs"][0]
+    if "error" in run:
+        return "fail: run: " + run["error"][:300]
+    for tensor, key in case["fetches"]:
+        problem = judge(from_tf(run["outputs"][tensor]), data[key], types.get(key, ""),
+                        case["rtol"], case["atol"])
+        if problem:
+            return "fail: output %s: %s" % (key, problem)
+    return "pass"
+
+
+def worker(requests_path, start):
+    import cc_loader  # noqa: PLC0415
+
+    with open(requests_path, encoding="utf-8") as f:
+        cases = json.load(f)
+    lib = cc_loader.load_library()
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    for case in cases[start:]:
+        out.write(json.dumps({"start": case["name"]}) + "\n")
+        out.flush()
+        try:
+            result = run_case(lib, case)
+        except Exception as e:  # noqa: BLE001 (one case must not end the run)
+            result = "fail: %s: %s" % (type(e).__name__, e)
+        out.write(json.dumps({"name": case["name"], "result": result}) + "\n")
+        out.flush()
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], int(sys.argv[3]))
+        return 0
+    requests_path, results_path = sys.argv[1], sys.argv[2]
+    with open(requests_path, encoding="utf-8") as f:
+        names = [c["name"] for c in json.load(f)]
+    results = {}
+    start = 0
+    while start < len(names):
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", requests_path, str(start)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        current = None
+        for line in proc.stdout:
+            msg = json.loads(line)
+            if "start" in msg:
+                current = msg["start"]
+            else:
+                results[msg["name"]] = msg["result"]
+                current = None
+        code = proc.wait()
+        if current is None:
+            break
+        results[current] = "fail: crashed the TensorFlow process (exit %d)" % code
+        start = names.index(current) + 1
+    with open(results_path, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=0, sort_keys=True)
+    passed = sum(1 for r in results.values() if r == "pass")
+    print("onnx_run: %d of %d cases pass" % (passed, len(names)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
