@@ -5,6 +5,7 @@ mod checkpoint;
 mod ckpt_cli;
 mod export;
 mod layout;
+mod onnx;
 mod proto_descriptors;
 mod proto_roundtrip;
 mod saved_model_build;

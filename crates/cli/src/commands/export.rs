@@ -44,32 +44,64 @@ Examples:
 #[command(after_help = EXPORT_HELP)]
 pub(crate) struct ExportArgs {
     /// The model spec (TOML).
-    #[arg(long, value_name = "MODEL.toml")]
-    spec: PathBuf,
+    #[arg(
+        long,
+        value_name = "MODEL.toml",
+        required_unless_present = "onnx",
+        conflicts_with = "onnx"
+    )]
+    pub(super) spec: Option<PathBuf>,
     /// The weights: a .safetensors file, a .npz archive or a TensorFlow
     /// checkpoint prefix.
-    #[arg(long, value_name = "FILE|PREFIX")]
-    weights: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE|PREFIX",
+        required_unless_present = "onnx",
+        conflicts_with = "onnx"
+    )]
+    pub(super) weights: Option<PathBuf>,
+    /// An ONNX model to convert instead of a spec and weights (external
+    /// data files are read from its directory).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub(super) onnx: Option<PathBuf>,
+    /// ONNX: the predict signature's key.
+    #[arg(
+        long,
+        value_name = "KEY",
+        default_value = "serving_default",
+        requires = "onnx"
+    )]
+    pub(super) signature_name: String,
+    /// ONNX: the layout of 4-D image inputs in the signature: nchw (as the
+    /// ONNX model takes them) or nhwc (channels last; the graph then needs
+    /// no input transpose).
+    #[arg(long, value_name = "LAYOUT", default_value = "nchw", value_parser = ["nchw", "nhwc"], requires = "onnx")]
+    pub(super) input_layout: String,
+    /// ONNX: make dimension 0 of every input and output dynamic, for
+    /// models exported with a fixed batch of 1.
+    #[arg(long, requires = "onnx")]
+    pub(super) dynamic_batch: bool,
     /// The model's base path, where TensorFlow Serving looks for numbered
     /// versions (created if missing).
     #[arg(long, value_name = "BASE")]
-    base: PathBuf,
+    pub(super) base: PathBuf,
     /// Publish as exactly this version; refused if it exists.
     #[arg(long, value_name = "N", conflicts_with = "version_policy")]
-    version: Option<i64>,
+    pub(super) version: Option<i64>,
     /// How to number the version when --version is not given: next
     /// (highest + 1) or unix (seconds since 1970).
     #[arg(long, value_name = "POLICY", default_value = "next", value_parser = parse_policy)]
-    version_policy: NextVersion,
+    pub(super) version_policy: NextVersion,
     /// Write this many warmup examples to assets.extra/tf_serving_warmup_requests
     /// (each one classify/regress and one predict request); generated
     /// unless --warmup-inputs gives them.
     #[arg(long, value_name = "N")]
-    warmup_examples: Option<usize>,
+    pub(super) warmup_examples: Option<usize>,
     /// Warmup inputs: a CSV file with one example of input_width numbers per
-    /// line (blank lines and lines starting with # are skipped).
-    #[arg(long, value_name = "FILE.csv")]
-    warmup_inputs: Option<PathBuf>,
+    /// line (blank lines and lines starting with # are skipped); for --onnx,
+    /// an .npz file with one array per ONNX input name (one predict request).
+    #[arg(long, value_name = "FILE.csv|FILE.npz")]
+    pub(super) warmup_inputs: Option<PathBuf>,
 }
 
 fn parse_policy(text: &str) -> Result<NextVersion, String> {
@@ -122,8 +154,14 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
             BaseListing::read(&args.base)?;
         }
     }
-    let spec = ModelSpec::from_file(&args.spec)?;
-    let weights = open_weights(&args.weights)?;
+    if let Some(onnx) = &args.onnx {
+        return super::export_onnx::run(onnx, &args, out);
+    }
+    let (Some(spec_path), Some(weights_path)) = (&args.spec, &args.weights) else {
+        bail!("--spec and --weights are required without --onnx");
+    };
+    let spec = ModelSpec::from_file(spec_path)?;
+    let weights = open_weights(weights_path)?;
     let model = PreparedModel::prepare(&spec, &weights)?;
     let warmup = match (&args.warmup_inputs, args.warmup_examples) {
         (Some(path), count) => {
@@ -161,7 +199,7 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
         "exported {architecture} ({layers} dense layer{}, {} parameters) from {}",
         if layers == 1 { "" } else { "s" },
         summary.num_parameters,
-        args.weights.display()
+        weights_path.display()
     )?;
     writeln!(out, "path: {}", published.path.display())?;
     writeln!(out, "version: {}", published.version)?;

@@ -3,6 +3,7 @@
 pub(crate) mod ckpt;
 pub(crate) mod config;
 pub(crate) mod export;
+mod export_onnx;
 pub(crate) mod publish;
 pub(crate) mod show;
 pub(crate) mod validate;

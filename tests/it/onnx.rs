@@ -1,0 +1,350 @@
+//! ONNX models to SavedModels, judged by TensorFlow and onnxruntime.
+//!
+//! - The ONNX backend node test suite (`onnx` pinned in the test
+//!   virtualenv): every case is converted, loaded by TensorFlow's C++ loader
+//!   (the one TensorFlow Serving runs), run on the case's inputs and
+//!   compared with the expected outputs within the suite's tolerances
+//!   (`savedmodel_tests::onnx_suite`). Every case listed in
+//!   `tests/onnx/passing.txt` (written by `cargo xtask onnx-table`) must
+//!   pass: the converter may only get better.
+//! - Real models built in the tests (`tests/python/onnx_models.py`: a CNN
+//!   with batch norm, pooling and a residual add; a transformer encoder
+//!   block with dynamic batch and sequence length) are exported with
+//!   `savedmodel export --onnx`, run through the C++ loader and
+//!   `tf.saved_model.load`, and compared with onnxruntime's outputs. The CNN
+//!   keeps at most two `Transpose` nodes, and none at its input with
+//!   `--input-layout nhwc`.
+//! - An unsupported model fails with every unsupported node listed and
+//!   publishes nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use prost::Message;
+use savedmodel_checkpoint::TensorData;
+use savedmodel_checkpoint::convert::load_tensors;
+use savedmodel_onnx::proto::{
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
+    ValueInfoProto, tensor_shape_proto, type_proto,
+};
+use savedmodel_onnx::{ConvertOptions, OnnxModel};
+use savedmodel_tests::onnx_suite::{self, Outcome};
+use savedmodel_tests::paths::workspace_root;
+use savedmodel_tests::tf::{self, Tensor, request};
+use serde_json::Value;
+
+/// The `savedmodel` binary (built by cargo for this test package's
+/// dependency on the CLI).
+fn savedmodel_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "savedmodel-cli",
+            "--bin",
+            "savedmodel",
+        ])
+        .current_dir(workspace_root());
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "building savedmodel failed"
+    );
+    profile_dir.join("savedmodel")
+}
+
+#[test]
+fn the_node_suite_passes_what_it_passed() {
+    let work = tempfile::tempdir().unwrap();
+    let results = onnx_suite::run(work.path(), None).unwrap();
+    let expected: BTreeSet<String> =
+        std::fs::read_to_string(workspace_root().join("tests/onnx/passing.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+    assert!(
+        results.cases.len() >= 1884,
+        "the suite has {} cases, expected onnx 1.23's 1,884",
+        results.cases.len()
+    );
+    let mut regressions = Vec::new();
+    for case in &results.cases {
+        if expected.contains(&case.name) && case.outcome != Outcome::Pass {
+            regressions.push(format!("{}: {:?}", case.name, case.outcome));
+        }
+    }
+    eprintln!(
+        "onnx node suite: {} of {} cases pass ({} listed in tests/onnx/passing.txt)",
+        results.passed(),
+        results.cases.len(),
+        expected.len()
+    );
+    assert!(
+        regressions.is_empty(),
+        "{} cases that passed no longer do:\n{}",
+        regressions.len(),
+        regressions.join("\n")
+    );
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|n| !results.cases.iter().any(|c| &&c.name == n))
+        .collect();
+    assert!(missing.is_empty(), "cases gone from the suite: {missing:?}");
+}
+
+/// The arrays of an .npz file as judge tensors, by name.
+fn npz(path: &Path) -> Vec<(String, Tensor)> {
+    let file = load_tensors(path).unwrap();
+    (0..file.tensors().len())
+        .map(|i| {
+            let name = file.tensors()[i].name.clone();
+            let view = file.read(i).unwrap();
+            let dtype = view.dtype().name();
+            let shape = view.shape().to_vec();
+            let TensorData::Bytes(b) = view.into_data() else {
+                panic!("string arrays are not used here")
+            };
+            (
+                name.clone(),
+                Tensor::from_bytes(&name, dtype, &shape, b.into_owned()),
+            )
+        })
+        .collect()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: element count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+            "{what}: element {i} is {g}, onnxruntime gives {w}"
+        );
+    }
+}
+
+fn export(bin: &Path, model: &Path, base: &Path, extra: &[&str]) -> String {
+    let out = Command::new(bin)
+        .arg("export")
+        .arg("--onnx")
+        .arg(model)
+        .arg("--base")
+        .arg(base)
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "export failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn real_models_match_onnxruntime_through_tensorflow() {
+    let work = tempfile::tempdir().unwrap();
+    let listing = Command::new(tf::python())
+        .arg(tf::script("onnx_models.py"))
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "onnx_models.py: {}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let bin = savedmodel_bin();
+    for model in listing.as_array().unwrap() {
+        let name = model["name"].as_str().unwrap();
+        let dir = work.path().join(name);
+        let base = work.path().join("models").join(name);
+        let text = export(&bin, &dir.join("model.onnx"), &base, &[]);
+        assert!(text.contains("version: 1\n"), "{text}");
+        let inputs = npz(&dir.join("inputs.npz"));
+        let expected = npz(&dir.join("expected.npz"));
+        let version = base.join("1");
+
+        let feeds: Vec<(String, &Tensor)> =
+            inputs.iter().map(|(n, t)| (format!("{n}:0"), t)).collect();
+        let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let fetches: Vec<String> = expected.iter().map(|(n, _)| format!("{n}:0")).collect();
+        let fetch_refs: Vec<&str> = fetches.iter().map(String::as_str).collect();
+        let cc = tf::cc_loader(&request::cc_load(
+            &version,
+            &["serve"],
+            &[request::cc_run(&feed_refs, &fetch_refs)],
+        ));
+        let outputs = tf::run_outputs(&cc, 0);
+        for (n, want) in &expected {
+            let got = outputs
+                .iter()
+                .find(|(k, _)| k == &format!("{n}:0"))
+                .unwrap_or_else(|| panic!("{name}: no output {n} in {cc}"));
+            assert_eq!(got.1.shape, want.shape, "{name}: {n} shape");
+            assert_close(
+                &format!("{name} C++ loader {n}"),
+                &got.1.to_f32(),
+                &want.to_f32(),
+            );
+        }
+
+        let v2_inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let v2 = tf::oracle(&request::load_v2(
+            &version,
+            &["serve"],
+            &[request::run("serving_default", &v2_inputs)],
+        ));
+        let outputs = tf::run_outputs(&v2, 0);
+        for (n, want) in &expected {
+            let got = outputs
+                .iter()
+                .find(|(k, _)| k == n)
+                .unwrap_or_else(|| panic!("{name}: no output {n} in {v2}"));
+            assert_close(
+                &format!("{name} tf.saved_model.load {n}"),
+                &got.1.to_f32(),
+                &want.to_f32(),
+            );
+        }
+
+        if name == "cnn" {
+            let transposes = transposes_of(&text);
+            assert!(
+                transposes <= 2,
+                "the CNN kept {transposes} transposes: {text}"
+            );
+            // Channels-last input: the leading transpose disappears.
+            let nhwc_base = work.path().join("models/cnn_nhwc");
+            let text = export(
+                &bin,
+                &dir.join("model.onnx"),
+                &nhwc_base,
+                &["--input-layout", "nhwc"],
+            );
+            assert!(transposes_of(&text) < transposes, "{text}");
+            assert!(text.contains("image: DT_FLOAT [-1, 16, 16, 3]"), "{text}");
+        }
+    }
+}
+
+fn transposes_of(text: &str) -> usize {
+    let at = text
+        .find(" transposes)")
+        .unwrap_or_else(|| panic!("no transpose count in {text}"));
+    let start = text[..at].rfind(' ').unwrap() + 1;
+    text[start..at].parse().unwrap()
+}
+
+fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&d| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(1),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, domain: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+    NodeProto {
+        op_type: Some(op.into()),
+        domain: Some(domain.into()),
+        name: Some(name.into()),
+        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        output: outputs.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn unsupported_models_list_every_unsupported_node_and_publish_nothing() {
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(21),
+            },
+            OperatorSetIdProto {
+                domain: Some("com.example".into()),
+                version: Some(1),
+            },
+        ],
+        graph: Some(GraphProto {
+            name: Some("g".into()),
+            node: vec![
+                node("Relu", "", "ok", &["x"], &["a"]),
+                node("NoSuchOp", "", "first", &["a"], &["b"]),
+                node("Custom", "com.example", "second", &["b"], &["y"]),
+            ],
+            input: vec![value("x", &[2])],
+            output: vec![value("y", &[2])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = model.encode_to_vec();
+    let parsed = Arc::new(OnnxModel::from_bytes(&bytes).unwrap());
+    let err = savedmodel_onnx::convert(&parsed, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot convert 2 node(s)"), "{err}");
+    assert!(
+        err.contains("\"first\" (NoSuchOp) (domain \"\", opset 21)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"second\" (Custom) (domain \"com.example\", opset 1)"),
+        "{err}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("bad.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let base = work.path().join("models/bad");
+    let out = Command::new(savedmodel_bin())
+        .args(["export", "--onnx"])
+        .arg(&path)
+        .arg("--base")
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("NoSuchOp") && stderr.contains("Custom"),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&base)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert!(
+        left.is_empty() || left == [0],
+        "something was published: {left:?}"
+    );
+}

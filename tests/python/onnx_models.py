@@ -1,0 +1,173 @@
+"""Small real-world ONNX models, built with the onnx helper API, and onnxruntime's outputs.
+
+    .tf-venv/bin/python tests/python/onnx_models.py OUT_DIR
+
+Writes, for each model NAME:
+
+    OUT_DIR/NAME/model.onnx
+    OUT_DIR/NAME/inputs.npz      one array per graph input, by ONNX name
+    OUT_DIR/NAME/expected.npz    onnxruntime's outputs, by ONNX output name
+
+and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
+
+- `cnn`: what a plain image classifier exports: Conv -> BatchNormalization ->
+  Relu -> MaxPool -> Conv -> BatchNormalization -> Add (residual) -> Relu ->
+  GlobalAveragePool -> Flatten -> Gemm -> Softmax, NCHW, a dynamic batch,
+  weights large enough to become variables.
+- `transformer`: one encoder block as torch exports it: LayerNormalization,
+  multi-head self-attention (MatMul, Reshape, Transpose, Softmax, scaled by
+  a Div), residual Adds, a Gelu feed-forward; dynamic batch and sequence
+  length.
+
+Weights come from a fixed seed, so every run builds the same models.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+OPSET = 21
+
+
+def const(name, array):
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def cnn(rng):
+    c1, c2, classes = 16, 16, 10
+    inits = [
+        const("conv1.w", rng.standard_normal((c1, 3, 3, 3)).astype(np.float32) * 0.3),
+        const("conv1.b", rng.standard_normal(c1).astype(np.float32) * 0.1),
+        const("bn1.scale", (1 + 0.1 * rng.standard_normal(c1)).astype(np.float32)),
+        const("bn1.bias", (0.1 * rng.standard_normal(c1)).astype(np.float32)),
+        const("bn1.mean", (0.1 * rng.standard_normal(c1)).astype(np.float32)),
+        const("bn1.var", (1 + 0.1 * rng.random(c1)).astype(np.float32)),
+        const("conv2.w", rng.standard_normal((c2, c1, 3, 3)).astype(np.float32) * 0.1),
+        const("bn2.scale", (1 + 0.1 * rng.standard_normal(c2)).astype(np.float32)),
+        const("bn2.bias", (0.1 * rng.standard_normal(c2)).astype(np.float32)),
+        const("bn2.mean", (0.1 * rng.standard_normal(c2)).astype(np.float32)),
+        const("bn2.var", (1 + 0.1 * rng.random(c2)).astype(np.float32)),
+        const("fc.w", rng.standard_normal((classes, c2)).astype(np.float32) * 0.3),
+        const("fc.b", rng.standard_normal(classes).astype(np.float32) * 0.1),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "conv1.w", "conv1.b"], ["c1"], name="conv1",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c1", "bn1.scale", "bn1.bias", "bn1.mean", "bn1.var"],
+                         ["b1"], name="bn1", epsilon=1e-5),
+        helper.make_node("Relu", ["b1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "conv2.w"], ["c2"], name="conv2",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("BatchNormalization", ["c2", "bn2.scale", "bn2.bias", "bn2.mean", "bn2.var"],
+                         ["b2"], name="bn2"),
+        helper.make_node("Add", ["b2", "p1"], ["res"], name="residual"),
+        helper.make_node("Relu", ["res"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["gap"], name="gap"),
+        helper.make_node("Flatten", ["gap"], ["flat"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], name="fc", transB=1),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], name="softmax", axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", classes])],
+        inits,
+    )
+    inputs = {"image": rng.standard_normal((4, 3, 16, 16)).astype(np.float32)}
+    return graph, inputs
+
+
+def transformer(rng):
+    d, heads, ff = 32, 4, 64
+    hd = d // heads
+
+    def w(*shape, scale=0.2):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    inits = [
+        const("ln1.g", (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)),
+        const("ln1.b", w(d, scale=0.1)),
+        const("q.w", w(d, d)), const("q.b", w(d, scale=0.1)),
+        const("k.w", w(d, d)), const("k.b", w(d, scale=0.1)),
+        const("v.w", w(d, d)), const("v.b", w(d, scale=0.1)),
+        const("o.w", w(d, d)), const("o.b", w(d, scale=0.1)),
+        const("ln2.g", (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)),
+        const("ln2.b", w(d, scale=0.1)),
+        const("ff1.w", w(d, ff)), const("ff1.b", w(ff, scale=0.1)),
+        const("ff2.w", w(ff, d)), const("ff2.b", w(d, scale=0.1)),
+        const("heads_shape", np.array([0, 0, heads, hd], dtype=np.int64)),
+        const("model_shape", np.array([0, 0, d], dtype=np.int64)),
+        const("scale", np.array(np.sqrt(hd), dtype=np.float32)),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("LayerNormalization", ["x", "ln1.g", "ln1.b"], ["h"], name="ln1", axis=-1, epsilon=1e-5),
+    ]
+    for p in ("q", "k", "v"):
+        nodes += [
+            n("MatMul", ["h", p + ".w"], [p + "_mm"], name=p + "_proj"),
+            n("Add", [p + "_mm", p + ".b"], [p + "_lin"], name=p + "_bias"),
+            n("Reshape", [p + "_lin", "heads_shape"], [p + "_heads"], name=p + "_split"),
+        ]
+    nodes += [
+        n("Transpose", ["q_heads"], ["q_t"], name="q_t", perm=[0, 2, 1, 3]),
+        n("Transpose", ["k_heads"], ["k_t"], name="k_t", perm=[0, 2, 3, 1]),
+        n("Transpose", ["v_heads"], ["v_t"], name="v_t", perm=[0, 2, 1, 3]),
+        n("MatMul", ["q_t", "k_t"], ["scores"], name="scores"),
+        n("Div", ["scores", "scale"], ["scaled"], name="scaled"),
+        n("Softmax", ["scaled"], ["attn"], name="attn", axis=-1),
+        n("MatMul", ["attn", "v_t"], ["ctx"], name="ctx"),
+        n("Transpose", ["ctx"], ["ctx_t"], name="ctx_t", perm=[0, 2, 1, 3]),
+        n("Reshape", ["ctx_t", "model_shape"], ["ctx_m"], name="merge_heads"),
+        n("MatMul", ["ctx_m", "o.w"], ["o_mm"], name="o_proj"),
+        n("Add", ["o_mm", "o.b"], ["o_lin"], name="o_bias"),
+        n("Add", ["x", "o_lin"], ["res1"], name="residual1"),
+        n("LayerNormalization", ["res1", "ln2.g", "ln2.b"], ["h2"], name="ln2", axis=-1, epsilon=1e-5),
+        n("MatMul", ["h2", "ff1.w"], ["f1"], name="ff1"),
+        n("Add", ["f1", "ff1.b"], ["f1b"], name="ff1_bias"),
+        n("Gelu", ["f1b"], ["g"], name="gelu"),
+        n("MatMul", ["g", "ff2.w"], ["f2"], name="ff2"),
+        n("Add", ["f2", "ff2.b"], ["f2b"], name="ff2_bias"),
+        n("Add", ["res1", "f2b"], ["y"], name="residual2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "encoder_block",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "sequence", d])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", "sequence", d])],
+        inits,
+    )
+    inputs = {"x": rng.standard_normal((2, 7, d)).astype(np.float32)}
+    return graph, inputs
+
+
+def main():
+    out_dir = sys.argv[1]
+    rng = np.random.default_rng(20261202)
+    listing = []
+    for name, build in (("cnn", cnn), ("transformer", transformer)):
+        graph, inputs = build(rng)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = 10
+        onnx.checker.check_model(model, full_check=True)
+        case = os.path.join(out_dir, name)
+        os.makedirs(case, exist_ok=True)
+        path = os.path.join(case, "model.onnx")
+        onnx.save(model, path)
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        outputs = session.run(names, inputs)
+        np.savez(os.path.join(case, "inputs.npz"), **inputs)
+        np.savez(os.path.join(case, "expected.npz"), **dict(zip(names, outputs)))
+        listing.append({"name": name, "inputs": sorted(inputs), "outputs": names})
+    json.dump(listing, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
