@@ -1,6 +1,7 @@
 //! TensorFlow's OrderedCode (`tensorflow/core/lib/strings/ordered_code.cc`)
 //! and the slice keys built from it (`EncodeTensorNameSlice` in
-//! `tensorflow/core/util/saved_tensor_slice_util.cc`). FORMATS.md 1.6.
+//! `tensorflow/core/util/saved_tensor_slice_util.cc`). docs/formats.md, section
+//! 6 "Partitioned tensors and slice keys".
 //!
 //! A slice key is
 //! `num(0) string(name) num(rank) { signed(start) signed(length) }*rank`,

@@ -1,7 +1,8 @@
 //! The sorted string table (LevelDB's SSTable format, TensorFlow's flavour)
 //! that holds a bundle's `.index`.
 //!
-//! Layout (FORMATS.md section 2; TensorFlow `xla/tsl/lib/io/{table_builder,
+//! Layout (docs/formats.md, section 2 "The index: a LevelDB-style sorted
+//! table"; TensorFlow `xla/tsl/lib/io/{table_builder,
 //! block_builder,format}.cc`):
 //!
 //! ```text
@@ -1076,7 +1077,7 @@ mod tests {
         builder.finish().unwrap()
     }
 
-    /// TF 2.21's bytes for the keys "", "W", "b" (FORMATS.md 2.8): 146 bytes,
+    /// TF 2.21's bytes for the keys "", "W", "b" (docs/formats.md, section 2): 146 bytes,
     /// data block at 0 (61 bytes), metaindex at 66 (8), index at 79 (14).
     #[test]
     fn layout_matches_formats_example() {

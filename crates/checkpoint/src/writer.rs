@@ -1283,7 +1283,7 @@ pub fn merge_bundles(prefixes: &[impl AsRef<Path>], merged_prefix: impl AsRef<Pa
 }
 
 /// Merges bundles into one at `merged_prefix`, as TensorFlow's
-/// `MergeBundles` (FORMATS.md 1.7):
+/// `MergeBundles` (docs/formats.md, section 7 "Several data files and merging"):
 ///
 /// * every input must have the same endianness and version;
 /// * a key may appear in several inputs only as the full entry of a

@@ -2,7 +2,10 @@
 //! warmup requests and fingerprint, written into a directory that
 //! TensorFlow's loaders (and so TensorFlow Serving) load.
 //!
-//! What a MetaGraph gets (FORMATS.md 3 and 4):
+//! What a MetaGraph gets (docs/formats.md, sections 9 "The SavedModel
+//! directory", 13 "GraphDef nodes: attrs, defaults and the op registry", 15
+//! "Variables and the saver subgraph" and 16 "Loading a SavedModel: the
+//! loader's steps"):
 //!
 //! * its graph, with default-valued attrs stripped and
 //!   `meta_info_def.stripped_default_attrs` set;

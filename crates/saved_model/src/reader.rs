@@ -1,7 +1,8 @@
 //! Reading SavedModels: [`SavedModel::open`] and what a MetaGraph holds.
 //!
 //! The steps follow TensorFlow's C++ loader (`tensorflow/cc/saved_model/
-//! reader.cc`, `loader.cc`, `loader_util.cc`; FORMATS.md 3.2):
+//! reader.cc`, `loader.cc`, `loader_util.cc`; docs/formats.md, section 16
+//! "Loading a SavedModel: the loader's steps"):
 //!
 //! 1. read `saved_model.pb` if it exists, else `saved_model.pbtxt` (text
 //!    format);

@@ -1,7 +1,7 @@
 //! `SignatureDef`s: the named entry points TensorFlow Serving calls.
 //!
 //! The builders enforce what TensorFlow Serving checks when a request
-//! arrives (the rules of [`crate::serving`]; docs/formats.md section 9), so
+//! arrives (the rules of [`crate::serving`]; docs/formats.md, section 19), so
 //! that a model that builds also serves:
 //!
 //! * **classify**: one input `inputs`, a `DT_STRING` vector of serialized

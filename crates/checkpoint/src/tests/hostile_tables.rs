@@ -4,7 +4,8 @@
 //! correct masked CRC32C, and each must give an error naming the file, never
 //! a panic, a wrong answer or an allocation the file cannot justify.
 //!
-//! Layout reminders (FORMATS.md section 2, see `table.rs`): a block is
+//! Layout reminders (docs/formats.md, section 2 "The index: a
+//! LevelDB-style sorted table", see `table.rs`): a block is
 //! `entry* restart:u32le* count:u32le`, an entry `shared non_shared
 //! value_len key_delta value`, a block is followed by a 5-byte trailer (type,
 //! masked CRC32C of block and type), and the 48-byte footer holds the
