@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use savedmodel_checkpoint::ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
+use savedmodel_checkpoint::{decode_tensor_name_slice, encode_tensor_name_slice};
 use savedmodel_checkpoint::{BundleHeader, TensorEntry};
 
 fuzz_target!(|data: &[u8]| {

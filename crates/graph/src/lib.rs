@@ -54,5 +54,6 @@ pub use graph::{
 };
 pub use savedmodel_checkpoint::DType;
 pub use tensor::{
-    Chunks, ElementType, SourceData, Tensor, TensorElements, TensorSource, VariableValue, shape_proto,
+    Chunks, ElementType, SourceData, Tensor, TensorElements, TensorSource, VariableValue,
+    shape_proto,
 };

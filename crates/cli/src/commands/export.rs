@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use savedmodel_export::{
-    ExportOptions, MAX_WARMUP_EXAMPLES, ModelSpec, PreparedModel, WarmupExamples, open_weights,
+    ExportOptions, ExportSpec, MAX_WARMUP_EXAMPLES, PreparedModel, WarmupExamples, open_weights,
 };
 use savedmodel_layout::{BaseListing, NextVersion, publish};
 
@@ -122,7 +122,7 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
             BaseListing::read(&args.base)?;
         }
     }
-    let spec = ModelSpec::from_file(&args.spec)?;
+    let spec = ExportSpec::from_file(&args.spec)?;
     let weights = open_weights(&args.weights)?;
     let model = PreparedModel::prepare(&spec, &weights)?;
     let warmup = match (&args.warmup_inputs, args.warmup_examples) {

@@ -111,7 +111,12 @@ fn check_table_types(name: &str, key: DType, value: DType) -> Result<()> {
 impl Graph {
     /// An empty hash table from `key_dtype` to `default`'s dtype
     /// (`HashTableV2`); lookups of missing keys return the scalar `default`.
-    pub fn hash_table(&mut self, name: &str, key_dtype: DType, default: Tensor) -> Result<LookupTable> {
+    pub fn hash_table(
+        &mut self,
+        name: &str,
+        key_dtype: DType,
+        default: Tensor,
+    ) -> Result<LookupTable> {
         let value_dtype = default.dtype();
         check_table_types(name, key_dtype, value_dtype)?;
         if !default.shape().is_empty() {
