@@ -253,12 +253,11 @@ impl BaseListing {
                 //   c8562b0c) has AspireSpecificVersions walk
                 //   IndexChildrenByVersion's map: for each listed version
                 //   that exists, the bytewise-last child with that number.
-                // * Fast path (unchecked in source): docs/formats.md section 11,
-                //   read
-                //   from Serving HEAD 9d981c5c, says the poll first checks
-                //   FileExists(base/<decimal version>) for every listed
-                //   version and uses those paths when all exist, falling
-                //   back to the listing otherwise. No stored copy of that
+                // * Fast path (unchecked in source): docs/formats.md section
+                //   11, read from Serving HEAD 9d981c5c, says the poll first
+                //   checks FileExists(base/<decimal version>) for every
+                //   listed version and uses those paths when all exist,
+                //   falling back to the listing otherwise. No stored copy of that
                 //   .cc shows it; the newest stored test file (commit
                 //   1607c71d, SpecificVersionsLeadingZeros: "ensure we
                 //   maintain the strtod property") is consistent with it.
