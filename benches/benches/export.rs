@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, open_weights};
+use savedmodel_export::{ExportOptions, ExportSpec, PreparedModel, open_weights};
 
 const WIDTHS: [usize; 4] = [256, 1024, 1024, 10];
 
@@ -76,7 +76,7 @@ fn export(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("mlp.safetensors");
     write_weights(&weights);
-    let spec = ModelSpec::from_toml(&spec(), "mlp.toml").unwrap();
+    let spec = ExportSpec::from_toml(&spec(), "mlp.toml").unwrap();
     let mut options = ExportOptions::default();
     options.no_fsync = true;
     let mut n = 0u64;

@@ -5,8 +5,9 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use savedmodel_checkpoint::ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
-use savedmodel_checkpoint::{BundleHeader, TensorEntry};
+use savedmodel_checkpoint::{
+    BundleHeader, TensorEntry, decode_tensor_name_slice, encode_tensor_name_slice,
+};
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.index");

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use savedmodel_checkpoint::dtype::ALL_DTYPES;
+use savedmodel_checkpoint::ALL_DTYPES;
 use savedmodel_checkpoint::{
     BundleReader, BundleWriter, DType, Endianness, ShardedBundleWriter, TensorBytes, TensorData,
     TensorSlice, TensorView, WriterOptions, data_file_name, index_file_name, parse_shape_and_slice,

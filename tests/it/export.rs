@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use savedmodel::proto::tensorflow::{Example, Feature, Features, FloatList, feature::Kind};
 use savedmodel_export::{
-    ExportOptions, ExportSummary, ModelSpec, PreparedModel, WarmupExamples, open_weights,
+    ExportOptions, ExportSpec, ExportSummary, PreparedModel, WarmupExamples, open_weights,
 };
 use savedmodel_layout::{NextVersion, publish};
 use savedmodel_tests::tf::{self, Tensor, request};
@@ -218,7 +218,7 @@ fn export_to_base(
     base: &Path,
     warmup: WarmupExamples,
 ) -> Result<(i64, PathBuf, ExportSummary), Box<dyn std::error::Error>> {
-    let spec = ModelSpec::from_file(spec)?;
+    let spec = ExportSpec::from_file(spec)?;
     let source = open_weights(weights)?;
     let model = PreparedModel::prepare(&spec, &source)?;
     let mut options = ExportOptions::default();

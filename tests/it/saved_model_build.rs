@@ -23,14 +23,15 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use savedmodel::builder::{MetaGraphBuilder, SavedModelBuilder, SavedModelFormat};
-use savedmodel::example::ExampleBuilder;
 use savedmodel::ops::{ExampleSpec, VariableOptions};
 use savedmodel::proto::tensorflow::serving::PredictionLog;
 use savedmodel::proto::tensorflow::serving::{input, prediction_log::LogType};
 use savedmodel::proto::tensorflow::{SavedModel, tensor_info};
-use savedmodel::warmup::{WarmupRequests, read_tfrecords};
+use savedmodel::serving::read_tfrecords;
 use savedmodel::{DType, Graph, Tensor};
+use savedmodel::{
+    ExampleBuilder, MetaGraphBuilder, SavedModelBuilder, SavedModelFormat, WarmupRequests,
+};
 use savedmodel_checkpoint::BundleReader;
 use savedmodel_tests::tf::{self, cc_loader, oracle, request};
 use serde_json::Value;
@@ -1009,7 +1010,7 @@ fn built_models_load_run_and_resave_in_tensorflow() {
     dirs.dedup();
     crate::saved_model_read::assert_show_all_matches_saved_model_cli(&dirs);
     // The fingerprint is TensorFlow's hash of what is on disk.
-    let fp = savedmodel::fingerprint::fingerprint_def(&cases[0].dir).unwrap();
+    let fp = savedmodel::fingerprint_def(&cases[0].dir).unwrap();
     let written: savedmodel::proto::tensorflow::FingerprintDef = prost::Message::decode(
         fs::read(cases[0].dir.join("fingerprint.pb"))
             .unwrap()
@@ -1032,9 +1033,7 @@ fn built_models_load_run_and_resave_in_tensorflow() {
     );
     assert_eq!(
         written.saved_model_checksum,
-        savedmodel::fingerprint::fingerprint64(
-            &fs::read(cases[0].dir.join("saved_model.pb")).unwrap()
-        ),
+        savedmodel::fingerprint64(&fs::read(cases[0].dir.join("saved_model.pb")).unwrap()),
         "saved_model.pb is written in canonical (deterministic) form"
     );
     assert_eq!(
@@ -1212,8 +1211,7 @@ fn meta_graphs_and_signatures_are_checked_before_writing() {
         meta.predict_signature("__saved_model_init_op", &[("x", &x)], &[("y", &y)])
             .is_err()
     );
-    let mut wrong =
-        savedmodel::signature::predict_signature("w", &[("x", &x)], &[("y", &y)]).unwrap();
+    let mut wrong = savedmodel::predict_signature("w", &[("x", &x)], &[("y", &y)]).unwrap();
     wrong.outputs.get_mut("y").unwrap().dtype = DType::Int64.as_i32();
     assert!(meta.signature("w", wrong).is_err());
     meta.predict_signature("serving_default", &[("x", &x)], &[("y", &y)])
@@ -1288,10 +1286,10 @@ fn meta_graphs_and_signatures_are_checked_before_writing() {
 fn assert_fingerprint_matches(dir: &Path, checksum: Option<u64>) {
     let stored: savedmodel::proto::tensorflow::FingerprintDef =
         prost::Message::decode(fs::read(dir.join("fingerprint.pb")).unwrap().as_slice()).unwrap();
-    let ours = savedmodel::fingerprint::fingerprint_def(dir).unwrap();
+    let ours = savedmodel::fingerprint_def(dir).unwrap();
     assert_eq!(
-        savedmodel::fingerprint::singleprint(&ours),
-        savedmodel::fingerprint::singleprint(&stored),
+        savedmodel::singleprint(&ours),
+        savedmodel::singleprint(&stored),
         "{}",
         dir.display()
     );

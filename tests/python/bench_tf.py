@@ -1,6 +1,6 @@
 """The TensorFlow and safetensors side of `cargo xtask bench`.
 
-Run with the project's virtualenv by `xtask/src/bench.rs`, which sends one
+Run with the project's virtualenv by `xtask/src/bench/`, which sends one
 command per line on stdin and reads one reply per line on stdout, so that it
 can interleave these measurements with its own (same data, same page-cache
 state, same machine load). Only lines starting with `@@ ` are replies.

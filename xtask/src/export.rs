@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
+use savedmodel_export::{ExportOptions, ExportSpec, PreparedModel, WarmupExamples, Weights};
 use savedmodel_layout::{NextVersion, publish};
 
 /// The dataset, compiled in: no download, no path to find at run time.
@@ -291,7 +291,7 @@ pub(crate) fn train_and_export(
         trained.loss
     )?;
 
-    let spec = ModelSpec::from_toml(
+    let spec = ExportSpec::from_toml(
         &spec_toml(&iris, &trained),
         format!("<cargo xtask export: {MODEL_NAME}.toml>"),
     )?;

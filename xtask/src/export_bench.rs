@@ -202,9 +202,9 @@ pub(crate) fn spec_toml() -> String {
 
 /// One export of `weights` into a new version under `base`.
 pub(crate) fn export_once(spec: &Path, weights: &Path, base: &Path) -> anyhow::Result<()> {
-    use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, open_weights};
+    use savedmodel_export::{ExportOptions, ExportSpec, PreparedModel, open_weights};
     let started = Instant::now();
-    let spec = ModelSpec::from_file(spec)?;
+    let spec = ExportSpec::from_file(spec)?;
     let source = open_weights(weights)?;
     let model = PreparedModel::prepare(&spec, &source)?;
     let prepared = started.elapsed();

@@ -8,7 +8,7 @@
 //! the `crc32c` crate's SSE4.2 loop). TensorFlow stores checksums *masked*
 //! (`tsl/lib/hash/crc32c.h`): rotated right by 15 bits and offset by
 //! [`MASK_DELTA`], so that a CRC of data that itself contains CRCs does not
-//! degenerate. FORMATS.md 1.4.
+//! degenerate. docs/formats.md, "Conventions" (`mcrc`).
 
 use crc_fast::{CrcAlgorithm, Digest};
 

@@ -7,7 +7,7 @@ use std::fmt;
 ///
 /// Sub-byte and 8-bit float types (`Int4`, `Float8E4M3FN`, ...) take one byte
 /// per element in checkpoints; quantized types are stored like their base
-/// integer type (FORMATS.md 3.4).
+/// integer type (docs/formats.md, section 4 "Data files").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 #[repr(i32)]

@@ -1,5 +1,6 @@
 //! The index's values: the header (`BundleHeaderProto`, under the empty key)
-//! and one `BundleEntryProto` per tensor or slice. FORMATS.md 1.2.
+//! and one `BundleEntryProto` per tensor or slice. docs/formats.md, section 3
+//! "Index values: header and entries".
 
 use std::path::Path;
 

@@ -1,15 +1,19 @@
 #![doc = include_str!("../README.md")]
 
+// Public modules are the ones whose path names a family the user works
+// with as such: the converters' API, the masked CRC32C, the DT_STRING
+// codec, the SSTable. Everything else is private and its public items are
+// re-exported here.
 pub mod convert;
 pub mod crc;
-pub mod dtype;
-pub mod entry;
+mod dtype;
+mod entry;
 mod entry_run;
 mod error;
 mod mmap;
-pub mod ordered_code;
+mod ordered_code;
 mod reader;
-pub mod slice;
+mod slice;
 mod staged;
 pub mod string_tensor;
 pub mod table;
@@ -19,9 +23,13 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use dtype::DType;
-pub use entry::{BundleHeader, Endianness, TensorEntry};
+pub use dtype::{ALL_DTYPES, DType};
+pub use entry::{
+    BundleHeader, Endianness, MAX_RANK, TENSOR_BUNDLE_MIN_CONSUMER, TENSOR_BUNDLE_MIN_PRODUCER,
+    TENSOR_BUNDLE_VERSION, TensorEntry, check_version, shape_to_proto,
+};
 pub use error::{DTypeDisplay, Error, Result};
+pub use ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
 pub use reader::{BundleReader, MAX_NUM_SHARDS, OBJECT_GRAPH_KEY, ReaderOptions};
 pub use slice::{Extent, TensorSlice, parse_shape_and_slice};
 pub use tensor::{Element, TensorData, TensorView};

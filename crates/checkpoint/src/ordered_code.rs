@@ -1,6 +1,7 @@
 //! TensorFlow's OrderedCode (`tensorflow/core/lib/strings/ordered_code.cc`)
 //! and the slice keys built from it (`EncodeTensorNameSlice` in
-//! `tensorflow/core/util/saved_tensor_slice_util.cc`). FORMATS.md 1.6.
+//! `tensorflow/core/util/saved_tensor_slice_util.cc`). docs/formats.md, section
+//! 6 "Partitioned tensors and slice keys".
 //!
 //! A slice key is
 //! `num(0) string(name) num(rank) { signed(start) signed(length) }*rank`,
@@ -12,14 +13,14 @@ use crate::slice::{Extent, TensorSlice};
 
 /// Appends `value` in OrderedCode's increasing unsigned form: one length byte
 /// (0 to 8) then the value's big-endian bytes without leading zeros.
-pub fn write_num_increasing(out: &mut Vec<u8>, value: u64) {
+pub(crate) fn write_num_increasing(out: &mut Vec<u8>, value: u64) {
     let len = 8 - (value.leading_zeros() / 8) as usize;
     out.push(len as u8);
     out.extend_from_slice(&value.to_be_bytes()[8 - len..]);
 }
 
 /// Reads a value written by [`write_num_increasing`], advancing `input`.
-pub fn read_num_increasing(input: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_num_increasing(input: &mut &[u8]) -> Option<u64> {
     let (&len, rest) = input.split_first()?;
     let len = usize::from(len);
     if len > 8 || rest.len() < len {
@@ -34,7 +35,7 @@ pub fn read_num_increasing(input: &mut &[u8]) -> Option<u64> {
 
 /// Appends `bytes` in OrderedCode's string form: `00` escaped as `00 ff`,
 /// `ff` as `ff 00`, terminated by `00 01`.
-pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
     for &b in bytes {
         match b {
             0x00 => out.extend_from_slice(&[0x00, 0xff]),
@@ -46,7 +47,7 @@ pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Reads a string written by [`write_string`], advancing `input`.
-pub fn read_string(input: &mut &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn read_string(input: &mut &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut i = 0;
     loop {
@@ -93,7 +94,7 @@ const SIGNED_HEADER: [[u8; 2]; 11] = [
 /// Appends `value` in OrderedCode's increasing signed form: `L` bytes
 /// (1 to 10, holding `7L - 1` value bits) of big-endian two's complement with
 /// a length header in the leading bits.
-pub fn write_signed_num_increasing(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn write_signed_num_increasing(out: &mut Vec<u8>, value: i64) {
     let magnitude = if value < 0 { !value } else { value } as u64;
     let bits = 64 - magnitude.leading_zeros() as usize;
     let len = bits / 7 + 1;
@@ -110,7 +111,7 @@ pub fn write_signed_num_increasing(out: &mut Vec<u8>, value: i64) {
 
 /// Reads a value written by [`write_signed_num_increasing`], advancing
 /// `input`. Rejects encodings longer than 10 bytes or outside `i64`.
-pub fn read_signed_num_increasing(input: &mut &[u8]) -> Option<i64> {
+pub(crate) fn read_signed_num_increasing(input: &mut &[u8]) -> Option<i64> {
     let first = *input.first()?;
     // Non-negative values start with a one-bit; negative values are stored
     // complemented, so undo that to read the length header.

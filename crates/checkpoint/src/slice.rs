@@ -1,7 +1,7 @@
 //! Slices of partitioned tensors (`tensorflow/core/framework/tensor_slice.cc`)
 //! and the `shape_and_slices` strings of `SaveV2`/`RestoreV2`
 //! (`ParseShapeAndSlice` in `tensorflow/core/util/saved_tensor_slice_util.cc`).
-//! FORMATS.md 1.6.
+//! docs/formats.md, section 6 "Partitioned tensors and slice keys".
 
 use std::fmt;
 

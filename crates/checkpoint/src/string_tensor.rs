@@ -1,4 +1,5 @@
-//! `DT_STRING` tensors in a data file (FORMATS.md 1.5; `WriteStringTensor` and
+//! `DT_STRING` tensors in a data file (docs/formats.md, section 5 "DT_STRING
+//! tensors"; `WriteStringTensor` and
 //! `ReadStringTensor` in `tensorflow/core/util/tensor_bundle/tensor_bundle.cc`).
 //!
 //! ```text

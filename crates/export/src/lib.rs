@@ -1,7 +1,7 @@
 //! Export from weights and a model spec: the library behind
 //! `savedmodel export`.
 //!
-//! A [`ModelSpec`] (TOML, see `docs/spec.md`) names an architecture (linear
+//! A [`ExportSpec`] (TOML, see `docs/spec.md`) names an architecture (linear
 //! or logistic regression, softmax classifier, multilayer perceptron), the
 //! tensors of a weights file that hold each layer, the input width and
 //! `tf.Example` feature name, the class labels and an optional input
@@ -29,9 +29,9 @@
 //! models.) `docs/performance.md` has the measurements.
 //!
 //! ```
-//! use savedmodel_export::{ExportOptions, ModelSpec, PreparedModel, WarmupExamples, Weights};
+//! use savedmodel_export::{ExportOptions, ExportSpec, PreparedModel, WarmupExamples, Weights};
 //!
-//! let spec = ModelSpec::from_toml(
+//! let spec = ExportSpec::from_toml(
 //!     r#"
 //!     [model]
 //!     architecture = "softmax_classifier"
@@ -76,8 +76,8 @@ pub use error::{Error, Result};
 pub use files::{WeightsFile, open_weights};
 pub use model::{ExportGraph, Head, MAX_VOCABULARY_BYTES, PreparedLayer, PreparedModel};
 pub use spec::{
-    Activation, Architecture, ClassLabels, DEFAULT_FEATURE, INLINE_SPEC_PATH, LayerSpec, MAX_WIDTH,
-    ModelSpec, Normalization, Task, Values, WeightLayout,
+    Activation, Architecture, ClassLabels, DEFAULT_FEATURE, ExportSpec, INLINE_SPEC_PATH,
+    LayerSpec, MAX_WIDTH, Normalization, Task, Values, WeightLayout,
 };
 pub use weights::{IN_MEMORY_ORIGIN, SUPPORTED_DTYPES, WeightSource, WeightTensor, Weights};
 pub use write::{

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use savedmodel_checkpoint::DType;
 
 use super::spec::{
-    Activation, ClassLabels, ModelSpec, Normalization, Task, Values, WeightLayout, check_labels,
+    Activation, ClassLabels, ExportSpec, Normalization, Task, Values, WeightLayout, check_labels,
     check_values, is_binary,
 };
 use super::weights::{AsF32, WeightSource, WeightTensor, check_f32, suggest, to_f32};
@@ -75,7 +75,7 @@ impl PreparedLayer {
 /// written.
 #[derive(Clone, Debug)]
 pub struct PreparedModel {
-    spec: ModelSpec,
+    spec: ExportSpec,
     weights_origin: PathBuf,
     layers: Vec<PreparedLayer>,
     normalization: Option<(Vec<f32>, Vec<f32>)>,
@@ -146,7 +146,7 @@ impl PreparedModel {
     /// checks its dtype and shape, reads the class labels and the
     /// normalization vectors. Errors name the tensor, what the spec uses it
     /// for and what was expected.
-    pub fn prepare(spec: &ModelSpec, weights: &dyn WeightSource) -> Result<Self> {
+    pub fn prepare(spec: &ExportSpec, weights: &dyn WeightSource) -> Result<Self> {
         let origin = weights.origin().to_path_buf();
         let fetch = |name: &str, role: &str| -> Result<WeightTensor<'_>> {
             match weights.tensor(name)? {
@@ -385,7 +385,7 @@ impl PreparedModel {
     }
 
     /// The spec.
-    pub fn spec(&self) -> &ModelSpec {
+    pub fn spec(&self) -> &ExportSpec {
         &self.spec
     }
 
@@ -663,7 +663,7 @@ fn f32_tensor(t: WeightTensor<'_>) -> std::result::Result<Tensor, String> {
 }
 
 /// Reads a vocabulary file of class labels, one per line.
-fn read_vocabulary(spec: &ModelSpec, path: &Path) -> Result<Vec<String>> {
+fn read_vocabulary(spec: &ExportSpec, path: &Path) -> Result<Vec<String>> {
     let spec_error = |what: String| Error::Spec {
         path: spec.path.clone(),
         what,

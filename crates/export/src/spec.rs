@@ -4,9 +4,9 @@
 //!
 //! Parsing is two steps: serde reads the TOML into `Raw*` structs (unknown
 //! keys are refused, so a typo is an error rather than a silently ignored
-//! setting), then [`ModelSpec::from_toml`] checks what serde cannot
+//! setting), then [`ExportSpec::from_toml`] checks what serde cannot
 //! (architecture and activation names, widths, label lists) and resolves
-//! defaults, so that a [`ModelSpec`] always describes a buildable model
+//! defaults, so that a [`ExportSpec`] always describes a buildable model
 //! apart from the weights themselves.
 
 use std::collections::BTreeSet;
@@ -257,7 +257,7 @@ pub enum ClassLabels {
 /// A parsed and checked model spec.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct ModelSpec {
+pub struct ExportSpec {
     /// Where the spec came from (`<inline>` for text).
     pub path: PathBuf,
     /// The model's name (`model.name`), used by `cargo xtask export` and in
@@ -367,7 +367,7 @@ fn width(value: i64, what: &str) -> std::result::Result<usize, String> {
     }
 }
 
-impl ModelSpec {
+impl ExportSpec {
     /// Reads and checks the spec file at `path`. A vocabulary file it names
     /// is resolved relative to the spec's directory.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
@@ -639,7 +639,7 @@ impl ModelSpec {
             }
         }
 
-        Ok(ModelSpec {
+        Ok(ExportSpec {
             path: path.to_path_buf(),
             name: model.name,
             architecture,
@@ -733,8 +733,8 @@ pub(crate) fn check_values(
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<ModelSpec> {
-        ModelSpec::from_toml(text, "/specs/model.toml")
+    fn parse(text: &str) -> Result<ExportSpec> {
+        ExportSpec::from_toml(text, "/specs/model.toml")
     }
 
     fn err(text: &str) -> String {

@@ -5,8 +5,8 @@
 use super::*;
 use crate::error::Error;
 
-fn softmax_spec(extra: &str) -> ModelSpec {
-    ModelSpec::from_toml(
+fn softmax_spec(extra: &str) -> ExportSpec {
+    ExportSpec::from_toml(
         &format!(
             r#"
             [model]
@@ -124,7 +124,7 @@ fn export_writes_a_valid_classifier() {
     let dir = tempfile::tempdir().unwrap();
     let vocab = dir.path().join("labels.txt");
     std::fs::write(&vocab, "cat\ndog\n").unwrap();
-    let spec = ModelSpec::from_toml(
+    let spec = ExportSpec::from_toml(
         r#"
         [model]
         architecture = "mlp"
@@ -195,7 +195,7 @@ fn export_writes_a_valid_classifier() {
 
 #[test]
 fn regressor_and_warmup_limits() {
-    let spec = ModelSpec::from_toml(
+    let spec = ExportSpec::from_toml(
         "[model]\narchitecture = \"linear_regression\"\ninput_width = 2\n[[layers]]\nkernel = \"w\"\nbias = \"b\"\n",
         INLINE_SPEC_PATH,
     )
@@ -237,7 +237,7 @@ fn regressor_and_warmup_limits() {
 
 #[test]
 fn logistic_regression_scores_two_classes() {
-    let spec = ModelSpec::from_toml(
+    let spec = ExportSpec::from_toml(
         "[model]\narchitecture = \"logistic_regression\"\ninput_width = 1\n[classes]\nlabels = [\"no\", \"yes\"]\n[[layers]]\nkernel = \"w\"\n",
         INLINE_SPEC_PATH,
     )
@@ -249,7 +249,7 @@ fn logistic_regression_scores_two_classes() {
     assert_eq!(p, [0.5, 0.5]);
     assert_eq!(model.output_width(), 2);
     // A softmax over one unit is refused.
-    let spec = ModelSpec::from_toml(
+    let spec = ExportSpec::from_toml(
         "[model]\narchitecture = \"softmax_classifier\"\ninput_width = 1\n[[layers]]\nkernel = \"w\"\n",
         INLINE_SPEC_PATH,
     )
@@ -266,7 +266,7 @@ fn logistic_regression_scores_two_classes() {
 fn vocabulary_problems_are_clear() {
     let dir = tempfile::tempdir().unwrap();
     let spec_for = |file: &str| {
-        ModelSpec::from_toml(
+        ExportSpec::from_toml(
             &format!("[model]\narchitecture = \"softmax_classifier\"\ninput_width = 3\n[classes]\nvocabulary = \"{file}\"\n[[layers]]\nkernel = \"w\"\nbias = \"b\"\n"),
             dir.path().join("spec.toml"),
         )

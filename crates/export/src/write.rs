@@ -10,10 +10,8 @@ use super::model::{ExportGraph, Head, PreparedModel};
 use super::spec::Task;
 use crate::error::Result;
 use savedmodel::Error as SavedModelError;
-use savedmodel::builder::{MetaGraphBuilder, SERVE_TAG, SavedModelBuilder};
-use savedmodel::example::ExampleBuilder;
-use savedmodel::signature::DEFAULT_SERVING_SIGNATURE_DEF_KEY;
-use savedmodel::warmup::{MAX_WARMUP_RECORDS, WarmupRequests};
+use savedmodel::serving::{DEFAULT_SERVING_SIGNATURE_DEF_KEY, MAX_WARMUP_RECORDS, SERVE_TAG};
+use savedmodel::{ExampleBuilder, MetaGraphBuilder, SavedModelBuilder, WarmupRequests};
 use savedmodel_graph::Shape;
 use savedmodel_graph::Tensor;
 

@@ -2,7 +2,8 @@
 //! the graph by the loader.
 //!
 //! An asset is a string `Const` in the graph whose value the loader replaces
-//! with `<export_dir>/assets/<filename>` (FORMATS.md 3.2, step 5): the
+//! with `<export_dir>/assets/<filename>` (docs/formats.md, section 16 "Loading a SavedModel: the loader's steps",
+//! step 4): the
 //! SavedModel lists it once in `asset_file_def` and in the
 //! `saved_model_assets` collection. File names are plain names: anything
 //! that could escape `assets/` (`..`, an absolute path, a path separator) is

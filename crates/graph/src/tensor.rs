@@ -7,7 +7,7 @@
 //! elements: little-endian bytes for numeric types, one byte string per
 //! element for `DT_STRING`. It converts to and from TensorFlow's
 //! `TensorProto` following `Tensor::FromProto` (`tensorflow/core/framework/tensor.cc`,
-//! FORMATS.md 4.5).
+//! docs/formats.md, section 14 "TensorProto: constant values").
 
 use savedmodel_checkpoint::DType;
 use savedmodel_proto::tensorflow::{TensorProto, TensorShapeProto, tensor_shape_proto::Dim};
@@ -267,7 +267,7 @@ impl Tensor {
 
     /// The `TensorProto` TensorFlow's Python writes for this value: the typed
     /// repeated field for a single element, `tensor_content` for several
-    /// numeric elements, `string_val` for strings (FORMATS.md 4.5).
+    /// numeric elements, `string_val` for strings (docs/formats.md, section 14).
     pub fn to_proto(&self) -> TensorProto {
         let mut proto = TensorProto {
             dtype: self.dtype.as_i32(),

@@ -253,18 +253,18 @@ impl BaseListing {
                 //   c8562b0c) has AspireSpecificVersions walk
                 //   IndexChildrenByVersion's map: for each listed version
                 //   that exists, the bytewise-last child with that number.
-                // * Fast path (unchecked in source): FORMATS.md 5.1, read
-                //   from Serving HEAD 9d981c5c, says the poll first checks
-                //   FileExists(base/<decimal version>) for every listed
-                //   version and uses those paths when all exist, falling
-                //   back to the listing otherwise. No stored copy of that
+                // * Fast path (unchecked in source): docs/formats.md section
+                //   11, read from Serving HEAD 9d981c5c, says the poll first
+                //   checks FileExists(base/<decimal version>) for every
+                //   listed version and uses those paths when all exist,
+                //   falling back to the listing otherwise. No stored copy of that
                 //   .cc shows it; the newest stored test file (commit
                 //   1607c71d, SpecificVersionsLeadingZeros: "ensure we
                 //   maintain the strtod property") is consistent with it.
                 // The two differ only when a canonical name and a
                 // later-sorting spelling of the same number both exist
                 // ("7" and "7 "): releases with the fast path load "7",
-                // older ones "7 ". This follows FORMATS.md.
+                // older ones "7 ". This follows docs/formats.md section 11.
                 let mut wanted: Vec<i64> = versions.clone();
                 wanted.sort_unstable();
                 wanted.dedup();
@@ -435,7 +435,7 @@ mod tests {
                 &["7", "7 "],
                 "specific:7",
                 &["7"],
-                "FORMATS.md 5.1 fast path: base/7 exists, so it is used (releases \
+                "docs/formats.md section 11 fast path: base/7 exists, so it is used (releases \
                  without the fast path load \"7 \", the later name)",
             ),
             (

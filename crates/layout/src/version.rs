@@ -7,7 +7,8 @@
 //! `tsl/platform/numbers.h` that is `absl::SimpleAtoi` into an `int64_t`, whose
 //! rules are in abseil's `absl/strings/numbers.cc`
 //! (`safe_parse_sign_and_base`, `safe_parse_positive_int`,
-//! `safe_parse_negative_int`). See also `docs` section 5.1 of FORMATS.md.
+//! `safe_parse_negative_int`). See also docs/formats.md, section 11 "Version
+//! directories and atomic publish".
 
 use std::fmt;
 use std::str::FromStr;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use savedmodel::serving::{DEFAULT_SERVING_SIGNATURE_DEF_KEY, SERVE_TAG};
-use savedmodel::warmup::WarmupRequests;
+use savedmodel::WarmupRequests;
 use savedmodel::{MetaGraphBuilder, SavedModelBuilder, Tensor};
 
 use crate::convert::{ConvertOptions, Converted, SignatureTensor, convert};

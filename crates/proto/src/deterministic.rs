@@ -4,7 +4,8 @@
 //! `SetSerializationDeterministic(true)`: known fields in field-number order,
 //! map entries sorted by key (integers numerically, strings bytewise), and the
 //! key and value of every map entry written even when they hold default
-//! values (FORMATS.md section 6). prost gets close but not all the way: it
+//! values (docs/formats.md, section 12 "Deterministic protobuf
+//! serialization"). prost gets close but not all the way: it
 //! skips default map keys and values, and places a `oneof` by its smallest
 //! field number even when other fields interleave with it. Files written by
 //! TensorFlow's Python (upb) are not canonical either: upb orders some map

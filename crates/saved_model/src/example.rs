@@ -8,7 +8,7 @@ use savedmodel_proto::tensorflow::{
 /// Builds a `tf.Example` feature by feature.
 ///
 /// ```
-/// use savedmodel::example::ExampleBuilder;
+/// use savedmodel::ExampleBuilder;
 /// let example = ExampleBuilder::new().floats("x", &[0.5, 1.0]).bytes("id", &["a"]).build();
 /// assert_eq!(example.features.unwrap().feature.len(), 2);
 /// ```

@@ -1,5 +1,5 @@
 //! `fingerprint.pb`: the hashes TensorFlow records about a SavedModel
-//! (FORMATS.md 6; `tensorflow/cc/saved_model/fingerprinting.cc`,
+//! (docs/formats.md, section 17 "fingerprint.pb"; `tensorflow/cc/saved_model/fingerprinting.cc`,
 //! `tensorflow/core/graph/regularization/{simple_delete,util}.cc`).
 //!
 //! The hash primitive is FarmHash's `Fingerprint64` (`farmhashna::Hash64`
@@ -241,7 +241,7 @@ pub fn fingerprint_cat64(a: u64, b: u64) -> u64 {
 }
 
 /// The `version.producer` TensorFlow 2.21 writes in `fingerprint.pb`
-/// (FORMATS.md 6: observed, not explained by the source).
+/// (docs/formats.md, section 17: observed, not explained by the source).
 pub const FINGERPRINT_PRODUCER: i32 = 4;
 
 fn encode_error(message: &'static str) -> impl FnOnce(savedmodel_proto::Error) -> Error {
@@ -309,7 +309,8 @@ fn regularize_graph(mut graph: GraphDef) -> GraphDef {
 
 /// Computes the `FingerprintDef` of a SavedModel from the bytes of its
 /// `saved_model.pb` and of its `variables/variables.index` (if any), exactly
-/// as TensorFlow's `CreateFingerprintDef` does (FORMATS.md 6). `uuid` is
+/// as TensorFlow's `CreateFingerprintDef` does (docs/formats.md, section 17).
+/// `uuid` is
 /// left empty: it is not part of any hash.
 pub fn fingerprint_from_bytes(
     saved_model_pb: &[u8],
@@ -457,7 +458,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_md_vectors() {
+    fn farmhash_vectors() {
         assert_eq!(fingerprint64(b""), 0x9ae1_6a3b_2f90_404f);
         assert_eq!(fingerprint64(b"a"), 0xb345_4265_b6df_75e3);
         assert_eq!(fingerprint64(b"hello"), 0xb48b_e5a9_3138_0ce8);

@@ -1,7 +1,8 @@
 //! Reading SavedModels: [`SavedModel::open`] and what a MetaGraph holds.
 //!
 //! The steps follow TensorFlow's C++ loader (`tensorflow/cc/saved_model/
-//! reader.cc`, `loader.cc`, `loader_util.cc`; FORMATS.md 3.2):
+//! reader.cc`, `loader.cc`, `loader_util.cc`; docs/formats.md, section 16
+//! "Loading a SavedModel: the loader's steps"):
 //!
 //! 1. read `saved_model.pb` if it exists, else `saved_model.pbtxt` (text
 //!    format);
@@ -440,7 +441,7 @@ impl<'a> MetaGraph<'a> {
     /// The assets TensorFlow's loader feeds: `asset_file_def` when it is not
     /// empty, else the `saved_model_assets` collection (`Any`s of
     /// `tensorflow.AssetFileDef`).
-    pub fn assets(&self) -> Result<Vec<Asset>> {
+    pub fn assets(&self) -> Result<Vec<ModelAsset>> {
         let dir = self.model.assets_dir();
         if !self.def.asset_file_def.is_empty() {
             return Ok(self
@@ -448,7 +449,7 @@ impl<'a> MetaGraph<'a> {
                 .asset_file_def
                 .iter()
                 .enumerate()
-                .map(|(i, a)| Asset::new(&dir, a, AssetSource::AssetFileDef(i)))
+                .map(|(i, a)| ModelAsset::new(&dir, a, AssetSource::AssetFileDef(i)))
                 .collect());
         }
         let Some(collection) = self.def.collection_def.get(ASSETS_KEY) else {
@@ -475,7 +476,7 @@ impl<'a> MetaGraph<'a> {
                     collection: ASSETS_KEY.to_owned(),
                     problem: format!("entry {i} does not parse as an AssetFileDef: {e}"),
                 })?;
-            assets.push(Asset::new(&dir, &def, AssetSource::Collection(i)));
+            assets.push(ModelAsset::new(&dir, &def, AssetSource::Collection(i)));
         }
         Ok(assets)
     }
@@ -709,9 +710,10 @@ pub enum AssetSource {
     Collection(usize),
 }
 
-/// An asset file: the loader feeds `path` to tensor `tensor_name`.
+/// An asset file a MetaGraph lists (not the graph side,
+/// [`savedmodel_graph::Asset`]): the loader feeds `path` to tensor `tensor_name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Asset {
+pub struct ModelAsset {
     /// The file name under `assets/`, as stored.
     pub filename: String,
     /// The tensor fed with the file's path.
@@ -722,7 +724,7 @@ pub struct Asset {
     pub source: AssetSource,
 }
 
-impl Asset {
+impl ModelAsset {
     fn new(assets_dir: &Path, def: &AssetFileDef, source: AssetSource) -> Self {
         let tensor_name = match def.tensor_info.as_ref().and_then(|t| t.encoding.as_ref()) {
             Some(Encoding::Name(name)) => name.clone(),

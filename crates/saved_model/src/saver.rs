@@ -3,7 +3,8 @@
 //! [`add_saver`] builds, for the variables of a graph, the nodes
 //! `tf.compat.v1.train.Saver(sharded=True, write_version=V2)` builds
 //! (`_AddShardedSaveOpsForV2` and `_AddShardedRestoreOps` in
-//! `tensorflow/python/training/saver.py`; node by node in FORMATS.md 4.2),
+//! `tensorflow/python/training/saver.py`; node by node in docs/formats.md,
+//! section 15 "Variables and the saver subgraph"),
 //! and the matching `SaverDef`. TensorFlow's loaders run its restore op to
 //! load the variables, and TensorFlow can run its save path to write them
 //! again (`save/Identity:0` fed with a prefix): `SaveV2` per shard into

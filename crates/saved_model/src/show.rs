@@ -1,7 +1,7 @@
 //! The text `saved_model_cli show` prints, reproduced line for line.
 //!
 //! Layout from `tensorflow/python/tools/saved_model_cli.py` (2.21) and
-//! FORMATS.md 7.1: two spaces per indentation level, inputs and outputs sorted
+//! docs/formats.md, section 18 "`saved_model_cli show` output": two spaces per indentation level, inputs and outputs sorted
 //! by alias, signatures by key, MetaGraphs by their tag list; Python `repr`
 //! for the tag sets and the op set. Two things may differ: the op set is
 //! printed sorted (Python prints a `set` in hash order, which changes from run

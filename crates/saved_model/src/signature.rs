@@ -1,7 +1,7 @@
 //! `SignatureDef`s: the named entry points TensorFlow Serving calls.
 //!
 //! The builders enforce what TensorFlow Serving checks when a request
-//! arrives (the rules of [`crate::serving`]; docs/formats.md section 9), so
+//! arrives (the rules of [`crate::serving`]; docs/formats.md, section 19), so
 //! that a model that builds also serves:
 //!
 //! * **classify**: one input `inputs`, a `DT_STRING` vector of serialized
@@ -25,11 +25,10 @@ use crate::graph::Tensor;
 use crate::graph::{Output, Shape};
 use crate::serving;
 
-pub use crate::reader::INIT_OP_SIGNATURE_KEY;
-pub use crate::serving::{
+use crate::reader::INIT_OP_SIGNATURE_KEY;
+use crate::serving::{
     CLASSIFY_INPUTS, CLASSIFY_METHOD_NAME, CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES,
-    DEFAULT_SERVING_SIGNATURE_DEF_KEY, PREDICT_METHOD_NAME, REGRESS_INPUTS, REGRESS_METHOD_NAME,
-    REGRESS_OUTPUTS,
+    PREDICT_METHOD_NAME, REGRESS_INPUTS, REGRESS_METHOD_NAME, REGRESS_OUTPUTS,
 };
 
 /// The `TensorInfo` of `output`: its name, dtype and full static shape.
@@ -92,7 +91,7 @@ pub fn predict_signature(
 
 /// Adds a default for input `alias` of a predict signature
 /// (`SignatureDef.defaults`), so requests may leave it out.
-pub fn with_default(
+pub fn signature_with_default(
     key: &str,
     mut signature: SignatureDef,
     alias: &str,
@@ -287,7 +286,7 @@ mod tests {
             Some(Shape::new(&[-1, 1]).to_proto())
         );
         assert!(predict_signature("p", &[("x", &y), ("x", &ex)], &[("s", &scores)]).is_err());
-        let with = with_default(
+        let with = signature_with_default(
             "p",
             sig.clone(),
             "x",
@@ -295,8 +294,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(with.defaults.len(), 1);
-        assert!(with_default("p", sig.clone(), "x", &Tensor::scalar(1i64)).is_err());
-        assert!(with_default("p", sig, "nope", &Tensor::scalar(1f32)).is_err());
+        assert!(signature_with_default("p", sig.clone(), "x", &Tensor::scalar(1i64)).is_err());
+        assert!(signature_with_default("p", sig, "nope", &Tensor::scalar(1f32)).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! section 10; the rules and the TFRecord framing are in [`crate::serving`]).
 //!
 //! The file is an uncompressed TFRecord of serialized `PredictionLog`s, at
-//! most [`MAX_WARMUP_RECORDS`]; only predict, classify, regress and
+//! most [`MAX_WARMUP_RECORDS`](crate::serving::MAX_WARMUP_RECORDS); only predict, classify, regress and
 //! multi-inference logs are replayed (the others fail the load). Every
 //! request must succeed, so [`crate::builder::SavedModelBuilder`] also
 //! checks each one against the signature it names.
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::graph::Tensor;
 use crate::serving;
 
-pub use crate::serving::{MAX_WARMUP_RECORDS, WARMUP_FILE, read_tfrecords, write_tfrecord};
+use crate::serving::write_tfrecord;
 
 /// The warmup requests of a SavedModel, in replay order.
 #[derive(Clone, Debug, Default)]
@@ -164,6 +164,7 @@ impl WarmupRequests {
 mod tests {
     use super::*;
     use crate::example::ExampleBuilder;
+    use crate::serving::{MAX_WARMUP_RECORDS, read_tfrecords};
     use savedmodel_proto::tensorflow::serving::{PredictStreamedLog, SessionRunLog};
 
     #[test]

@@ -10,7 +10,7 @@ use crate::reader::BundleReader;
 use crate::tensor::{TensorData, TensorView};
 use crate::writer::{BundleWriter, TensorBytes, WriterOptions};
 
-use super::{CHUNK, ConvertPlan, PlannedTensor, Progress, TensorInfo, Unsupported};
+use super::{CHUNK, ConvertPlan, PlannedTensor, Progress, TensorFileEntry, Unsupported};
 
 /// A checkpoint opened for conversion: the reader and, per readable
 /// tensor, its key and entry.
@@ -21,7 +21,9 @@ pub(super) struct BundleSource {
 }
 
 impl BundleSource {
-    pub(super) fn open(prefix: &Path) -> Result<(BundleSource, Vec<TensorInfo>, Vec<Unsupported>)> {
+    pub(super) fn open(
+        prefix: &Path,
+    ) -> Result<(BundleSource, Vec<TensorFileEntry>, Vec<Unsupported>)> {
         let reader = BundleReader::open(prefix)?;
         let mut entries = Vec::new();
         let mut tensors = Vec::new();
@@ -55,7 +57,7 @@ impl BundleSource {
                 }
                 _ => entry.size,
             };
-            tensors.push(TensorInfo {
+            tensors.push(TensorFileEntry {
                 name,
                 dtype: entry.dtype,
                 shape: entry.shape.clone(),
@@ -70,7 +72,7 @@ impl BundleSource {
         &self.reader
     }
 
-    pub(super) fn read(&self, index: usize, info: &TensorInfo) -> Result<TensorView<'_>> {
+    pub(super) fn read(&self, index: usize, info: &TensorFileEntry) -> Result<TensorView<'_>> {
         let (key, entry) = self
             .entries
             .get(index)

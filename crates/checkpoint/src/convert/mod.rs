@@ -184,7 +184,7 @@ impl fmt::Display for Format {
 
 /// What a [`TensorFile`] holds about one tensor.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorInfo {
+pub struct TensorFileEntry {
     /// The tensor's name (checkpoint key, `.safetensors` key, or `.npz`
     /// member name without `.npy`).
     pub name: String,
@@ -196,7 +196,7 @@ pub struct TensorInfo {
     pub size: u64,
 }
 
-impl TensorInfo {
+impl TensorFileEntry {
     /// Number of elements (1 for a scalar).
     pub fn num_elements(&self) -> u64 {
         self.shape.iter().map(|&d| d as u64).product()
@@ -233,7 +233,7 @@ impl fmt::Display for Unsupported {
 pub struct TensorFile {
     path: PathBuf,
     format: Format,
-    tensors: Vec<TensorInfo>,
+    tensors: Vec<TensorFileEntry>,
     unsupported: Vec<Unsupported>,
     source: Source,
 }
@@ -314,7 +314,7 @@ impl TensorFile {
 
     /// The tensors that can be read, sorted by name. (For a checkpoint: the
     /// full names of partitioned tensors, not their slices.)
-    pub fn tensors(&self) -> &[TensorInfo] {
+    pub fn tensors(&self) -> &[TensorFileEntry] {
         &self.tensors
     }
 

@@ -20,7 +20,7 @@ use crate::mmap::MappedFile;
 use crate::tensor::{TensorData, TensorView};
 
 use super::npy::{self, Header, NpyType};
-use super::{ConvertPlan, Progress, StagedOutput, TensorInfo, Unsupported, write_chunked};
+use super::{ConvertPlan, Progress, StagedOutput, TensorFileEntry, Unsupported, write_chunked};
 
 /// Deflate cannot expand data by more than about 1032 to 1: a member that
 /// claims more is corrupt (and we never allocate more than the file
@@ -66,7 +66,7 @@ impl std::fmt::Debug for NpzSource {
 }
 
 impl NpzSource {
-    pub(super) fn open(path: &Path) -> Result<(NpzSource, Vec<TensorInfo>, Vec<Unsupported>)> {
+    pub(super) fn open(path: &Path) -> Result<(NpzSource, Vec<TensorFileEntry>, Vec<Unsupported>)> {
         let map = MappedFile::open(path)?;
         let bytes = map.as_ref();
         let corrupt = |tensor: &str, what: String| Error::CorruptForeignFile {
@@ -77,7 +77,7 @@ impl NpzSource {
         };
         let mut archive = ZipArchive::new(Cursor::new(bytes))
             .map_err(|e| corrupt("header", format!("not a readable .npz (zip) archive: {e}")))?;
-        let mut found: Vec<(TensorInfo, Member)> = Vec::new();
+        let mut found: Vec<(TensorFileEntry, Member)> = Vec::new();
         let mut unsupported = Vec::new();
         for i in 0..archive.len() {
             let file = archive
@@ -183,7 +183,7 @@ impl NpzSource {
                     ),
                 ));
             }
-            let info = TensorInfo {
+            let info = TensorFileEntry {
                 name,
                 dtype: kind.dtype(),
                 shape: header.shape.clone(),
@@ -222,7 +222,7 @@ impl NpzSource {
         Ok((source, tensors, unsupported))
     }
 
-    pub(super) fn read(&self, index: usize, info: &TensorInfo) -> Result<TensorView<'_>> {
+    pub(super) fn read(&self, index: usize, info: &TensorFileEntry) -> Result<TensorView<'_>> {
         let member = self.members.get(index).ok_or_else(|| Error::NotFound {
             path: self.path.clone(),
             tensor: info.name.clone(),

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::mmap::MappedFile;
 use crate::tensor::{TensorData, TensorView};
 
-use super::{ConvertPlan, Progress, StagedOutput, TensorInfo, Unsupported, write_chunked};
+use super::{ConvertPlan, Progress, StagedOutput, TensorFileEntry, Unsupported, write_chunked};
 
 /// The `.safetensors` type of a TensorFlow type (see the table in the
 /// module documentation), `None` when there is none.
@@ -90,7 +90,7 @@ impl std::fmt::Debug for SafeTensorsSource {
 impl SafeTensorsSource {
     pub(super) fn open(
         path: &Path,
-    ) -> Result<(SafeTensorsSource, Vec<TensorInfo>, Vec<Unsupported>)> {
+    ) -> Result<(SafeTensorsSource, Vec<TensorFileEntry>, Vec<Unsupported>)> {
         let map = MappedFile::open(path)?;
         let corrupt = |what: String| Error::CorruptForeignFile {
             path: path.to_path_buf(),
@@ -133,7 +133,7 @@ impl SafeTensorsSource {
                         .map_err(|_| corrupt(format!("tensor {name}: dimension {d} too large")))?,
                 );
             }
-            tensors.push(TensorInfo {
+            tensors.push(TensorFileEntry {
                 name,
                 dtype,
                 shape,
@@ -149,7 +149,7 @@ impl SafeTensorsSource {
         Ok((source, tensors, unsupported))
     }
 
-    pub(super) fn read(&self, index: usize, info: &TensorInfo) -> Result<TensorView<'_>> {
+    pub(super) fn read(&self, index: usize, info: &TensorFileEntry) -> Result<TensorView<'_>> {
         let bytes = self
             .ranges
             .get(index)

@@ -4,7 +4,8 @@
 //! correct masked CRC32C, and each must give an error naming the file, never
 //! a panic, a wrong answer or an allocation the file cannot justify.
 //!
-//! Layout reminders (FORMATS.md section 2, see `table.rs`): a block is
+//! Layout reminders (docs/formats.md, section 2 "The index: a
+//! LevelDB-style sorted table", see `table/`): a block is
 //! `entry* restart:u32le* count:u32le`, an entry `shared non_shared
 //! value_len key_delta value`, a block is followed by a 5-byte trailer (type,
 //! masked CRC32C of block and type), and the 48-byte footer holds the
@@ -71,7 +72,7 @@ fn block(entries: &[u8], restarts: &[u32]) -> Vec<u8> {
 }
 
 /// Appends `body` and its trailer (type byte `kind`, masked CRC32C of the
-/// body and the type byte, as `table.rs: write_block` computes it) to `file`.
+/// body and the type byte, as `table/builder.rs: write_block` computes it) to `file`.
 fn put_block(file: &mut Vec<u8>, body: &[u8], kind: u8) -> BlockHandle {
     let handle = BlockHandle {
         offset: file.len() as u64,
@@ -322,7 +323,7 @@ fn forged_tables_read_like_built_ones() {
 }
 
 // ---------------------------------------------------------------------------
-// Restart arrays (table.rs: parse_restarts)
+// Restart arrays (table/reader.rs: parse_restarts)
 
 #[test]
 fn restart_counts_beyond_the_block_are_refused() {
@@ -381,7 +382,7 @@ fn malformed_restart_arrays_are_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// Entries (table.rs: decode_entry, BlockCursor::step, seek_in_block)
+// Entries (table/reader.rs: decode_entry, BlockCursor::step, seek_in_block)
 
 #[test]
 fn shared_prefixes_longer_than_the_previous_key_are_refused() {
@@ -483,7 +484,7 @@ fn restart_points_inside_entries_hide_nothing() {
 }
 
 // ---------------------------------------------------------------------------
-// Key order (table.rs: TableIter::next, Table::open_with)
+// Key order (table/reader.rs: TableIter::next, Table::open_with)
 
 #[test]
 fn unsorted_and_duplicate_keys_are_refused() {
@@ -556,7 +557,7 @@ fn unsorted_index_blocks_are_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// Block handles (table.rs: Table::open_with, read_block)
+// Block handles (table/reader.rs: Table::open_with, read_block)
 
 #[test]
 fn index_entries_pointing_outside_the_data_area_are_refused() {
@@ -694,7 +695,7 @@ fn bad_block_types_are_refused() {
 }
 
 // ---------------------------------------------------------------------------
-// Snappy blocks (table.rs: read_block)
+// Snappy blocks (table/reader.rs: read_block)
 
 #[test]
 fn snappy_blocks_claiming_huge_sizes_are_refused() {

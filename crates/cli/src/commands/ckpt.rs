@@ -12,10 +12,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
 use regex::Regex;
 use savedmodel_checkpoint::convert::{ConvertOptions, ConvertPlan, Format, Rename, load_tensors};
-use savedmodel_checkpoint::ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
 use savedmodel_checkpoint::{
     BundleReader, DType, Error as CkptError, TensorData, TensorEntry, TensorView, shape_string,
 };
+use savedmodel_checkpoint::{decode_tensor_name_slice, encode_tensor_name_slice};
 use serde::Serialize;
 
 /// Conversions at least this large get a progress bar (on a terminal).

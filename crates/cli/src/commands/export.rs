@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use savedmodel_export::{
-    ExportOptions, MAX_WARMUP_EXAMPLES, ModelSpec, PreparedModel, WarmupExamples, open_weights,
+    ExportOptions, ExportSpec, MAX_WARMUP_EXAMPLES, PreparedModel, WarmupExamples, open_weights,
 };
 use savedmodel_layout::{BaseListing, NextVersion, publish};
 
@@ -160,7 +160,7 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
     let (Some(spec_path), Some(weights_path)) = (&args.spec, &args.weights) else {
         bail!("--spec and --weights are required without --onnx");
     };
-    let spec = ModelSpec::from_file(spec_path)?;
+    let spec = ExportSpec::from_file(spec_path)?;
     let weights = open_weights(weights_path)?;
     let model = PreparedModel::prepare(&spec, &weights)?;
     let warmup = match (&args.warmup_inputs, args.warmup_examples) {

@@ -14,7 +14,8 @@
 //! Every node is checked against TensorFlow 2.21's definition of its op
 //! ([`crate::op_registry`]), and only attrs that differ from the registered
 //! default are written, so the graph also loads in TensorFlow builds older
-//! than the attrs (docs/formats.md, section 9).
+//! than the attrs (docs/formats.md, section 13 "GraphDef nodes: attrs,
+//! defaults and the op registry").
 //!
 //! Variables' values are not part of the `GraphDef`: the graph keeps each
 //! one as a [`VariableValue`] (an owned [`Tensor`] moved in without a copy,
@@ -251,7 +252,7 @@ pub struct Partition {
 
 impl Partition {
     /// The `SaveV2`/`RestoreV2` `shape_and_slices` spec: `"5 3 0,3:0,3"`
-    /// (FORMATS.md 1.6).
+    /// (docs/formats.md, section 6 "Partitioned tensors and slice keys").
     pub fn spec(&self, part_shape: &[i64]) -> String {
         let dims: Vec<String> = self.full_shape.iter().map(i64::to_string).collect();
         let slices: Vec<String> = self
@@ -279,7 +280,7 @@ pub struct AssetRecord {
 
 /// Checks a node's attrs against TensorFlow's definition of its op (the
 /// embedded [`OpRegistry`]) and leaves out those equal to their registered
-/// default, as `strip_default_attrs` does (docs/formats.md, section 9): an
+/// default, as `strip_default_attrs` does (docs/formats.md, section 13): an
 /// unregistered op type, an attr the op does not declare, a value of the
 /// wrong type or outside `allowed_values`, and a missing required attr are
 /// errors here rather than when TensorFlow imports the graph. Attrs whose

@@ -70,7 +70,8 @@ impl Shape {
 
     /// The `TensorShapeProto`: `unknown_rank: true` when the rank is unknown,
     /// else one `dim` per dimension with `-1` for unknown sizes (what every
-    /// `TensorInfo` we write carries, FORMATS.md 3.3).
+    /// `TensorInfo` we write carries: docs/formats.md, section 16 "Loading a
+    /// SavedModel: the loader's steps").
     pub fn to_proto(&self) -> TensorShapeProto {
         match &self.0 {
             None => TensorShapeProto {

@@ -4,7 +4,8 @@
 //! runs.
 //!
 //! A table is a `HashTableV2` with a non-empty `shared_name` (as TensorFlow's
-//! Python always sets, FORMATS.md 9), filled by `LookupTableImportV2` or
+//! Python always sets; docs/formats.md, section 13 "GraphDef nodes: attrs,
+//! defaults and the op registry"), filled by `LookupTableImportV2` or
 //! `InitializeTableFromTextFileV2` and read with `LookupTableFindV2`. The
 //! initializer is registered with [`Graph::add_table_initializer`], so
 //! [`crate::builder::SavedModelBuilder`] runs it in the init op.

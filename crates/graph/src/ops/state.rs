@@ -1,6 +1,7 @@
 //! Resource variables (`tensorflow/core/ops/resource_variable_ops.cc`) and
 //! partitioned variables, as TensorFlow's `ResourceVariable` and
-//! `tf.compat.v1.get_variable(partitioner=...)` build them (FORMATS.md 4.3).
+//! `tf.compat.v1.get_variable(partitioner=...)` build them (docs/formats.md, section 15
+//! "Variables and the saver subgraph").
 //!
 //! A variable is a `VarHandleOp` whose `shared_name` is its node name (an
 //! empty `shared_name` would make every such handle alias one variable), read

@@ -230,7 +230,7 @@ impl VariableValue {
         };
         let (dtype, shape) = (source.dtype(), source.shape());
         let expected = fixed_byte_size(dtype, shape).map_err(fail)?;
-        let mut chunks = Chunks::new(source.open().map_err(Error::from)?);
+        let mut chunks = Chunks::new(source.open()?);
         let mut seen = 0u64;
         loop {
             let chunk = chunks
@@ -358,7 +358,7 @@ impl VariableValue {
 }
 
 /// The bytes of a [`SourceData`], consumed like a `BufRead`: a borrowed or
-/// owned slice is handed out whole, a reader through a [`CHUNK_SIZE`]
+/// owned slice is handed out whole, a reader through a `CHUNK_SIZE`
 /// buffer.
 pub struct Chunks<'a> {
     data: SourceData<'a>,

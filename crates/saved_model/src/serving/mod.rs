@@ -3,8 +3,8 @@
 //! records, and the TFRecord framing of the warmup file.
 //!
 //! The rules return [`Problem`]s. The writing side
-//! ([`crate::signature`], [`crate::warmup::WarmupRequests`],
-//! [`crate::builder::SavedModelBuilder`]) refuses what they find; the
+//! ([`crate::predict_signature`] and its siblings, [`crate::WarmupRequests`],
+//! [`crate::SavedModelBuilder`]) refuses what they find; the
 //! reading side ([`crate::validate`]) reports it with its [`Severity`].
 //!
 //! ```

@@ -5,7 +5,8 @@
 //! (`PreProcessClassification`, `PostProcessClassificationResult`),
 //! `regressor.cc` (`PreProcessRegression`, `PostProcessRegressionResult`),
 //! `predict_util.cc` (`VerifySignature`: the Predict API takes classify and
-//! regress signatures too); docs/formats.md section 9.
+//! regress signatures too); docs/formats.md, section 19 "TensorFlow Serving:
+//! signatures at request time".
 //!
 //! Breaking what Serving checks on the `SignatureDef` before it runs
 //! anything (one input `inputs`; one or two outputs among `classes` and

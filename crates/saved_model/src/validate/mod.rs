@@ -9,7 +9,7 @@
 //! TensorFlow 2.21 but is fragile (other loaders, other TensorFlow versions,
 //! a GPU-less server).
 //!
-//! What is checked (docs/formats.md sections 9 and 10; the C++ loader's
+//! What is checked (docs/formats.md, sections 9, 10, 16 and 19; the C++ loader's
 //! steps are in `tensorflow/cc/saved_model/loader.cc`, TensorFlow Serving's
 //! in `tensorflow_serving/servables/tensorflow/`, its rules in
 //! [`crate::serving`]):
