@@ -19,6 +19,7 @@ pub mod string_tensor;
 pub mod table;
 mod tensor;
 mod varint;
+mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ pub use ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
 pub use reader::{BundleReader, MAX_NUM_SHARDS, OBJECT_GRAPH_KEY, ReaderOptions};
 pub use slice::{Extent, TensorSlice, parse_shape_and_slice};
 pub use tensor::{Element, TensorData, TensorView};
+pub use verify::{
+    EntryCheck, EntryReport, IndexCheck, VerifyOptions, VerifyReport, verify, verify_with,
+};
 pub use writer::{
     BundleWriter, DEFAULT_BUFFER_SIZE, MAX_DATA_FILES, ShardedBundleWriter, TensorBytes,
     TensorSink, WriterOptions, merge_bundles, merge_bundles_with,

@@ -13,7 +13,7 @@ use crate::dtype::DType;
 use crate::entry::{BundleHeader, Endianness, TensorEntry};
 use crate::error::{DTypeDisplay, Error, Result, display_key};
 use crate::mmap::MappedFile;
-use crate::ordered_code::encode_tensor_name_slice;
+use crate::ordered_code::{decode_tensor_name_slice, encode_tensor_name_slice};
 use crate::slice::TensorSlice;
 use crate::string_tensor;
 use crate::table::{Table, TableReadOptions};
@@ -171,6 +171,31 @@ impl BundleReader {
     pub fn contains(&self, name: impl AsRef<[u8]>) -> Result<bool> {
         let key = name.as_ref();
         Ok(!key.is_empty() && self.table.get(key)?.is_some())
+    }
+
+    /// Whether `key` is the slice key of a slice that a partitioned tensor of
+    /// this bundle lists: what TensorFlow's `CheckpointReader` leaves out of
+    /// its variable maps, the tensor being listed under its own name. Looks
+    /// the tensor up (one lazy lookup) only for keys that decode as slice
+    /// keys, so a walk over [`entries`](Self::entries) can tell them apart
+    /// as it goes, without collecting the entries first.
+    pub fn is_listed_slice(&self, key: &[u8]) -> Result<bool> {
+        if key.first() != Some(&0) {
+            return Ok(false);
+        }
+        let Some((name, _)) = decode_tensor_name_slice(key) else {
+            return Ok(false);
+        };
+        match self.entry(&name) {
+            // Compared as encoded: the key is listed exactly when one of the
+            // tensor's slices encodes to it.
+            Ok(entry) => Ok(entry
+                .slices
+                .iter()
+                .any(|slice| encode_tensor_name_slice(&name, slice) == key)),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Every entry but the header, in key order: tensors, the full-tensor

@@ -147,6 +147,16 @@ impl Format {
         }
     }
 
+    /// The format of the file or checkpoint at `path`, and the path to open
+    /// as that format (a checkpoint's prefix), by the rules of
+    /// [`TensorFile::open`], without reading more than two bytes: a
+    /// checkpoint can then be opened with [`BundleReader::open`], which
+    /// reads only what its lookups need, where [`TensorFile::open`] reads
+    /// every index entry to list the tensors.
+    pub fn detect(path: impl AsRef<Path>) -> Result<(Format, PathBuf)> {
+        detect(path.as_ref())
+    }
+
     /// The format's name in messages: `checkpoint`, `.safetensors`, `.npz`.
     pub fn name(self) -> &'static str {
         match self {

@@ -505,9 +505,29 @@ fn formats_are_detected() {
         assert_eq!(file.format(), Format::TensorBundle, "{}", path.display());
         assert_eq!(file.path(), prefix);
         assert!(file.bundle_reader().is_some());
+        assert_eq!(
+            Format::detect(&path).unwrap(),
+            (Format::TensorBundle, prefix.clone()),
+            "{}",
+            path.display()
+        );
     }
     let missing = load_tensors(dir.path().join("nothing")).unwrap_err();
     assert!(missing.to_string().contains("nothing"), "{missing}");
+    let missing = Format::detect(dir.path().join("nothing")).unwrap_err();
+    assert!(
+        matches!(&missing, Error::Io { path, .. } if path.ends_with("nothing")),
+        "{missing}"
+    );
+    let npz = dir.path().join("w.bin");
+    std::fs::write(&npz, b"PK\x03\x04").unwrap();
+    assert_eq!(Format::detect(&npz).unwrap(), (Format::Npz, npz.clone()));
+    let other = dir.path().join("w.npz");
+    std::fs::write(&other, b"{}").unwrap();
+    assert_eq!(
+        Format::detect(&other).unwrap(),
+        (Format::SafeTensors, other.clone())
+    );
     assert_eq!(
         Format::for_output(Path::new("a/b.SafeTensors")),
         Format::SafeTensors

@@ -398,6 +398,54 @@ fn partitioned_tensors_assemble_and_slice() {
 }
 
 #[test]
+fn listed_slice_keys_are_told_from_other_keys() {
+    use crate::ordered_code::encode_tensor_name_slice;
+    let rows = |start, length| TensorSlice::new(vec![Extent::Range { start, length }]);
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("listed");
+    let mut writer = BundleWriter::create(&prefix).unwrap();
+    writer
+        .add_slice("p", &[4], &rows(0, 2), DType::Float, &[0; 8])
+        .unwrap();
+    writer
+        .add_slice("p", &[4], &rows(2, 2), DType::Float, &[0; 8])
+        .unwrap();
+    // A slice key stored as a plain tensor: no tensor lists it.
+    let orphan = encode_tensor_name_slice(b"q", &rows(0, 1));
+    writer.add(&orphan, DType::Float, &[1], &[0; 4]).unwrap();
+    // A slice key of `p`'s name for a slice `p` does not list.
+    let unlisted = encode_tensor_name_slice(b"p", &rows(1, 1));
+    writer.add(&unlisted, DType::Float, &[1], &[0; 4]).unwrap();
+    writer.add_typed("w", &[1], &[1.0f32]).unwrap();
+    writer.finish().unwrap();
+
+    let reader = BundleReader::open(&prefix).unwrap();
+    let listed: Vec<(Vec<u8>, bool)> = reader
+        .entries()
+        .map(|item| {
+            let (key, _) = item.unwrap();
+            let listed = reader.is_listed_slice(&key).unwrap();
+            (key, listed)
+        })
+        .collect();
+    let expected_listed = [
+        encode_tensor_name_slice(b"p", &rows(0, 2)),
+        encode_tensor_name_slice(b"p", &rows(2, 2)),
+    ];
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    for (key, is_listed) in &listed {
+        assert_eq!(
+            *is_listed,
+            expected_listed.contains(key),
+            "{}",
+            key.escape_ascii()
+        );
+    }
+    assert!(!reader.is_listed_slice(b"").unwrap());
+    assert!(!reader.is_listed_slice(b"\0not a slice key").unwrap());
+}
+
+#[test]
 fn missing_slices_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("half");

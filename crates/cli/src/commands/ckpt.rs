@@ -1,7 +1,6 @@
 //! `savedmodel ckpt`: list, print, verify and convert TensorFlow checkpoints
 //! (TensorBundle prefixes), `.safetensors` and `.npz` files.
 
-use std::collections::HashSet;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +10,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use clap::{Args, Subcommand};
 use regex::Regex;
-use savedmodel_checkpoint::convert::{ConvertOptions, ConvertPlan, Format, Rename, load_tensors};
-use savedmodel_checkpoint::{
-    BundleReader, DType, Error as CkptError, TensorData, TensorEntry, TensorView, shape_string,
+use savedmodel_checkpoint::convert::{
+    ConvertOptions, ConvertPlan, Format, Rename, TensorFile, load_tensors,
 };
-use savedmodel_checkpoint::{decode_tensor_name_slice, encode_tensor_name_slice};
+use savedmodel_checkpoint::encode_tensor_name_slice;
+use savedmodel_checkpoint::{
+    BundleReader, DType, EntryCheck, EntryReport, IndexCheck, TensorData, TensorView, VerifyReport,
+    shape_string,
+};
 use serde::Serialize;
+use serde::ser::{SerializeSeq as _, Serializer as _};
 
 /// Conversions at least this large get a progress bar (on a terminal).
 const PROGRESS_THRESHOLD: u64 = 64 << 20;
@@ -223,20 +226,6 @@ fn display_name(key: &[u8]) -> String {
     }
 }
 
-/// The keys under which partitioned tensors store their slices (what
-/// TensorFlow's `CheckpointReader` leaves out of its variable maps).
-fn slice_keys(entries: &[(Vec<u8>, TensorEntry)]) -> HashSet<Vec<u8>> {
-    entries
-        .iter()
-        .flat_map(|(key, entry)| {
-            entry
-                .slices
-                .iter()
-                .map(move |slice| encode_tensor_name_slice(key, slice))
-        })
-        .collect()
-}
-
 #[derive(Serialize)]
 struct LsJson {
     name: String,
@@ -259,23 +248,27 @@ struct SliceJson {
     crc32c: u32,
 }
 
+/// Walks the index once, in key order, printing as it goes: a slice key is
+/// told from a tensor by looking up the tensor it names
+/// ([`BundleReader::is_listed_slice`]), not by collecting the entries first.
 fn ls(args: &LsArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let reader = open_bundle(&args.prefix)?;
-    let entries = reader
-        .entries()
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("reading {}", reader.index_path().display()))?;
-    let hidden = slice_keys(&entries);
+    let reading = || format!("reading {}", reader.index_path().display());
     if args.json {
-        let mut list = Vec::new();
-        for (key, entry) in entries.iter().filter(|(k, _)| !hidden.contains(k)) {
+        let mut json = serde_json::Serializer::pretty(&mut *out);
+        let mut list = json.serialize_seq(None)?;
+        for item in reader.entries() {
+            let (key, entry) = item.with_context(reading)?;
+            if reader.is_listed_slice(&key).with_context(reading)? {
+                continue;
+            }
             let partitioned = entry.is_partitioned();
             let mut slices = Vec::with_capacity(entry.slices.len());
             for slice in &entry.slices {
-                let slice_key = encode_tensor_name_slice(key, slice);
+                let slice_key = encode_tensor_name_slice(&key, slice);
                 let stored = reader
                     .entry(&slice_key)
-                    .with_context(|| format!("reading slice {slice} of {}", display_name(key)))?;
+                    .with_context(|| format!("reading slice {slice} of {}", display_name(&key)))?;
                 slices.push(SliceJson {
                     slice: slice.to_string(),
                     shape: stored.shape,
@@ -286,31 +279,32 @@ fn ls(args: &LsArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 });
             }
             let whole = !partitioned;
-            list.push(LsJson {
-                name: display_name(key),
+            list.serialize_element(&LsJson {
+                name: display_name(&key),
                 dtype: entry.dtype.name(),
-                shape: entry.shape.clone(),
+                shape: entry.shape,
                 shard: whole.then_some(entry.shard_id),
                 offset: whole.then_some(entry.offset),
                 size: whole.then_some(entry.size),
                 crc32c: whole.then_some(entry.crc32c),
                 slices,
-            });
+            })?;
         }
-        serde_json::to_writer_pretty(&mut *out, &list)?;
+        list.end()?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut total: u64 = 0;
-    for (key, entry) in &entries {
-        if !hidden.contains(key) {
+    for item in reader.entries() {
+        let (key, entry) = item.with_context(reading)?;
+        if !reader.is_listed_slice(&key).with_context(reading)? {
             total = total.saturating_add(entry.num_elements());
         }
         if entry.slices.is_empty() {
             writeln!(
                 out,
                 "{} ({}) {}",
-                utf8_ignoring_errors(key),
+                utf8_ignoring_errors(&key),
                 entry.dtype.name(),
                 shape_string(&entry.shape)
             )?;
@@ -332,17 +326,29 @@ struct CatJson<'a> {
     strings: Option<Vec<String>>,
 }
 
+/// A checkpoint is opened with [`BundleReader`], whose lookup reads one
+/// block of the index (a `TensorFile` would read every entry to list them).
 fn cat(args: &CatArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let file =
-        load_tensors(&args.source).with_context(|| format!("opening {}", args.source.display()))?;
-    let view = match file.bundle_reader() {
-        Some(reader) => reader.tensor(args.name.as_bytes()),
-        None => file.get(&args.name),
+    let opening = || format!("opening {}", args.source.display());
+    let (format, path) = Format::detect(&args.source).with_context(opening)?;
+    let reading = || format!("reading tensor {} of {}", args.name, path.display());
+    if format == Format::TensorBundle {
+        let reader = BundleReader::open(&path).with_context(opening)?;
+        let view = reader.tensor(args.name.as_bytes()).with_context(reading)?;
+        print_tensor(args, &view, out)?;
+    } else {
+        let file = TensorFile::open_as(&path, format).with_context(opening)?;
+        let view = file.get(&args.name).with_context(reading)?;
+        print_tensor(args, &view, out)?;
     }
-    .with_context(|| format!("reading tensor {} of {}", args.name, file.path().display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints what `ckpt cat` prints of a tensor read.
+fn print_tensor(args: &CatArgs, view: &TensorView<'_>, out: &mut impl Write) -> anyhow::Result<()> {
     if args.json {
         let (data, strings) = match view.data() {
-            TensorData::Bytes(_) => (Some(BASE64.encode(little_endian(&view))), None),
+            TensorData::Bytes(_) => (Some(BASE64.encode(little_endian(view))), None),
             TensorData::Strings(strings) => (
                 None,
                 Some(strings.iter().map(|s| BASE64.encode(s)).collect()),
@@ -365,9 +371,9 @@ fn cat(args: &CatArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             view.dtype().name(),
             shape_string(view.shape())
         )?;
-        write_values(&view, out)?;
+        write_values(view, out)?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A view's element bytes in little-endian order.
@@ -444,108 +450,81 @@ fn write_element(dtype: DType, e: &[u8], out: &mut impl Write) -> io::Result<()>
     }
 }
 
+/// Prints [`savedmodel_checkpoint::verify`]'s report.
 fn verify(args: &VerifyArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let prefix = resolve_prefix(&args.prefix);
-    let reader = match BundleReader::open(&prefix) {
-        Ok(reader) => reader,
-        // Missing or unreadable files are errors (exit 2); a corrupt index
-        // is a fault found (exit 1).
-        Err(e @ CkptError::Io { .. }) => {
-            return Err(
-                anyhow::Error::new(e).context(format!("opening checkpoint {}", prefix.display()))
-            );
-        }
-        Err(e) => {
+    // Missing or unreadable files are errors (exit 2); a corrupt index is a
+    // fault found (exit 1).
+    let report = savedmodel_checkpoint::verify(&prefix)
+        .with_context(|| format!("opening checkpoint {}", prefix.display()))?;
+    print_verify_report(&report, args.quiet, out)?;
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// One line per fault (and, unless `quiet`, per entry that passed), then
+/// the summary.
+fn print_verify_report(report: &VerifyReport, quiet: bool, out: &mut impl Write) -> io::Result<()> {
+    let prefix = report.prefix.display();
+    match &report.index {
+        IndexCheck::Ok => {}
+        IndexCheck::Corrupt(e) => {
             writeln!(out, "FAULT  index: {e}")?;
-            writeln!(out, "{}: the index is corrupt", prefix.display())?;
-            return Ok(ExitCode::from(1));
+            return writeln!(out, "{prefix}: the index is corrupt");
         }
-    };
-    let (mut checked, mut faults, mut bytes) = (0u64, 0u64, 0u64);
-    let mut entries = Vec::new();
-    for item in reader.entries() {
-        match item {
-            Ok(entry) => entries.push(entry),
-            Err(e) => {
-                faults += 1;
-                writeln!(
-                    out,
-                    "FAULT  index: {e} (entries after this point not checked)"
-                )?;
-            }
-        }
+        IndexCheck::Stopped(e) => writeln!(
+            out,
+            "FAULT  index: {e} (entries after this point not checked)"
+        )?,
     }
-    for (key, entry) in &entries {
-        checked += 1;
-        let label = match decode_tensor_name_slice(key) {
-            Some((name, slice)) if key.first() == Some(&0) => {
-                format!("{} (slice {slice})", display_name(&name))
+    for entry in &report.entries {
+        let description = describe_entry(entry);
+        match &entry.check {
+            EntryCheck::Ok if !quiet => {
+                writeln!(out, "ok     {description}: {} bytes", entry.entry.size)?;
             }
-            _ => display_name(key),
-        };
-        let description = format!(
-            "{label} ({}) {}",
-            entry.dtype.name(),
-            shape_string(&entry.shape)
-        );
-        if entry.is_partitioned() {
-            let missing: Vec<String> = entry
-                .slices
-                .iter()
-                .filter(|slice| {
-                    !reader
-                        .contains(encode_tensor_name_slice(key, slice))
-                        .unwrap_or(false)
-                })
-                .map(ToString::to_string)
-                .collect();
-            if missing.is_empty() {
-                if !args.quiet {
-                    writeln!(
-                        out,
-                        "ok     {description}: partitioned in {} slices",
-                        entry.slices.len()
-                    )?;
-                }
-            } else {
-                faults += 1;
+            EntryCheck::Partitioned { slices } if !quiet => {
+                writeln!(out, "ok     {description}: partitioned in {slices} slices")?;
+            }
+            EntryCheck::MissingSlices(missing) => {
+                let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
                 writeln!(
                     out,
                     "FAULT  {description}: slices listed but missing: {}",
                     missing.join(", ")
                 )?;
             }
-            continue;
-        }
-        match reader.tensor_for_entry(key, entry) {
-            Ok(_) => {
-                bytes = bytes.saturating_add(entry.size);
-                if !args.quiet {
-                    writeln!(out, "ok     {description}: {} bytes", entry.size)?;
-                }
-            }
-            Err(e) => {
-                faults += 1;
-                writeln!(out, "FAULT  {description}: {e}")?;
-            }
+            EntryCheck::Fault(e) => writeln!(out, "FAULT  {description}: {e}")?,
+            _ => {}
         }
     }
-    let shards = reader.header().num_shards;
+    let (checked, faults) = (report.entries.len(), report.faults());
     if faults == 0 {
         writeln!(
             out,
-            "{}: {checked} entries, {bytes} bytes in {shards} data file(s): all checks passed",
-            prefix.display()
-        )?;
-        Ok(ExitCode::SUCCESS)
+            "{prefix}: {checked} entries, {} bytes in {} data file(s): all checks passed",
+            report.bytes_checked(),
+            report.data_files.len()
+        )
     } else {
-        writeln!(
-            out,
-            "{}: {faults} fault(s) in {checked} entries",
-            prefix.display()
-        )?;
-        Ok(ExitCode::from(1))
+        writeln!(out, "{prefix}: {faults} fault(s) in {checked} entries")
     }
+}
+
+/// `NAME (DT_TYPE) [d0,d1]`, a slice key as `NAME (slice S) ...`.
+fn describe_entry(entry: &EntryReport) -> String {
+    let label = match &entry.slice_of {
+        Some((name, slice)) => format!("{} (slice {slice})", display_name(name)),
+        None => display_name(&entry.key),
+    };
+    format!(
+        "{label} ({}) {}",
+        entry.entry.dtype.name(),
+        shape_string(&entry.entry.shape)
+    )
 }
 
 fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
@@ -617,4 +596,153 @@ fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use savedmodel_checkpoint::{BundleWriter, TensorSlice};
+
+    fn bundle(dir: &Path) -> PathBuf {
+        let prefix = dir.join("model.ckpt");
+        let mut writer = BundleWriter::create(&prefix).unwrap();
+        writer.add_typed("bias", &[2], &[0.5f32, -1.0]).unwrap();
+        writer.add_typed("global_step", &[], &[7i64]).unwrap();
+        let rows = |start, length| {
+            TensorSlice::new(vec![savedmodel_checkpoint::Extent::Range { start, length }])
+        };
+        writer
+            .add_slice("part", &[3], &rows(0, 1), DType::Int32, &1i32.to_ne_bytes())
+            .unwrap();
+        let two = [2i32.to_ne_bytes(), 3i32.to_ne_bytes()].concat();
+        writer
+            .add_slice("part", &[3], &rows(1, 2), DType::Int32, &two)
+            .unwrap();
+        writer.finish().unwrap();
+        prefix
+    }
+
+    fn cat_text(source: &Path, name: &str) -> anyhow::Result<String> {
+        let args = CatArgs {
+            source: source.to_path_buf(),
+            name: name.to_owned(),
+            json: false,
+        };
+        let mut out = Vec::new();
+        cat(&args, &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn cat_reads_one_tensor_from_any_spelling_of_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = bundle(dir.path());
+        let index = savedmodel_checkpoint::index_file_name(&prefix);
+        for source in [&prefix, &index] {
+            assert_eq!(
+                cat_text(source, "bias").unwrap(),
+                "bias (DT_FLOAT) [2]\n[0.5, -1]\n"
+            );
+            assert_eq!(
+                cat_text(source, "part").unwrap(),
+                "part (DT_INT32) [3]\n[1, 2, 3]\n"
+            );
+        }
+    }
+
+    /// The message `savedmodel ckpt cat` printed when it read the whole
+    /// index first (`TensorFile::open`), and prints now that it looks the
+    /// one tensor up.
+    #[test]
+    fn cat_of_a_missing_name_names_the_tensor_and_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = bundle(dir.path());
+        let err = cat_text(&prefix, "kernel").unwrap_err();
+        assert_eq!(
+            crate::error_message(&err),
+            format!(
+                "reading tensor kernel of {0}: tensor kernel not found in {0}.index",
+                prefix.display()
+            )
+        );
+        let missing = dir.path().join("nothing");
+        let err = cat_text(&missing, "bias").unwrap_err();
+        assert!(
+            crate::error_message(&err).starts_with(&format!("opening {}: ", missing.display())),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn ls_lists_entries_as_it_walks_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = bundle(dir.path());
+        let args = LsArgs {
+            prefix: prefix.clone(),
+            json: false,
+        };
+        let mut out = Vec::new();
+        ls(&args, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Two slice keys (binary, sorted first, bytes that are not UTF-8
+        // dropped), then the tensors but the partitioned one; its 3
+        // elements counted once.
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(lines[0].ends_with("(DT_INT32) [1]"), "{text}");
+        assert!(lines[1].ends_with("(DT_INT32) [2]"), "{text}");
+        assert_eq!(
+            lines[2..],
+            [
+                "bias (DT_FLOAT) [2]",
+                "global_step (DT_INT64) []",
+                "",
+                "# Total number of params: 6"
+            ]
+        );
+    }
+
+    fn verify_text(prefix: &Path, quiet: bool) -> (String, ExitCode) {
+        let args = VerifyArgs {
+            prefix: prefix.to_path_buf(),
+            quiet,
+        };
+        let mut out = Vec::new();
+        let code = verify(&args, &mut out).unwrap();
+        (String::from_utf8(out).unwrap(), code)
+    }
+
+    #[test]
+    fn verify_prints_one_line_per_entry_and_a_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = bundle(dir.path());
+        let p = prefix.display();
+        let (text, code) = verify_text(&prefix, false);
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(
+            text,
+            format!(
+                "ok     part (slice 0,1) (DT_INT32) [1]: 4 bytes\n\
+                 ok     part (slice 1,2) (DT_INT32) [2]: 8 bytes\n\
+                 ok     bias (DT_FLOAT) [2]: 8 bytes\n\
+                 ok     global_step (DT_INT64) []: 8 bytes\n\
+                 ok     part (DT_INT32) [3]: partitioned in 2 slices\n\
+                 {p}: 5 entries, 28 bytes in 1 data file(s): all checks passed\n"
+            )
+        );
+        // `bias` is stored first: flip one of its bytes.
+        let data = savedmodel_checkpoint::data_file_name(&prefix, 0, 1);
+        let mut bytes = std::fs::read(&data).unwrap();
+        bytes[3] ^= 1;
+        std::fs::write(&data, bytes).unwrap();
+        let (text, code) = verify_text(&prefix, true);
+        assert_eq!(code, ExitCode::from(1));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].starts_with("FAULT  bias (DT_FLOAT) [2]: ") && lines[0].contains("checksum"),
+            "{text}"
+        );
+        assert_eq!(lines[1], format!("{p}: 1 fault(s) in 5 entries"));
+    }
 }
