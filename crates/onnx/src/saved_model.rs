@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use savedmodel::serving::{DEFAULT_SERVING_SIGNATURE_DEF_KEY, SERVE_TAG};
 use savedmodel::WarmupRequests;
+use savedmodel::serving::{DEFAULT_SERVING_SIGNATURE_DEF_KEY, SERVE_TAG};
 use savedmodel::{MetaGraphBuilder, SavedModelBuilder, Tensor};
 
 use crate::convert::{ConvertOptions, Converted, SignatureTensor, convert};
