@@ -55,21 +55,26 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 fn describe(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Pass => "pass".to_owned(),
-        Outcome::NotConverted(why) => format!("not converted: {}", first_line(why)),
-        Outcome::Failed(why) => first_line(why).to_owned(),
+        // The message names the model's temporary path first: drop it, and
+        // join the list of unsupported nodes onto one line.
+        Outcome::NotConverted(why) => {
+            let why = why.split_once(": ").map_or(why.as_str(), |(_, rest)| rest);
+            let joined: Vec<&str> = why.lines().map(str::trim).collect();
+            format!("not converted: {}", shorten(&joined.join(" ")))
+        }
+        Outcome::Failed(why) => shorten(why).to_owned(),
     }
 }
 
-fn first_line(s: &str) -> &str {
-    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    if line.len() > 160 {
-        let mut end = 160;
-        while !line.is_char_boundary(end) {
+fn shorten(s: &str) -> &str {
+    if s.len() > 200 {
+        let mut end = 200;
+        while !s.is_char_boundary(end) {
             end -= 1;
         }
-        &line[..end]
+        &s[..end]
     } else {
-        line
+        s
     }
 }
 
@@ -83,8 +88,20 @@ fn table(results: &SuiteResults) -> String {
     }
     let mut ops: BTreeMap<&str, Op> = BTreeMap::new();
     for case in &results.cases {
+        // A case judges an operator only when the converter handles every
+        // other operator it uses; an operator without a converter is judged
+        // by every case that uses it.
+        let unhandled: Vec<&String> = case
+            .op_types
+            .iter()
+            .filter(|op| !savedmodel_onnx::convert::is_supported(op))
+            .collect();
         for op in &case.op_types {
             let entry = ops.entry(op.as_str()).or_default();
+            let handled = savedmodel_onnx::convert::is_supported(op);
+            if handled && !unhandled.is_empty() {
+                continue;
+            }
             entry.total += 1;
             if case.outcome == Outcome::Pass {
                 entry.passed += 1;
@@ -111,10 +128,10 @@ fn table(results: &SuiteResults) -> String {
     );
     let _ = writeln!(
         out,
-        "An operator is *supported* when every case that uses it passes, *partial* when some \
-         do (the first failing case says what is missing), *not supported* when none does. \
-         Cases count for every operator they use (the `_expanded` cases use the operators of \
-         the function body).\n"
+        "An operator the converter handles is *supported* when every case that uses it (and \
+         only other handled operators) passes, and *partial* otherwise: the first failing case \
+         says what is missing. An operator it does not handle is *not supported*. The \
+         `_expanded` cases count for the operators of the function body.\n"
     );
     let _ = writeln!(
         out,
@@ -122,12 +139,12 @@ fn table(results: &SuiteResults) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|");
     for (name, op) in &ops {
-        let status = if op.passed == op.total {
-            "supported"
-        } else if op.passed > 0 {
-            "partial"
-        } else {
+        let status = if !savedmodel_onnx::convert::is_supported(name) {
             "not supported"
+        } else if op.passed == op.total {
+            "supported"
+        } else {
+            "partial"
         };
         let failure = op
             .first_failure

@@ -141,6 +141,12 @@ pub fn convert(model: &Arc<OnnxModel>, options: &ConvertOptions) -> Result<Conve
     })
 }
 
+/// Whether the converter handles operator `op_type` of the default ONNX
+/// domain (some attribute values may still be refused).
+pub fn is_supported(op_type: &str) -> bool {
+    ops::is_supported(op_type)
+}
+
 /// The TensorFlow dtype and shape of a graph input or output (symbolic and
 /// missing dimensions are -1).
 fn value_type(

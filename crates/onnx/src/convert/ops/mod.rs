@@ -24,6 +24,12 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| shape::lookup(op_type))
 }
 
+/// Whether the converter has a converter for `op_type` of the default
+/// domain.
+pub(crate) fn is_supported(op_type: &str) -> bool {
+    lookup(op_type).is_some()
+}
+
 /// Why `node` cannot be converted at all, or `None` when a converter
 /// exists for its domain and op type.
 pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
