@@ -9,6 +9,8 @@
 
 mod elementwise;
 mod nn;
+mod norm;
+mod reduce;
 mod shape;
 
 use super::context::Ctx;
@@ -22,6 +24,8 @@ fn lookup(op_type: &str) -> Option<Converter> {
     elementwise::lookup(op_type)
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
+        .or_else(|| reduce::lookup(op_type))
+        .or_else(|| norm::lookup(op_type))
 }
 
 /// Why `node` cannot be converted at all, or `None` when a converter
