@@ -287,7 +287,8 @@ fn lp_normalization(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = ctx.plain(x_name)?;
     let kept = reduced_shape(&logical, &[axis], true);
     let norm = lp_norm(ctx, &sub(&base, "norm"), &x, &[axis as i64], p, kept)?;
-    let y = binary(ctx, &base, "RealDiv", &x, &norm, logical.clone())?;
+    // A zero norm gives zeros, as ONNX's reference does.
+    let y = binary(ctx, &base, "DivNoNan", &x, &norm, logical.clone())?;
     ctx.set_plain(output0(ctx, node)?, y, logical);
     Ok(())
 }

@@ -92,17 +92,15 @@ fn reduce_over(
     keep: bool,
     shape: Shape,
 ) -> Result<Output> {
-    ctx.op1(
-        op,
-        name,
-        &[x, axes],
-        &[
-            t(x.dtype()),
-            ("keep_dims", Attr::Bool(keep)),
-            ("Tidx", Attr::Type(axes.dtype())),
-        ],
-        shape,
-    )
+    let mut attrs = vec![
+        ("keep_dims", Attr::Bool(keep)),
+        ("Tidx", Attr::Type(axes.dtype())),
+    ];
+    // `Any` and `All` take only bool and have no `T`.
+    if super::elementwise::has_attr(op, "T") {
+        attrs.push(t(x.dtype()));
+    }
+    ctx.op1(op, name, &[x, axes], &attrs, shape)
 }
 
 /// A unary TensorFlow op keeping the shape.
@@ -297,6 +295,10 @@ fn reduce(ctx: &mut Ctx, node: &NodeView<'_>, kind: Reduction) -> Result<()> {
     let y = match kind {
         Reduction::Sum => over(ctx, &base, "Sum", &x, keep, stored)?,
         Reduction::Mean => over(ctx, &base, "Mean", &x, keep, stored)?,
+        // The maximum of bools is their disjunction, the minimum their
+        // conjunction (false and true over no elements, as in ONNX).
+        Reduction::Max if x.dtype() == DType::Bool => over(ctx, &base, "Any", &x, keep, stored)?,
+        Reduction::Min if x.dtype() == DType::Bool => over(ctx, &base, "All", &x, keep, stored)?,
         Reduction::Max => over(ctx, &base, "Max", &x, keep, stored)?,
         Reduction::Min => over(ctx, &base, "Min", &x, keep, stored)?,
         Reduction::Prod => over(ctx, &base, "Prod", &x, keep, stored)?,
