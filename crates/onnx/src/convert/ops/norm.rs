@@ -1,12 +1,13 @@
 //! Normalizations built from reductions: `LayerNormalization`,
 //! `InstanceNormalization`, `MeanVarianceNormalization`,
-//! `LpNormalization`, and the `GlobalLpPool` norm.
+//! `LpNormalization`, and the `GlobalLpPool` and `LpPool` norms.
 //!
 //! ONNX semantics: `onnx/defs/nn/defs.cc` (the function bodies there give
 //! the exact formulas).
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
+use super::nn::{PoolKind, pool_of};
 use super::reduce::{binary, reduced_shape, t, tf_reduce, unary};
 use super::{
     Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input, sub,
@@ -22,6 +23,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "MeanVarianceNormalization" => mean_variance_norm,
         "LpNormalization" => lp_normalization,
         "GlobalLpPool" => global_lp_pool,
+        "LpPool" => lp_pool,
         _ => return None,
     };
     Some(f)
@@ -325,5 +327,52 @@ fn global_lp_pool(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     } else {
         ctx.set_plain(out, y, logical);
     }
+    Ok(())
+}
+
+/// `|x|^p` with `p` a positive integer.
+fn abs_pow(ctx: &mut Ctx, base: &str, x: &Output, p: i64) -> Result<Output> {
+    match p {
+        1 => unary(ctx, base, "Abs", x),
+        2 => unary(ctx, base, "Square", x),
+        p if p > 0 => {
+            let a = unary(ctx, &sub(base, "abs"), "Abs", x)?;
+            let pt = ctx.const_scalar(&sub(base, "p"), x.dtype(), p as f64)?;
+            binary(ctx, base, "Pow", &a, &pt, x.shape().clone())
+        }
+        _ => Err(ctx.error(format!("p must be positive, not {p}"))),
+    }
+}
+
+/// `LpPool`: `(sum |x|^p)^(1/p)` over each window of the zero-padded
+/// input (as the backend suite's expected outputs,
+/// `onnx/backend/test/case/node/lppool.py`).
+fn lp_pool(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if !(3..=5).contains(&rank) {
+        return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
+    }
+    let p = node.attr_i_or("p", 2)?;
+    let base = ctx.node_name(node);
+    let out = output0(ctx, node)?;
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let x = ctx.channels_last(x_name)?;
+    let powered = abs_pow(ctx, &sub(&base, "lp_power"), &x, p)?;
+    // The power is an ONNX-invisible value pooled like an input.
+    let powered_name = format!("{out}#lp_power");
+    ctx.set_channels_last(&powered_name, powered, logical);
+    let (sum, shape) = pool_of(ctx, node, &powered_name, PoolKind::Sum)?;
+    let dtype = sum.dtype();
+    let st = sum.shape().clone();
+    let y = match p {
+        1 => sum,
+        2 => unary(ctx, &sub(&base, "lp_root"), "Sqrt", &sum)?,
+        _ => {
+            let inv = ctx.const_scalar(&sub(&base, "inv_p"), dtype, 1.0 / p as f64)?;
+            binary(ctx, &sub(&base, "lp_root"), "Pow", &sum, &inv, st)?
+        }
+    };
+    ctx.set_channels_last(out, y, shape);
     Ok(())
 }
