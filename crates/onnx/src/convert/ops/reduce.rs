@@ -10,7 +10,7 @@
 //! `ReduceLogSum`, ...) still apply. TensorFlow's reductions do exactly
 //! that when given an empty axis list.
 
-use savedmodel_graph::{Attr, DType, Output, Shape};
+use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::{
     Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input, sub,
@@ -254,6 +254,63 @@ fn plan(ctx: &mut Ctx, base: &str, x_name: &str, axes: Axes, keep: bool) -> Resu
     })
 }
 
+/// The reduction of a known int32 or int64 tensor (shape arithmetic:
+/// `Shape -> ReduceProd` for an element count), exact; `None` when it
+/// cannot be folded exactly (other types, overflow, the maximum or
+/// minimum of nothing).
+fn fold(x: &Tensor, axes: &[usize], keep: bool, kind: Reduction) -> Option<Tensor> {
+    if !matches!(x.dtype(), DType::Int32 | DType::Int64) {
+        return None;
+    }
+    let dims = x.shape();
+    let values = constant::to_i64(x).ok()?;
+    type Step = fn(i64, i64) -> Option<i64>;
+    let (init, step): (i64, Step) = match kind {
+        Reduction::Sum => (0, i64::checked_add),
+        Reduction::Prod => (1, i64::checked_mul),
+        Reduction::Max => (i64::MIN, |a, b| Some(a.max(b))),
+        Reduction::Min => (i64::MAX, |a, b| Some(a.min(b))),
+        _ => return None,
+    };
+    let reduced_count: i64 = axes
+        .iter()
+        .map(|&a| dims.get(a).copied().unwrap_or(0))
+        .product();
+    if reduced_count == 0 && matches!(kind, Reduction::Max | Reduction::Min) {
+        return None;
+    }
+    let out_dims: Vec<i64> = (0..dims.len())
+        .filter_map(|i| match (axes.contains(&i), keep) {
+            (false, _) => Some(dims[i]),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect();
+    let kept_sizes: Vec<i64> = (0..dims.len())
+        .map(|i| if axes.contains(&i) { 1 } else { dims[i] })
+        .collect();
+    let out_len: i64 = kept_sizes.iter().product();
+    let mut acc = vec![init; usize::try_from(out_len).ok()?];
+    let mut index = vec![0i64; dims.len()];
+    for &v in &values {
+        // The output element: the input index with the reduced axes at 0.
+        let mut o = 0i64;
+        for (i, &c) in index.iter().enumerate() {
+            o = o * kept_sizes[i] + if axes.contains(&i) { 0 } else { c };
+        }
+        let slot = acc.get_mut(usize::try_from(o).ok()?)?;
+        *slot = step(*slot, v)?;
+        for axis in (0..dims.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < dims[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    constant::from_i64(x.dtype(), &out_dims, &acc).ok()
+}
+
 /// `m` where it is finite, else 0.
 fn finite_or_zero(ctx: &mut Ctx, base: &str, m: &Output) -> Result<Output> {
     let dtype = m.dtype();
@@ -281,6 +338,13 @@ fn reduce(ctx: &mut Ctx, node: &NodeView<'_>, kind: Reduction) -> Result<()> {
     let axes_input = node.opset_version()? >= axes_input_from;
     let axes = reduce_axes(ctx, node, rank, axes_input)?;
     let keep = node.attr_i_or("keepdims", 1)? != 0;
+    if let Axes::Known(known) = &axes
+        && let Some(x) = ctx.constant(x_name)
+        && let Some(folded) = fold(x, known, keep, kind)
+    {
+        ctx.set_constant(output0(ctx, node)?, folded);
+        return Ok(());
+    }
     let base = ctx.node_name(node);
     let Plan {
         x,
@@ -859,4 +923,50 @@ fn modulo(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     ctx.set_plain(output0(ctx, node)?, y, shape);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(dims: &[i64], v: &[i64]) -> Tensor {
+        constant::from_i64(DType::Int64, dims, v).unwrap()
+    }
+
+    #[test]
+    fn folds_integer_reductions_over_axes() {
+        let x = ints(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let sum = fold(&x, &[1], false, Reduction::Sum).unwrap();
+        assert_eq!(sum.shape(), &[2]);
+        assert_eq!(constant::to_i64(&sum).unwrap(), vec![6, 15]);
+        let prod = fold(&x, &[0, 1], true, Reduction::Prod).unwrap();
+        assert_eq!(prod.shape(), &[1, 1]);
+        assert_eq!(constant::to_i64(&prod).unwrap(), vec![720]);
+        let max = fold(&x, &[0], true, Reduction::Max).unwrap();
+        assert_eq!(max.shape(), &[1, 3]);
+        assert_eq!(constant::to_i64(&max).unwrap(), vec![4, 5, 6]);
+    }
+
+    #[test]
+    fn does_not_fold_what_is_not_exact() {
+        let big = ints(&[2], &[i64::MAX, 1]);
+        assert!(fold(&big, &[0], false, Reduction::Sum).is_none());
+        let empty = ints(&[0, 2], &[]);
+        assert!(fold(&empty, &[0], false, Reduction::Max).is_none());
+        let sum = fold(&empty, &[0], false, Reduction::Sum).unwrap();
+        assert_eq!(constant::to_i64(&sum).unwrap(), vec![0, 0]);
+        let floats = constant::from_f64(DType::Float, &[2], &[1.0, 2.0]).unwrap();
+        assert!(fold(&floats, &[0], false, Reduction::Sum).is_none());
+    }
+
+    #[test]
+    fn einsum_implicit_output_is_written_out() {
+        assert_eq!(explicit_equation("ij, jk").0, "ij,jk->ik");
+        assert_eq!(explicit_equation("ii").0, "ii->");
+        assert_eq!(
+            explicit_equation("...ij,...jk"),
+            ("...ij,...jk->...ik".to_owned(), true)
+        );
+        assert_eq!(explicit_equation("ij->ji").0, "ij->ji");
+    }
 }
