@@ -1,5 +1,5 @@
 //! Normalizations built from reductions: `LayerNormalization`,
-//! `InstanceNormalization`, `MeanVarianceNormalization`,
+//! `RMSNormalization`, `GroupNormalization`, `InstanceNormalization`, `MeanVarianceNormalization`,
 //! `LpNormalization`, and the `GlobalLpPool` and `LpPool` norms.
 //!
 //! ONNX semantics: `onnx/defs/nn/defs.cc` (the function bodies there give
@@ -19,6 +19,8 @@ use crate::{NodeView, Result};
 pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     let f: Converter = match op_type {
         "LayerNormalization" => layer_norm,
+        "RMSNormalization" => rms_norm,
+        "GroupNormalization" => group_norm,
         "InstanceNormalization" => instance_norm,
         "MeanVarianceNormalization" => mean_variance_norm,
         "LpNormalization" => lp_normalization,
@@ -101,10 +103,7 @@ fn layer_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = ctx.plain(x_name)?;
     let dtype = x.dtype();
     // stash_type 1: statistics in float32.
-    let stash = match node.attr_i_or("stash_type", 1)? {
-        1 => DType::Float,
-        _ => dtype,
-    };
+    let stash = stash_type(node, dtype)?;
     let xs = cast(ctx, &sub(&base, "stashed"), &x, stash)?;
     let axes: Vec<i64> = (axis as i64..rank as i64).collect();
     let (mean, centered, var) = moments(ctx, &base, &xs, &axes)?;
@@ -147,6 +146,183 @@ fn layer_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if let Some(name) = output_name(node, 2) {
         ctx.set_plain(name, inv, stats_shape);
     }
+    Ok(())
+}
+
+/// The statistics type of `stash_type` (1: float32) for values of `dtype`.
+fn stash_type(node: &NodeView<'_>, dtype: DType) -> Result<DType> {
+    Ok(match node.attr_i_or("stash_type", 1)? {
+        1 => DType::Float,
+        _ => dtype,
+    })
+}
+
+/// `x / sqrt(mean(x^2 over the axes from axis) + epsilon) * scale`.
+fn rms_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let scale_name = required_input(ctx, node, 1)?;
+    let rank = rank_of(ctx, x_name)?;
+    let axis = normalize_axis(ctx, node.attr_i_or("axis", -1)?, rank)?;
+    let epsilon = f64::from(node.attr_f_or("epsilon", 1e-5)?);
+    let base = ctx.node_name(node);
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let stash = stash_type(node, dtype)?;
+    let xs = cast(ctx, &sub(&base, "stashed"), &x, stash)?;
+    let axes: Vec<i64> = (axis as i64..rank as i64).collect();
+    let kept = reduced_shape(&logical, &(axis..rank).collect::<Vec<_>>(), true);
+    let sq = unary(ctx, &sub(&base, "squared"), "Square", &xs)?;
+    let ms = tf_reduce(
+        ctx,
+        &sub(&base, "mean_square"),
+        "Mean",
+        &sq,
+        &axes,
+        true,
+        kept,
+    )?;
+    let eps = ctx.const_scalar(&sub(&base, "epsilon"), stash, epsilon)?;
+    let v = binary(
+        ctx,
+        &sub(&base, "ms_eps"),
+        "AddV2",
+        &ms,
+        &eps,
+        ms.shape().clone(),
+    )?;
+    let inv = unary(ctx, &sub(&base, "inv_rms"), "Rsqrt", &v)?;
+    let normalized = binary(
+        ctx,
+        &sub(&base, "normalized"),
+        "Mul",
+        &xs,
+        &inv,
+        logical.clone(),
+    )?;
+    let normalized = cast(ctx, &sub(&base, "normalized_cast"), &normalized, dtype)?;
+    let scale = ctx.plain(scale_name)?;
+    let y = binary(ctx, &base, "Mul", &normalized, &scale, logical.clone())?;
+    ctx.set_plain(output0(ctx, node)?, y, logical);
+    Ok(())
+}
+
+/// Statistics per sample and group of `num_groups` consecutive channels;
+/// the scale and bias are per channel (opset 21) or per group (opset 18).
+fn group_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let scale_name = required_input(ctx, node, 1)?;
+    let b_name = required_input(ctx, node, 2)?;
+    let rank = rank_of(ctx, x_name)?;
+    let groups = node
+        .attr_i("num_groups")?
+        .ok_or_else(|| ctx.error("attribute num_groups is required"))?;
+    let epsilon = f64::from(node.attr_f_or("epsilon", 1e-5)?);
+    let per_channel = node.opset_version()? >= 21;
+    let base = ctx.node_name(node);
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let dims = logical.dims().map(<[i64]>::to_vec).unwrap_or_default();
+    if rank < 2 || dims.len() != rank || dims[1..].iter().any(|&d| d < 0) {
+        return Err(ctx.error(
+            "GroupNormalization needs an input of rank 2 or more whose dimensions after the batch are known",
+        ));
+    }
+    let channels = dims[1];
+    if groups <= 0 || channels % groups != 0 {
+        return Err(ctx.error(format!(
+            "{channels} channels cannot be split into {groups} groups"
+        )));
+    }
+    let per_group: i64 = dims[1..].iter().product::<i64>() / groups;
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let stash = stash_type(node, dtype)?;
+    let xs = cast(ctx, &sub(&base, "stashed"), &x, stash)?;
+    let grouped_shape = ctx.const_i32(&sub(&base, "grouped_shape"), &[-1, groups, per_group])?;
+    let reshape_attrs = [t(stash), ("Tshape", Attr::Type(DType::Int32))];
+    let grouped = ctx.op1(
+        "Reshape",
+        &sub(&base, "grouped"),
+        &[&xs, &grouped_shape],
+        &reshape_attrs,
+        Shape::new(&[dims[0], groups, per_group]),
+    )?;
+    let (_, centered, var) = moments(ctx, &base, &grouped, &[2])?;
+    let eps = ctx.const_scalar(&sub(&base, "epsilon"), stash, epsilon)?;
+    let v = binary(
+        ctx,
+        &sub(&base, "var_eps"),
+        "AddV2",
+        &var,
+        &eps,
+        var.shape().clone(),
+    )?;
+    let inv = unary(ctx, &sub(&base, "inv_std"), "Rsqrt", &v)?;
+    let normalized = binary(
+        ctx,
+        &sub(&base, "normalized"),
+        "Mul",
+        &centered,
+        &inv,
+        grouped.shape().clone(),
+    )?;
+    let normalized = cast(ctx, &sub(&base, "normalized_cast"), &normalized, dtype)?;
+    // Per group, the parameters apply to the grouped values ([G, 1]); per
+    // channel, to the values back in their shape ([C, 1, ..., 1]).
+    let param_dims = if per_channel {
+        let mut d = vec![-1];
+        d.extend(std::iter::repeat_n(1, rank - 2));
+        d
+    } else {
+        vec![-1, 1]
+    };
+    let scale = reshaped(ctx, &sub(&base, "scale"), scale_name, &param_dims)?;
+    let shift = reshaped(ctx, &sub(&base, "shift"), b_name, &param_dims)?;
+    let shape_t = ctx.op1(
+        "Shape",
+        &sub(&base, "shape"),
+        &[&x],
+        &[t(dtype), ("out_type", Attr::Type(DType::Int32))],
+        Shape::new(&[rank as i64]),
+    )?;
+    let back_attrs = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
+    let y = if per_channel {
+        let n = ctx.op1(
+            "Reshape",
+            &sub(&base, "ungrouped"),
+            &[&normalized, &shape_t],
+            &back_attrs,
+            logical.clone(),
+        )?;
+        let y = binary(
+            ctx,
+            &sub(&base, "scaled"),
+            "Mul",
+            &n,
+            &scale,
+            logical.clone(),
+        )?;
+        binary(ctx, &base, "AddV2", &y, &shift, logical.clone())?
+    } else {
+        let st = normalized.shape().clone();
+        let y = binary(
+            ctx,
+            &sub(&base, "scaled"),
+            "Mul",
+            &normalized,
+            &scale,
+            st.clone(),
+        )?;
+        let y = binary(ctx, &sub(&base, "shifted"), "AddV2", &y, &shift, st)?;
+        ctx.op1(
+            "Reshape",
+            &base,
+            &[&y, &shape_t],
+            &back_attrs,
+            logical.clone(),
+        )?
+    };
+    ctx.set_plain(output0(ctx, node)?, y, logical);
     Ok(())
 }
 

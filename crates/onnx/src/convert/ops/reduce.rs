@@ -1,5 +1,5 @@
 //! Reductions and the operators built on them: `Reduce*`, `ArgMax`,
-//! `ArgMin`, `TopK`, `CumSum`, `Hardmax`, plus `Einsum` and `Mod`, which
+//! `ArgMin`, `TopK`, `CumSum`, `CumProd`, `Hardmax`, plus `Einsum` and `Mod`, which
 //! map to one TensorFlow op each.
 //!
 //! ONNX semantics: `onnx/defs/reduction/defs.cc`, `onnx/defs/math/defs.cc`
@@ -34,7 +34,8 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "ArgMax" => |c, n| arg(c, n, "ArgMax"),
         "ArgMin" => |c, n| arg(c, n, "ArgMin"),
         "TopK" => top_k,
-        "CumSum" => cumsum,
+        "CumSum" => |c, n| cumulative(c, n, "Cumsum"),
+        "CumProd" => |c, n| cumulative(c, n, "Cumprod"),
         "Hardmax" => hardmax,
         "Einsum" => einsum,
         "Mod" => modulo,
@@ -642,7 +643,9 @@ fn top_k(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
-fn cumsum(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+/// `CumSum` and `CumProd` (TensorFlow's `Cumsum` and `Cumprod` have the
+/// same `exclusive` and `reverse`).
+fn cumulative(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let x_name = required_input(ctx, node, 0)?;
     let axis_name = required_input(ctx, node, 1)?;
     let rank = rank_of(ctx, x_name)?;
@@ -660,7 +663,7 @@ fn cumsum(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let logical = ctx.slot(x_name)?.shape.clone();
     let x = ctx.plain(x_name)?;
     let y = ctx.op1(
-        "Cumsum",
+        op,
         &base,
         &[&x, &axis_t],
         &[
