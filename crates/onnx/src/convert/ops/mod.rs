@@ -8,6 +8,7 @@
 //! support is an error naming the node.
 
 mod elementwise;
+mod loss;
 mod nn;
 mod norm;
 mod reduce;
@@ -26,6 +27,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| shape::lookup(op_type))
         .or_else(|| reduce::lookup(op_type))
         .or_else(|| norm::lookup(op_type))
+        .or_else(|| loss::lookup(op_type))
 }
 
 /// Why `node` cannot be converted at all, or `None` when a converter

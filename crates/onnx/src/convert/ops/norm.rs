@@ -32,7 +32,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
 }
 
 /// A `Cast` (the identity when the types agree).
-fn cast(ctx: &mut Ctx, name: &str, x: &Output, to: DType) -> Result<Output> {
+pub(super) fn cast(ctx: &mut Ctx, name: &str, x: &Output, to: DType) -> Result<Output> {
     if x.dtype() == to {
         return Ok(x.clone());
     }
@@ -47,7 +47,7 @@ fn cast(ctx: &mut Ctx, name: &str, x: &Output, to: DType) -> Result<Output> {
 
 /// ONNX value `name` as a tensor of shape `dims`: a reshaped constant when
 /// known, else a `Reshape`.
-fn reshaped(ctx: &mut Ctx, base: &str, name: &str, dims: &[i64]) -> Result<Output> {
+pub(super) fn reshaped(ctx: &mut Ctx, base: &str, name: &str, dims: &[i64]) -> Result<Output> {
     if let Some(value) = ctx.constant(name).cloned() {
         let mut target = dims.to_vec();
         if let Some(i) = target.iter().position(|&d| d < 0) {

@@ -427,7 +427,7 @@ fn reduce(ctx: &mut Ctx, node: &NodeView<'_>, kind: Reduction) -> Result<()> {
 
 /// The size of dimension `axis` of `x` as an int64 scalar: a constant when
 /// known, else read from its shape at run time.
-fn dim_size(ctx: &mut Ctx, base: &str, x: &Output, axis: usize) -> Result<Output> {
+pub(super) fn dim_size(ctx: &mut Ctx, base: &str, x: &Output, axis: usize) -> Result<Output> {
     if let Some(d) = x.shape().dims().and_then(|d| d.get(axis).copied())
         && d >= 0
     {
@@ -543,7 +543,7 @@ fn scalar_of(ctx: &mut Ctx, base: &str, name: &str, what: &str) -> Result<Output
 }
 
 /// The permutation swapping `axis` and the last axis (its own inverse).
-fn swap_last(rank: usize, axis: usize) -> Vec<i64> {
+pub(super) fn swap_last(rank: usize, axis: usize) -> Vec<i64> {
     let mut perm: Vec<i64> = (0..rank as i64).collect();
     perm.swap(axis, rank - 1);
     perm
