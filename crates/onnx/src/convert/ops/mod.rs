@@ -7,8 +7,10 @@
 //! differences are handled by the converter; an attribute value it does not
 //! support is an error naming the node.
 
+mod arg;
 mod elementwise;
 mod loss;
+mod math;
 mod nn;
 mod norm;
 mod reduce;
@@ -26,6 +28,8 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
         .or_else(|| reduce::lookup(op_type))
+        .or_else(|| arg::lookup(op_type))
+        .or_else(|| math::lookup(op_type))
         .or_else(|| norm::lookup(op_type))
         .or_else(|| loss::lookup(op_type))
 }
