@@ -7,8 +7,13 @@
 //! differences are handled by the converter; an attribute value it does not
 //! support is an error naming the node.
 
+mod arg;
 mod elementwise;
+mod loss;
+mod math;
 mod nn;
+mod norm;
+mod reduce;
 mod shape;
 
 use super::context::Ctx;
@@ -22,6 +27,11 @@ fn lookup(op_type: &str) -> Option<Converter> {
     elementwise::lookup(op_type)
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
+        .or_else(|| reduce::lookup(op_type))
+        .or_else(|| arg::lookup(op_type))
+        .or_else(|| math::lookup(op_type))
+        .or_else(|| norm::lookup(op_type))
+        .or_else(|| loss::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default

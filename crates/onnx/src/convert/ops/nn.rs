@@ -611,9 +611,11 @@ fn grouped_conv(
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum PoolKind {
+pub(super) enum PoolKind {
     Max,
     Average,
+    /// The sum over each window of the zero-padded input (`LpPool`'s).
+    Sum,
 }
 
 fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
@@ -621,6 +623,20 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
         return Err(ctx.error("MaxPool's Indices output is not supported"));
     }
     let x_name = required_input(ctx, node, 0)?;
+    let (y, shape) = pool_of(ctx, node, x_name, kind)?;
+    ctx.set_channels_last(output0(ctx, node)?, y, shape);
+    Ok(())
+}
+
+/// Pools ONNX value `x_name` over the window `node`'s attributes give
+/// (`LpPool` pools a value it computes): the result channels last, and its
+/// logical shape.
+pub(super) fn pool_of(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    x_name: &str,
+    kind: PoolKind,
+) -> Result<(Output, Shape)> {
     let rank = rank_of(ctx, x_name)?;
     if !(3..=5).contains(&rank) {
         return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
@@ -668,9 +684,9 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
     let mut x = ctx.channels_last(x_name)?;
     let op = match (kind, spatial) {
         (PoolKind::Max, 3) => "MaxPool3D",
-        (PoolKind::Average, 3) => "AvgPool3D",
+        (PoolKind::Average | PoolKind::Sum, 3) => "AvgPool3D",
         (PoolKind::Max, _) => "MaxPool",
-        (PoolKind::Average, _) => "AvgPool",
+        (PoolKind::Average | PoolKind::Sum, _) => "AvgPool",
     };
     // 1-D pooling runs as 2-D pooling over a height of 1.
     let as_2d = spatial == 1;
@@ -714,7 +730,10 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
         ]
     };
     let unknown = Shape::unknown();
-    let mut y = if window.same_upper && !ceil && (kind == PoolKind::Max || !count_include_pad) {
+    let mut y = if window.same_upper
+        && !ceil
+        && (kind == PoolKind::Max || (kind == PoolKind::Average && !count_include_pad))
+    {
         // TensorFlow's SAME pads as SAME_UPPER, and its average counts
         // only the input's elements, as count_include_pad=0 does.
         window.pads = vec![(0, 0); spatial];
@@ -730,6 +749,17 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
             op,
             &sub(&base, "pool"),
             &[&x],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?
+    } else if kind == PoolKind::Sum {
+        // The average of every window of the zero-padded input (made the
+        // sum below).
+        let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&padded],
             &pool_attrs("VALID"),
             unknown.clone(),
         )?
@@ -781,6 +811,11 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
             unknown.clone(),
         )?
     };
+    if kind == PoolKind::Sum {
+        let size: i64 = window.kernel.iter().product();
+        let k = ctx.const_scalar(&sub(&base, "kernel_size"), dtype, size as f64)?;
+        y = ctx.op1("Mul", &sub(&base, "sum"), &[&y, &k], &[t(dtype)], unknown)?;
+    }
     if as_2d {
         y = ctx.op1(
             "Squeeze",
@@ -792,8 +827,7 @@ fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
     } else {
         y = ctx.op1("Identity", &base, &[&y], &[t(dtype)], stored.clone())?;
     }
-    ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
-    Ok(())
+    Ok((y, out_logical))
 }
 
 /// The fraction of each window that is counted, as the average pool of a
