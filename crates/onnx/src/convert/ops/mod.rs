@@ -8,6 +8,7 @@
 //! support is an error naming the node.
 
 mod elementwise;
+mod more;
 mod nn;
 mod shape;
 
@@ -22,6 +23,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
     elementwise::lookup(op_type)
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
+        .or_else(|| more::lookup(op_type))
 }
 
 /// Why `node` cannot be converted at all, or `None` when a converter

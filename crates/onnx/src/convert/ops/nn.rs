@@ -37,7 +37,7 @@ fn t(dtype: DType) -> (&'static str, Attr) {
 }
 
 /// `dims` of a known shape, or `None`.
-fn dims(shape: &Shape) -> Option<Vec<i64>> {
+pub(super) fn dims(shape: &Shape) -> Option<Vec<i64>> {
     shape.dims().map(<[i64]>::to_vec)
 }
 
@@ -289,7 +289,7 @@ impl Window {
 }
 
 /// `[1, s..., 1]` for a channels-last op over `n` spatial dimensions.
-fn nhwc_list(values: &[i64]) -> Vec<i64> {
+pub(super) fn nhwc_list(values: &[i64]) -> Vec<i64> {
     let mut v = vec![1];
     v.extend_from_slice(values);
     v.push(1);
@@ -508,7 +508,12 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
 /// The filter of a convolution in TensorFlow's layout: a variable
 /// transposed when the checkpoint is written, or a transposed constant.
-fn filter_tensor(ctx: &mut Ctx, base: &str, w_name: &str, layout: WeightLayout) -> Result<Output> {
+pub(super) fn filter_tensor(
+    ctx: &mut Ctx,
+    base: &str,
+    w_name: &str,
+    layout: WeightLayout,
+) -> Result<Output> {
     let slot = ctx.slot(w_name)?.clone();
     let w_shape = dims(&slot.shape).ok_or_else(|| ctx.error("the weight's shape must be known"))?;
     let perm = crate::convert::weights::filter_perm(w_shape.len());

@@ -63,26 +63,43 @@ fn constant_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 }
 
 fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
-    // Dropout at inference is the identity; its mask output (rarely used)
-    // would be all true.
-    if node.op_type() == "Dropout" {
-        if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
-            return Err(ctx.error("Dropout's mask output is not supported"));
-        }
-        if node.opset_version()? >= 12 {
-            if let Some(training) = input_name(node, 2) {
-                let on = ctx
-                    .constant(training)
-                    .and_then(|t| constant::to_i64(t).ok());
-                if on.as_deref() != Some(&[0]) {
-                    return Err(ctx.error("Dropout in training mode is not supported"));
-                }
+    // Dropout at inference is the identity; its mask output is all true.
+    if node.op_type() == "Dropout" && node.opset_version()? >= 12 {
+        if let Some(training) = input_name(node, 2) {
+            let on = ctx
+                .constant(training)
+                .and_then(|t| constant::to_i64(t).ok());
+            if on.as_deref() != Some(&[0]) {
+                return Err(ctx.error("Dropout in training mode is not supported"));
             }
         }
     }
     let x = required_input(ctx, node, 0)?;
     let out = output0(ctx, node)?;
     let slot = ctx.slot(x)?.clone();
+    if node.op_type() == "Dropout" {
+        if let Some(mask) = super::output_name(node, 1) {
+            // At inference nothing is dropped: the mask is all true.
+            let base = ctx.node_name(node);
+            let v = ctx.plain(x)?;
+            let dims = ctx.op1(
+                "Shape",
+                &sub(&base, "mask_shape"),
+                &[&v],
+                &[t(v.dtype()), ("out_type", Attr::Type(DType::Int32))],
+                Shape::unknown_dims(1),
+            )?;
+            let yes = ctx.const_tensor(&sub(&base, "true"), Tensor::scalar(true))?;
+            let m = ctx.op1(
+                "Fill",
+                &sub(&base, "mask"),
+                &[&dims, &yes],
+                &[t(DType::Bool), ("index_type", Attr::Type(DType::Int32))],
+                slot.shape.clone(),
+            )?;
+            ctx.set_plain(mask, m, slot.shape.clone());
+        }
+    }
     // An alias: the output is the same value in the same layouts.
     if let Some(v) = slot.constant {
         ctx.set_constant(out, v);
@@ -100,6 +117,12 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let to = node.required("to", node.attr_i("to")?)?;
     let to = crate::dtype_from_onnx(to as i32).map_err(|e| ctx.error(e))?;
+    cast_to(ctx, node, x, to)
+}
+
+/// Defines the node's output as ONNX value `x` cast to `to` (folded when
+/// `x` is known and the conversion exact), in `x`'s layout.
+pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) -> Result<()> {
     let out = output0(ctx, node)?;
     let from = ctx.slot(x)?.dtype;
     if let Some(v) = ctx.constant(x).cloned() {
@@ -128,6 +151,36 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         ctx.plain(x)?
     };
     let shape = ctx.slot(x)?.shape.clone();
+    // ONNX saturates casts to the float8 types with no infinity by default
+    // (out-of-range values and infinities become the largest finite value);
+    // TensorFlow's Cast does not, so the input is clamped first.
+    let largest = match to {
+        DType::Float8E4M3FN => Some(448.0),
+        DType::Float8E5M2 => Some(57344.0),
+        _ => None,
+    };
+    let input = match largest {
+        Some(m) if constant::is_float(from) && node.attr_i_or("saturate", 1)? != 0 => {
+            let hi = ctx.const_scalar(&sub(&base, "largest"), from, m)?;
+            let lo = ctx.const_scalar(&sub(&base, "lowest"), from, -m)?;
+            let st = input.shape().clone();
+            let y = ctx.op1(
+                "Minimum",
+                &sub(&base, "saturate_high"),
+                &[&input, &hi],
+                &[t(from)],
+                st.clone(),
+            )?;
+            ctx.op1(
+                "Maximum",
+                &sub(&base, "saturate_low"),
+                &[&y, &lo],
+                &[t(from)],
+                st,
+            )?
+        }
+        _ => input,
+    };
     let y = if from == to {
         ctx.op1(
             "Identity",
@@ -274,23 +327,114 @@ fn reshape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             return Ok(());
         }
     }
-    if !allowzero && ctx.constant(shape_name).is_none() {
-        // A computed target may hold zeros meaning "copy": not resolvable.
-        let xv = ctx.plain(x)?;
-        let target = ctx.plain(shape_name)?;
-        let y = ctx.op1(
-            "Reshape",
-            &base,
-            &[&xv, &target],
-            &[t(xv.dtype()), ("Tshape", Attr::Type(target.dtype()))],
-            Shape::unknown(),
-        )?;
-        ctx.set_plain(out, y, Shape::unknown());
-        return Ok(());
-    }
-    Err(ctx.error(
-        "the target shape copies (0) input dimensions that are unknown when the model is converted",
-    ))
+    // A target known only at run time, or with zeros copying dimensions
+    // unknown now: the zeros are resolved in the graph (allowzero keeps
+    // them as zeros).
+    let rank = rank_of(ctx, x)?;
+    let target_len = ctx.slot(shape_name)?.shape.dim(0).max(-1);
+    let xv = ctx.plain(x)?;
+    let target = ctx.plain(shape_name)?;
+    let target = if target.dtype() == DType::Int64 {
+        target
+    } else {
+        ctx.op1(
+            "Cast",
+            &sub(&base, "target_i64"),
+            &[&target],
+            &[
+                ("SrcT", Attr::Type(target.dtype())),
+                ("DstT", Attr::Type(DType::Int64)),
+            ],
+            target.shape().clone(),
+        )?
+    };
+    let target = if allowzero {
+        target
+    } else {
+        if target_len < 0 {
+            return Err(
+                ctx.error("the target shape's length must be known when the model is converted")
+            );
+        }
+        copy_zeros(ctx, &base, &xv, &target, rank, target_len as usize)?
+    };
+    let y = ctx.op1(
+        "Reshape",
+        &base,
+        &[&xv, &target],
+        &[t(xv.dtype()), ("Tshape", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(target_len.max(0) as usize),
+    )?;
+    let out_shape = if target_len >= 0 {
+        Shape::unknown_dims(target_len as usize)
+    } else {
+        Shape::unknown()
+    };
+    ctx.set_plain(out, y, out_shape);
+    Ok(())
+}
+
+/// `target` (int64, `len` values) with each 0 replaced, at run time, by
+/// the dimension of `x` (of `rank`) at the same position (ONNX Reshape
+/// without allowzero).
+fn copy_zeros(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &savedmodel_graph::Output,
+    target: &savedmodel_graph::Output,
+    rank: usize,
+    len: usize,
+) -> Result<savedmodel_graph::Output> {
+    let dims = ctx.op1(
+        "Shape",
+        &sub(base, "input_shape"),
+        &[x],
+        &[t(x.dtype()), ("out_type", Attr::Type(DType::Int64))],
+        Shape::new(&[rank as i64]),
+    )?;
+    // The input's dimensions aligned with the target's positions: cut to
+    // `len`, or padded with zeros (positions past the input's rank copy
+    // nothing).
+    let aligned = if len <= rank {
+        let b = ctx.const_i32(&sub(base, "copy_begin"), &[0])?;
+        let s = ctx.const_i32(&sub(base, "copy_size"), &[len as i64])?;
+        ctx.op1(
+            "Slice",
+            &sub(base, "copied"),
+            &[&dims, &b, &s],
+            &[t(DType::Int64), ("Index", Attr::Type(DType::Int32))],
+            Shape::new(&[len as i64]),
+        )?
+    } else {
+        let zeros = ctx.const_i64(&sub(base, "copy_pad"), &vec![0; len - rank])?;
+        let axis = ctx.const_tensor(&sub(base, "copy_axis"), Tensor::scalar(0i32))?;
+        ctx.op1(
+            "ConcatV2",
+            &sub(base, "copied"),
+            &[&dims, &zeros, &axis],
+            &[
+                t(DType::Int64),
+                ("N", Attr::Int(2)),
+                ("Tidx", Attr::Type(DType::Int32)),
+            ],
+            Shape::new(&[len as i64]),
+        )?
+    };
+    let zero = ctx.const_tensor(&sub(base, "zero"), Tensor::scalar(0i64))?;
+    let is_zero = ctx.op1(
+        "Equal",
+        &sub(base, "is_zero"),
+        &[target, &zero],
+        &[t(DType::Int64)],
+        Shape::new(&[len as i64]),
+    )?;
+    ctx.op1(
+        "SelectV2",
+        &sub(base, "resolved_shape"),
+        &[&is_zero, &aligned, target],
+        &[t(DType::Int64)],
+        Shape::new(&[len as i64]),
+    )
 }
 
 fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
