@@ -33,6 +33,9 @@ mod context;
 mod ops;
 mod weights;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use savedmodel_graph::{DType, Graph, Output, Shape};

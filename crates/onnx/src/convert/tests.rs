@@ -1,0 +1,190 @@
+//! Unit tests of the converter: models built with prost, converted, and
+//! the TensorFlow graph inspected.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::proto::attribute_proto::AttributeType;
+use crate::proto::tensor_proto::DataType;
+use crate::proto::tensor_shape_proto::{Dimension, dimension};
+use crate::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, type_proto,
+};
+use crate::{ConvertOptions, OnnxModel};
+
+fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        name: Some(output.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_owned()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+/// A float initializer holding `0.01 * (i % 7)` (any values do: only the
+/// graph's structure is inspected).
+fn weights(name: &str, dims: &[i64]) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    let raw: Vec<u8> = (0..n)
+        .flat_map(|i| (0.01 * (i % 7) as f32 + 0.5).to_le_bytes())
+        .collect();
+    TensorProto {
+        name: Some(name.into()),
+        data_type: Some(DataType::Float as i32),
+        dims: dims.to_vec(),
+        raw_data: Some(raw.into()),
+        ..Default::default()
+    }
+}
+
+/// Conv -> BatchNormalization -> Relu -> MaxPool -> Conv -> Add (residual)
+/// -> Relu -> GlobalAveragePool -> Flatten -> Gemm, on a [1, 3, 16, 16]
+/// image. The second convolution's filter (2,304 bytes) is above the
+/// default const limit: a variable.
+fn small_cnn() -> Arc<OnnxModel> {
+    let pads = || ints("pads", &[1, 1, 1, 1]);
+    let graph = GraphProto {
+        name: Some("cnn".into()),
+        node: vec![
+            node("Conv", &["x", "w1", "b1"], "conv1", vec![pads()]),
+            node(
+                "BatchNormalization",
+                &["conv1", "gamma", "beta", "mean", "var"],
+                "bn",
+                vec![],
+            ),
+            node("Relu", &["bn"], "relu1", vec![]),
+            node(
+                "MaxPool",
+                &["relu1"],
+                "pool",
+                vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+            ),
+            node("Conv", &["pool", "w2", "b2"], "conv2", vec![pads()]),
+            node("Add", &["conv2", "pool"], "residual", vec![]),
+            node("Relu", &["residual"], "relu2", vec![]),
+            node("GlobalAveragePool", &["relu2"], "gap", vec![]),
+            node("Flatten", &["gap"], "flat", vec![]),
+            node("Gemm", &["flat", "wf", "bf"], "y", vec![int("transB", 1)]),
+        ],
+        initializer: vec![
+            weights("w1", &[8, 3, 3, 3]),
+            weights("b1", &[8]),
+            weights("gamma", &[8]),
+            weights("beta", &[8]),
+            weights("mean", &[8]),
+            weights("var", &[8]),
+            weights("w2", &[8, 8, 3, 3]),
+            weights("b2", &[8]),
+            weights("wf", &[10, 8]),
+            weights("bf", &[10]),
+        ],
+        input: vec![float_value("x", &[1, 3, 16, 16])],
+        output: vec![float_value("y", &[1, 10])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap())
+}
+
+#[test]
+fn a_plain_cnn_has_one_transpose_at_its_input_and_one_at_its_head() {
+    let model = small_cnn();
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let transposes: Vec<&str> = converted
+        .graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op == "Transpose")
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(converted.transposes, transposes.len());
+    assert!(
+        converted.transposes <= 2,
+        "{} transposes: {transposes:?}",
+        converted.transposes
+    );
+    // The convolutions and the pool run channels last, on the CPU kernels.
+    let ops: Vec<&str> = converted
+        .graph
+        .nodes()
+        .iter()
+        .map(|n| n.op.as_str())
+        .collect();
+    assert_eq!(ops.iter().filter(|&&o| o == "Conv2D").count(), 2);
+    assert!(ops.contains(&"MaxPool"));
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 10][..]));
+}
+
+#[test]
+fn an_nhwc_input_leaves_only_the_head_transpose() {
+    let model = small_cnn();
+    let options = ConvertOptions {
+        input_layout_nhwc: true,
+        ..ConvertOptions::default()
+    };
+    let converted = crate::convert(&model, &options).unwrap();
+    assert!(
+        converted.transposes <= 1,
+        "{} transposes",
+        converted.transposes
+    );
+    // The signature takes the image channels last.
+    let x = &converted.inputs[0].tensor;
+    assert_eq!(x.shape().dims(), Some(&[1i64, 16, 16, 3][..]));
+}
