@@ -10,7 +10,9 @@
 mod elementwise;
 mod more;
 mod nn;
+mod pool;
 mod shape;
+mod squeeze;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};

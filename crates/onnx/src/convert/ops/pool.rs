@@ -1,0 +1,314 @@
+//! Pooling: `MaxPool`, `AveragePool` (channels last, on TensorFlow's
+//! pooling kernels, or as the maximum or sum of strided slices when the
+//! window is dilated, which those kernels do not support) and the global
+//! pools.
+
+use savedmodel_graph::{Attr, DType, Output, Shape};
+
+use super::nn::{Window, dims, nhwc_list, pad_spatial, t};
+use super::{output0, rank_of, required_input, sub};
+use crate::convert::constant;
+use crate::convert::context::{Ctx, permute_shape, to_channels_last};
+use crate::{NodeView, Result};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum PoolKind {
+    Max,
+    Average,
+}
+
+pub(super) fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
+    if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(ctx.error("MaxPool's Indices output is not supported"));
+    }
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if !(3..=5).contains(&rank) {
+        return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
+    }
+    if node.attr_i_or("storage_order", 0)? != 0 {
+        return Err(ctx.error("storage_order 1 is not supported"));
+    }
+    let spatial = rank - 2;
+    let base = ctx.node_name(node);
+    let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
+    let kernel = node
+        .attr_ints("kernel_shape")?
+        .map(<[i64]>::to_vec)
+        .ok_or_else(|| ctx.error("kernel_shape is required"))?;
+    if kernel.len() != spatial {
+        return Err(ctx.error("kernel_shape must have one value per spatial dimension"));
+    }
+    let mut window = Window::read(ctx, node, kernel, &x_shape[2..])?;
+    if window.dilations.iter().any(|&d| d != 1) {
+        return Err(ctx.error("dilated pooling is not supported"));
+    }
+    let ceil = node.attr_i_or("ceil_mode", 0)? != 0;
+    let count_include_pad = node.attr_i_or("count_include_pad", 0)? != 0;
+    let dtype = ctx.slot(x_name)?.dtype;
+
+    let mut out_logical = vec![x_shape[0], x_shape[1]];
+    for i in 0..spatial {
+        out_logical.push(window.out_dim(i, x_shape[2 + i], ceil));
+    }
+    // ceil_mode: more padding at the end, counted by neither pooling kind.
+    let mut extra = vec![0i64; spatial];
+    if ceil {
+        for i in 0..spatial {
+            let (input, out) = (x_shape[2 + i], out_logical[2 + i]);
+            if input < 0 {
+                return Err(ctx.error("ceil_mode needs static spatial dimensions"));
+            }
+            let needed = (out - 1) * window.strides[i] + window.kernel[i]
+                - (input + window.pads[i].0 + window.pads[i].1);
+            extra[i] = needed.max(0);
+        }
+    }
+    let out_logical = Shape::new(&out_logical);
+    let stored = permute_shape(&out_logical, &to_channels_last(rank));
+    let mut x = ctx.channels_last(x_name)?;
+    let op = match (kind, spatial) {
+        (PoolKind::Max, 3) => "MaxPool3D",
+        (PoolKind::Average, 3) => "AvgPool3D",
+        (PoolKind::Max, _) => "MaxPool",
+        (PoolKind::Average, _) => "AvgPool",
+    };
+    // 1-D pooling runs as 2-D pooling over a height of 1.
+    let as_2d = spatial == 1;
+    let lift = |v: &[i64], one: i64| -> Vec<i64> {
+        if as_2d {
+            [vec![one], v.to_vec()].concat()
+        } else {
+            v.to_vec()
+        }
+    };
+    if as_2d {
+        let axis = ctx.const_i32(&sub(&base, "expand_axis"), &[1])?;
+        x = ctx.op1(
+            "ExpandDims",
+            &sub(&base, "as_2d"),
+            &[&x, &axis],
+            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown_dims(4),
+        )?;
+    }
+    let pads: Vec<(i64, i64)> = window
+        .pads
+        .iter()
+        .zip(&extra)
+        .map(|(&(b, e), &x)| (b, e + x))
+        .collect();
+    let pads2 = if as_2d {
+        [vec![(0, 0)], pads.clone()].concat()
+    } else {
+        pads.clone()
+    };
+    let ksize = nhwc_list(&lift(&window.kernel, 1));
+    let strides = nhwc_list(&lift(&window.strides, 1));
+    let any_pad = pads.iter().any(|&(b, e)| b != 0 || e != 0);
+    let pool_attrs = |padding: &str| -> Vec<(&'static str, Attr)> {
+        vec![
+            t(dtype),
+            ("ksize", Attr::IntList(ksize.clone())),
+            ("strides", Attr::IntList(strides.clone())),
+            ("padding", Attr::Str(padding.as_bytes().to_vec())),
+        ]
+    };
+    let unknown = Shape::unknown();
+    let mut y = if window.same_upper && !ceil && (kind == PoolKind::Max || !count_include_pad) {
+        // TensorFlow's SAME pads as SAME_UPPER, and its average counts
+        // only the input's elements, as count_include_pad=0 does.
+        window.pads = vec![(0, 0); spatial];
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&x],
+            &pool_attrs("SAME"),
+            unknown.clone(),
+        )?
+    } else if !any_pad {
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&x],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?
+    } else if kind == PoolKind::Max {
+        let lowest = lowest_value(dtype)
+            .ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
+        let padded = pad_spatial(ctx, &base, &x, &pads2, lowest)?;
+        ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&padded],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?
+    } else {
+        // Average over windows that reach into the padding: the sum over
+        // the zero-padded input divided by the number of elements counted
+        // (the input's only, or the explicit padding's too; never the
+        // ceil_mode padding).
+        let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
+        let sum_avg = ctx.op1(
+            op,
+            &sub(&base, "pool"),
+            &[&padded],
+            &pool_attrs("VALID"),
+            unknown.clone(),
+        )?;
+        let counted: Vec<(i64, i64)> = if count_include_pad {
+            window.pads.clone()
+        } else {
+            vec![(0, 0); spatial]
+        };
+        let count = count_map(
+            ctx,
+            &base,
+            &x_shape[2..],
+            &counted,
+            &pads,
+            as_2d,
+            op,
+            &pool_attrs("VALID"),
+            dtype,
+        )?;
+        ctx.op1(
+            "RealDiv",
+            &sub(&base, "average"),
+            &[&sum_avg, &count],
+            &[t(dtype)],
+            unknown.clone(),
+        )?
+    };
+    if as_2d {
+        y = ctx.op1(
+            "Squeeze",
+            &sub(&base, "squeeze"),
+            &[&y],
+            &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))],
+            stored.clone(),
+        )?;
+    } else {
+        y = ctx.op1("Identity", &base, &[&y], &[t(dtype)], stored.clone())?;
+    }
+    ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
+    Ok(())
+}
+
+/// The fraction of each window that is counted, as the average pool of a
+/// constant mask (1 where an element counts, padded with zeros), so that
+/// `avg(padded x) / avg(mask)` is the average over the counted elements.
+#[allow(clippy::too_many_arguments)]
+fn count_map(
+    ctx: &mut Ctx,
+    base: &str,
+    spatial_in: &[i64],
+    counted: &[(i64, i64)],
+    pads: &[(i64, i64)],
+    as_2d: bool,
+    op: &str,
+    attrs: &[(&'static str, Attr)],
+    dtype: DType,
+) -> Result<Output> {
+    if spatial_in.iter().any(|&d| d < 0) {
+        return Err(ctx.error("average pooling with padding needs static spatial dimensions"));
+    }
+    // The mask over the padded extent: 1 inside the input and inside the
+    // counted padding, 0 elsewhere.
+    let padded: Vec<i64> = spatial_in
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, e))| d + b + e)
+        .collect();
+    let total: usize = padded.iter().map(|&d| d as usize).product();
+    let mut mask = Vec::with_capacity(total);
+    let mut counter = vec![0i64; padded.len()];
+    for _ in 0..total {
+        let inside = counter.iter().enumerate().all(|(i, &c)| {
+            let lo = pads[i].0 - counted[i].0;
+            let hi = pads[i].0 + spatial_in[i] + counted[i].1;
+            c >= lo && c < hi
+        });
+        mask.push(if inside { 1.0 } else { 0.0 });
+        for axis in (0..padded.len()).rev() {
+            counter[axis] += 1;
+            if counter[axis] < padded[axis] {
+                break;
+            }
+            counter[axis] = 0;
+        }
+    }
+    let mut shape = vec![1i64];
+    if as_2d {
+        shape.push(1);
+    }
+    shape.extend_from_slice(&padded);
+    shape.push(1);
+    let mask = constant::from_f64(dtype, &shape, &mask).map_err(|e| ctx.error(e))?;
+    let mask = ctx.const_tensor(&sub(base, "count_mask"), mask)?;
+    ctx.op1(op, &sub(base, "count"), &[&mask], attrs, Shape::unknown())
+}
+
+/// The lowest value of `dtype`, for padding a max pool.
+fn lowest_value(dtype: DType) -> Option<f64> {
+    Some(match dtype {
+        DType::Float | DType::Double | DType::Half | DType::BFloat16 => f64::NEG_INFINITY,
+        DType::Int8 => -128.0,
+        DType::UInt8 => 0.0,
+        DType::Int32 => f64::from(i32::MIN),
+        DType::Int64 => i64::MIN as f64,
+        _ => return None,
+    })
+}
+
+pub(super) fn global_pool(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if rank < 3 {
+        return Err(ctx.error(format!("global pooling of a rank-{rank} input")));
+    }
+    let base = ctx.node_name(node);
+    let logical = match ctx.slot(x_name)?.shape.dims() {
+        Some(d) => {
+            let mut d = d.to_vec();
+            for v in d.iter_mut().skip(2) {
+                *v = 1;
+            }
+            Shape::new(&d)
+        }
+        None => Shape::unknown_dims(rank),
+    };
+    let (x, axes, channels_last) = if ctx.is_channels_last(x_name) {
+        let x = ctx.channels_last(x_name)?;
+        (x, (1..rank as i64 - 1).collect::<Vec<_>>(), true)
+    } else {
+        (ctx.plain(x_name)?, (2..rank as i64).collect(), false)
+    };
+    let dtype = x.dtype();
+    let axes_t = ctx.const_i32(&sub(&base, "axes"), &axes)?;
+    let stored = if channels_last {
+        permute_shape(&logical, &to_channels_last(rank))
+    } else {
+        logical.clone()
+    };
+    let y = ctx.op1(
+        op,
+        &base,
+        &[&x, &axes_t],
+        &[
+            t(dtype),
+            ("keep_dims", Attr::Bool(true)),
+            ("Tidx", Attr::Type(DType::Int32)),
+        ],
+        stored,
+    )?;
+    let out = output0(ctx, node)?;
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
+    Ok(())
+}
