@@ -40,11 +40,16 @@ pub(super) fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result
         return Err(ctx.error("kernel_shape must have one value per spatial dimension"));
     }
     let mut window = Window::read(ctx, node, kernel, &x_shape[2..])?;
-    if window.dilations.iter().any(|&d| d != 1) {
-        return Err(ctx.error("dilated pooling is not supported"));
-    }
     let ceil = node.attr_i_or("ceil_mode", 0)? != 0;
     let count_include_pad = node.attr_i_or("count_include_pad", 0)? != 0;
+    if window.dilations.iter().any(|&d| d != 1) {
+        let how = Pooling {
+            kind,
+            ceil,
+            count_include_pad,
+        };
+        return dilated_pool(ctx, node, x_name, &x_shape, &window, &how);
+    }
     let dtype = ctx.slot(x_name)?.dtype;
 
     let mut out_logical = vec![x_shape[0], x_shape[1]];
@@ -311,4 +316,193 @@ pub(super) fn global_pool(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Resul
         ctx.set_plain(out, y, logical);
     }
     Ok(())
+}
+
+/// How a pool treats its window.
+struct Pooling {
+    kind: PoolKind,
+    ceil: bool,
+    count_include_pad: bool,
+}
+
+/// A pool with a dilated window (static spatial dimensions): the input is
+/// padded (with the lowest value for a maximum, zeros for an average), one
+/// strided slice is taken per kernel tap, and the slices are combined by
+/// `Maximum`, or summed and divided by the number of counted elements of
+/// each window (a constant: it depends on the geometry only).
+fn dilated_pool(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    x_name: &str,
+    x_shape: &[i64],
+    window: &Window,
+    how: &Pooling,
+) -> Result<()> {
+    let rank = x_shape.len();
+    let spatial = rank - 2;
+    let input = &x_shape[2..];
+    if input.iter().any(|&d| d < 0) {
+        return Err(ctx.error("dilated pooling needs static spatial dimensions"));
+    }
+    let base = ctx.node_name(node);
+    let dtype = ctx.slot(x_name)?.dtype;
+    let out: Vec<i64> = (0..spatial)
+        .map(|i| window.out_dim(i, input[i], how.ceil))
+        .collect();
+    if out.iter().any(|&o| o < 1) {
+        return Err(ctx.error("the pooling window does not fit the input"));
+    }
+    let span: Vec<i64> = (0..spatial)
+        .map(|i| (window.kernel[i] - 1) * window.dilations[i] + 1)
+        .collect();
+    // The padding: explicit, plus what the last (ceil_mode) window needs.
+    let pads: Vec<(i64, i64)> = (0..spatial)
+        .map(|i| {
+            let (b, e) = window.pads[i];
+            let needed = (out[i] - 1) * window.strides[i] + span[i] - (input[i] + b + e);
+            (b, e + needed.max(0))
+        })
+        .collect();
+    let x = ctx.channels_last(x_name)?;
+    let fill = match how.kind {
+        PoolKind::Max => lowest_value(dtype)
+            .ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?,
+        PoolKind::Average => 0.0,
+    };
+    let padded = if pads.iter().any(|&(b, e)| b != 0 || e != 0) {
+        pad_spatial(ctx, &base, &x, &pads, fill)?
+    } else {
+        x
+    };
+    let taps: usize = window.kernel.iter().map(|&k| k as usize).product();
+    let mut offset = vec![0i64; spatial];
+    let mut acc: Option<Output> = None;
+    let mut stored = vec![x_shape[0]];
+    stored.extend_from_slice(&out);
+    stored.push(x_shape[1]);
+    let stored = Shape::new(&stored);
+    let mask = 1i64 | (1 << (spatial + 1));
+    let mut strides = vec![1i64];
+    strides.extend_from_slice(&window.strides);
+    strides.push(1);
+    for tap in 0..taps {
+        let mut begin = vec![0i64];
+        let mut end = vec![0i64];
+        for i in 0..spatial {
+            let b = offset[i] * window.dilations[i];
+            begin.push(b);
+            end.push(b + (out[i] - 1) * window.strides[i] + 1);
+        }
+        begin.push(0);
+        end.push(0);
+        let name = |what: &str| sub(&base, &format!("tap{tap}_{what}"));
+        let b = ctx.const_i32(&name("begin"), &begin)?;
+        let e = ctx.const_i32(&name("end"), &end)?;
+        let s = ctx.const_i32(&name("strides"), &strides)?;
+        let slice = ctx.op1(
+            "StridedSlice",
+            &name("slice"),
+            &[&padded, &b, &e, &s],
+            &[
+                t(dtype),
+                ("Index", Attr::Type(DType::Int32)),
+                ("begin_mask", Attr::Int(mask)),
+                ("end_mask", Attr::Int(mask)),
+                ("ellipsis_mask", Attr::Int(0)),
+                ("new_axis_mask", Attr::Int(0)),
+                ("shrink_axis_mask", Attr::Int(0)),
+            ],
+            stored.clone(),
+        )?;
+        acc = Some(match acc {
+            None => slice,
+            Some(a) => {
+                let op = match how.kind {
+                    PoolKind::Max => "Maximum",
+                    PoolKind::Average => "AddV2",
+                };
+                ctx.op1(
+                    op,
+                    &name("combine"),
+                    &[&a, &slice],
+                    &[t(dtype)],
+                    stored.clone(),
+                )?
+            }
+        });
+        for i in (0..spatial).rev() {
+            offset[i] += 1;
+            if offset[i] < window.kernel[i] {
+                break;
+            }
+            offset[i] = 0;
+        }
+    }
+    let acc = acc.ok_or_else(|| ctx.error("the pooling window is empty"))?;
+    let y = match how.kind {
+        PoolKind::Max => ctx.op1("Identity", &base, &[&acc], &[t(dtype)], stored.clone())?,
+        PoolKind::Average => {
+            let count = window_counts(window, input, &out, how.count_include_pad);
+            let mut shape = vec![1i64];
+            shape.extend_from_slice(&out);
+            shape.push(1);
+            let count = constant::from_f64(dtype, &shape, &count).map_err(|e| ctx.error(e))?;
+            let count = ctx.const_tensor(&sub(&base, "count"), count)?;
+            ctx.op1(
+                "RealDiv",
+                &base,
+                &[&acc, &count],
+                &[t(dtype)],
+                stored.clone(),
+            )?
+        }
+    };
+    let mut logical = vec![x_shape[0], x_shape[1]];
+    logical.extend_from_slice(&out);
+    ctx.set_channels_last(output0(ctx, node)?, y, Shape::new(&logical));
+    Ok(())
+}
+
+/// For each output position (row-major over `out`), how many of its
+/// window's taps fall on counted elements: the input's, and the explicit
+/// padding's when `include_pad` (never the ceil_mode extension).
+fn window_counts(window: &Window, input: &[i64], out: &[i64], include_pad: bool) -> Vec<f64> {
+    let spatial = input.len();
+    // Per dimension, the count for each output index; the total is their
+    // product.
+    let per_dim: Vec<Vec<i64>> = (0..spatial)
+        .map(|i| {
+            let (pb, pe) = window.pads[i];
+            let (lo, hi) = if include_pad {
+                (-pb, input[i] + pe)
+            } else {
+                (0, input[i])
+            };
+            (0..out[i])
+                .map(|o| {
+                    (0..window.kernel[i])
+                        .filter(|&j| {
+                            let p = o * window.strides[i] + j * window.dilations[i] - pb;
+                            (lo..hi).contains(&p)
+                        })
+                        .count() as i64
+                })
+                .collect()
+        })
+        .collect();
+    let total: usize = out.iter().map(|&o| o as usize).product();
+    let mut counts = Vec::with_capacity(total);
+    let mut index = vec![0usize; spatial];
+    for _ in 0..total {
+        let c: i64 = (0..spatial).map(|i| per_dim[i][index[i]]).product();
+        counts.push(c.max(1) as f64);
+        for i in (0..spatial).rev() {
+            index[i] += 1;
+            if index[i] < out[i] as usize {
+                break;
+            }
+            index[i] = 0;
+        }
+    }
+    counts
 }
