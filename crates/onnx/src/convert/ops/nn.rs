@@ -622,7 +622,7 @@ fn grouped_conv(
 
 fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if node.attr_i_or("training_mode", 0)? != 0 {
-        return Err(ctx.error("training_mode=1 is not supported (inference only)"));
+        return batch_norm_training(ctx, node);
     }
     if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err(ctx.error("the running mean and variance outputs are training-only"));
@@ -741,6 +741,148 @@ fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         ctx.set_channels_last(out, y, logical);
     } else {
         ctx.set_plain(out, y, logical);
+    }
+    Ok(())
+}
+
+/// `training_mode=1` (opset 14+): normalized by the batch's own mean and
+/// (population) variance over every axis but the channels; the optional
+/// outputs are the running statistics updated with `momentum`
+/// (`onnx/reference/ops/op_batch_normalization.py`).
+fn batch_norm_training(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let names: Vec<&str> = (1..5)
+        .map(|i| required_input(ctx, node, i))
+        .collect::<Result<_>>()?;
+    let epsilon = f64::from(node.attr_f_or("epsilon", 1e-5)?);
+    let momentum = f64::from(node.attr_f_or("momentum", 0.9)?);
+    let rank = rank_of(ctx, x_name)?;
+    if rank < 2 {
+        return Err(ctx.error("BatchNormalization needs an input of rank 2 or more"));
+    }
+    let base = ctx.node_name(node);
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let tt = [t(dtype)];
+    let st = x.shape().clone();
+    let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
+    let axes = ctx.const_i32(&sub(&base, "batch_axes"), &axes)?;
+    let reduce = [
+        t(dtype),
+        ("keep_dims", Attr::Bool(true)),
+        ("Tidx", Attr::Type(DType::Int32)),
+    ];
+    let mean = ctx.op1(
+        "Mean",
+        &sub(&base, "batch_mean"),
+        &[&x, &axes],
+        &reduce,
+        Shape::unknown_dims(rank),
+    )?;
+    let centered = ctx.op1(
+        "Sub",
+        &sub(&base, "centered"),
+        &[&x, &mean],
+        &tt,
+        st.clone(),
+    )?;
+    let squares = ctx.op1(
+        "Square",
+        &sub(&base, "squares"),
+        &[&centered],
+        &tt,
+        st.clone(),
+    )?;
+    let var = ctx.op1(
+        "Mean",
+        &sub(&base, "batch_var"),
+        &[&squares, &axes],
+        &reduce,
+        Shape::unknown_dims(rank),
+    )?;
+    let eps = ctx.const_scalar(&sub(&base, "epsilon"), dtype, epsilon)?;
+    let v = ctx.op1(
+        "AddV2",
+        &sub(&base, "var_eps"),
+        &[&var, &eps],
+        &tt,
+        Shape::unknown_dims(rank),
+    )?;
+    let r = ctx.op1(
+        "Rsqrt",
+        &sub(&base, "rsqrt"),
+        &[&v],
+        &tt,
+        Shape::unknown_dims(rank),
+    )?;
+    let mut param_shape = vec![-1i64];
+    param_shape.extend(std::iter::repeat_n(1, rank - 2));
+    let target = ctx.const_i32(&sub(&base, "param_shape"), &param_shape)?;
+    let reshape_attrs = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
+    let mut params = Vec::new();
+    for (i, n) in names[..2].iter().enumerate() {
+        let p = ctx.plain(n)?;
+        params.push(ctx.op1(
+            "Reshape",
+            &sub(&base, &format!("param{i}")),
+            &[&p, &target],
+            &reshape_attrs,
+            Shape::unknown_dims(rank - 1),
+        )?);
+    }
+    let y = ctx.op1(
+        "Mul",
+        &sub(&base, "normalized"),
+        &[&centered, &r],
+        &tt,
+        st.clone(),
+    )?;
+    let y = ctx.op1(
+        "Mul",
+        &sub(&base, "scaled"),
+        &[&y, &params[0]],
+        &tt,
+        st.clone(),
+    )?;
+    let y = ctx.op1("AddV2", &base, &[&y, &params[1]], &tt, st)?;
+    ctx.set_plain(output0(ctx, node)?, y, logical);
+    // The running statistics: input * momentum + batch * (1 - momentum).
+    let channels = ctx.const_i32(&sub(&base, "channels"), &[-1])?;
+    for (i, (batch, what)) in [(&mean, "running_mean"), (&var, "running_var")]
+        .into_iter()
+        .enumerate()
+    {
+        let Some(out) = super::output_name(node, i + 1) else {
+            continue;
+        };
+        let flat = ctx.op1(
+            "Reshape",
+            &sub(&base, &format!("{what}_batch")),
+            &[batch, &channels],
+            &reshape_attrs,
+            Shape::unknown_dims(1),
+        )?;
+        let running = ctx.plain(names[2 + i])?;
+        let m = ctx.const_scalar(&sub(&base, &format!("{what}_momentum")), dtype, momentum)?;
+        let k = ctx.const_scalar(&sub(&base, &format!("{what}_rest")), dtype, 1.0 - momentum)?;
+        let a = ctx.op1(
+            "Mul",
+            &sub(&base, &format!("{what}_kept")),
+            &[&running, &m],
+            &tt,
+            Shape::unknown_dims(1),
+        )?;
+        let b = ctx.op1(
+            "Mul",
+            &sub(&base, &format!("{what}_new")),
+            &[&flat, &k],
+            &tt,
+            Shape::unknown_dims(1),
+        )?;
+        let shape = ctx.slot(names[2 + i])?.shape.clone();
+        let o = ctx.op1("AddV2", &sub(&base, what), &[&a, &b], &tt, shape.clone())?;
+        ctx.set_plain(out, o, shape);
     }
     Ok(())
 }
