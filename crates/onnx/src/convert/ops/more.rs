@@ -8,7 +8,7 @@
 use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::elementwise::{Layout, binary, define, input0, unary};
-use super::nn::{dims, filter_tensor, nhwc_list};
+use super::nn::{conv_of, dims, filter_tensor, nhwc_list};
 use super::{Converter, input_name, output0, rank_of, required_input, sub};
 use crate::convert::context::{Ctx, permute_shape, to_channels_last};
 use crate::convert::weights::Layout as WeightLayout;
@@ -18,6 +18,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     let f: Converter = match op_type {
         "ConvTranspose" => conv_transpose,
         "MatMulInteger" => matmul_integer,
+        "ConvInteger" => conv_integer,
         "Mish" => mish,
         "Celu" => celu,
         "ThresholdedRelu" => thresholded_relu,
@@ -365,6 +366,75 @@ fn matmul_integer(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     let out = ctx.op1(op, &base, &[&x, &y], &[t(DType::Int32)], shape.clone())?;
     define(ctx, node, out, Layout::Plain, shape)
+}
+
+/// `ONNX value - zero point`, widened to int32 (exact for 8-bit values), as
+/// a TensorFlow tensor in ONNX layout. A zero point of rank 1 applies per
+/// index of axis `axis` of the value (of `rank`).
+fn centered_i32(
+    ctx: &mut Ctx,
+    base: &str,
+    name: &str,
+    zero_point: Option<&str>,
+    axis: usize,
+    rank: usize,
+) -> Result<Output> {
+    let widen = |ctx: &mut Ctx, v: Output, what: &str| -> Result<Output> {
+        if v.dtype() == DType::Int32 {
+            return Ok(v);
+        }
+        ctx.op1(
+            "Cast",
+            &sub(base, what),
+            &[&v],
+            &[
+                ("SrcT", Attr::Type(v.dtype())),
+                ("DstT", Attr::Type(DType::Int32)),
+            ],
+            v.shape().clone(),
+        )
+    };
+    let v = ctx.plain(name)?;
+    let v = widen(ctx, v, "value_i32")?;
+    let Some(zp) = zero_point else {
+        return Ok(v);
+    };
+    let z = ctx.plain(zp)?;
+    let mut z = widen(ctx, z, "zero_point_i32")?;
+    if ctx.slot(zp)?.shape.rank() == Some(1) && rank > 1 {
+        let mut target = vec![1i64; rank - axis];
+        target[0] = -1;
+        let target = ctx.const_i32(&sub(base, "zero_point_shape"), &target)?;
+        z = ctx.op1(
+            "Reshape",
+            &sub(base, "zero_point_along_axis"),
+            &[&z, &target],
+            &[t(DType::Int32), ("Tshape", Attr::Type(DType::Int32))],
+            Shape::unknown_dims(rank - axis),
+        )?;
+    }
+    bin(ctx, "Sub", &sub(base, "centered"), &v, &z)
+}
+
+/// `ConvInteger`: the convolution of `x - x_zero_point` by `w -
+/// w_zero_point` (per output channel when a vector) in int32.
+fn conv_integer(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let w = required_input(ctx, node, 1)?;
+    let rank = rank_of(ctx, x)?;
+    let base = ctx.node_name(node);
+    let out = output0(ctx, node)?;
+    let xc = centered_i32(ctx, &sub(&base, "x"), x, input_name(node, 2), 1, rank)?;
+    let wc = centered_i32(ctx, &sub(&base, "w"), w, input_name(node, 3), 0, rank)?;
+    // The centered operands as values of their own (names no ONNX value
+    // has: they start with a control character), for the convolution.
+    let x_name = format!("\u{1}{out}/x_centered");
+    let w_name = format!("\u{1}{out}/w_centered");
+    let x_shape = ctx.slot(x)?.shape.clone();
+    let w_shape = ctx.slot(w)?.shape.clone();
+    ctx.set_plain(&x_name, xc, x_shape);
+    ctx.set_plain(&w_name, wc, w_shape);
+    conv_of(ctx, node, &x_name, &w_name, None)
 }
 
 /// The geometry of one spatial dimension of a `ConvTranspose`.

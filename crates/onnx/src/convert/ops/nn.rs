@@ -349,6 +349,18 @@ pub(super) fn pad_spatial(
 fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x_name = required_input(ctx, node, 0)?;
     let w_name = required_input(ctx, node, 1)?;
+    conv_of(ctx, node, x_name, w_name, input_name(node, 2))
+}
+
+/// A convolution of ONNX values `x_name` by `w_name` plus `bias`, with the
+/// node's attributes (shared with `ConvInteger`).
+pub(super) fn conv_of(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    x_name: &str,
+    w_name: &str,
+    bias: Option<&str>,
+) -> Result<()> {
     let rank = rank_of(ctx, x_name)?;
     if !(3..=5).contains(&rank) {
         return Err(ctx.error(format!("Conv of a rank-{rank} input is not supported")));
@@ -485,7 +497,7 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     } else {
         grouped_conv(ctx, &base, &x, &filter, group, tf_spatial, &attrs, &stored)?
     };
-    if let Some(b) = input_name(node, 2) {
+    if let Some(b) = bias {
         let bias = ctx.plain(b)?;
         y = ctx.op1(
             "BiasAdd",
