@@ -18,17 +18,12 @@ pub(super) enum PoolKind {
 }
 
 pub(super) fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
-    if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(ctx.error("MaxPool's Indices output is not supported"));
-    }
     let x_name = required_input(ctx, node, 0)?;
     let rank = rank_of(ctx, x_name)?;
     if !(3..=5).contains(&rank) {
         return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
     }
-    if node.attr_i_or("storage_order", 0)? != 0 {
-        return Err(ctx.error("storage_order 1 is not supported"));
-    }
+    let indices = super::output_name(node, 1);
     let spatial = rank - 2;
     let base = ctx.node_name(node);
     let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
@@ -42,6 +37,12 @@ pub(super) fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result
     let mut window = Window::read(ctx, node, kernel, &x_shape[2..])?;
     let ceil = node.attr_i_or("ceil_mode", 0)? != 0;
     let count_include_pad = node.attr_i_or("count_include_pad", 0)? != 0;
+    if let Some(indices) = indices {
+        if kind != PoolKind::Max || spatial != 2 || window.dilations.iter().any(|&d| d != 1) {
+            return Err(ctx.error("the Indices output is supported for undilated 2-D MaxPool only"));
+        }
+        return max_pool_with_indices(ctx, node, x_name, &x_shape, &window, ceil, indices);
+    }
     if window.dilations.iter().any(|&d| d != 1) {
         let how = Pooling {
             kind,
@@ -505,4 +506,107 @@ fn window_counts(window: &Window, input: &[i64], out: &[i64], include_pad: bool)
         }
     }
     counts
+}
+
+/// 2-D `MaxPool` with its `Indices` output, on TensorFlow's
+/// `MaxPoolWithArgmax` over the explicitly padded input. TensorFlow's
+/// index is `((n * Hp + h) * Wp + w) * C + c` in the padded channels-last
+/// input; ONNX's is `(n * C + c) * H * W` plus `h * W + w` (storage_order
+/// 0) or `h + w * H` (1) in the unpadded input.
+fn max_pool_with_indices(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    x_name: &str,
+    x_shape: &[i64],
+    window: &Window,
+    ceil: bool,
+    indices: &str,
+) -> Result<()> {
+    let column_major = node.attr_i_or("storage_order", 0)? != 0;
+    let (c, h, w) = (x_shape[1], x_shape[2], x_shape[3]);
+    if c < 0 || h < 0 || w < 0 {
+        return Err(ctx.error("MaxPool's Indices need static channels and spatial dimensions"));
+    }
+    let base = ctx.node_name(node);
+    let dtype = ctx.slot(x_name)?.dtype;
+    let out: Vec<i64> = (0..2)
+        .map(|i| window.out_dim(i, x_shape[2 + i], ceil))
+        .collect();
+    let pads: Vec<(i64, i64)> = (0..2)
+        .map(|i| {
+            let (b, e) = window.pads[i];
+            let needed =
+                (out[i] - 1) * window.strides[i] + window.kernel[i] - (x_shape[2 + i] + b + e);
+            (b, e + needed.max(0))
+        })
+        .collect();
+    let (hp, wp) = (h + pads[0].0 + pads[0].1, w + pads[1].0 + pads[1].1);
+    let x = ctx.channels_last(x_name)?;
+    let x = if pads.iter().any(|&(b, e)| b != 0 || e != 0) {
+        let lowest = lowest_value(dtype)
+            .ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
+        pad_spatial(ctx, &base, &x, &pads, lowest)?
+    } else {
+        x
+    };
+    let logical = Shape::new(&[x_shape[0], c, out[0], out[1]]);
+    let stored = permute_shape(&logical, &to_channels_last(4));
+    let outs = ctx.op(
+        "MaxPoolWithArgmax",
+        &sub(&base, "pool"),
+        &[&x],
+        &[
+            t(dtype),
+            ("ksize", Attr::IntList(nhwc_list(&window.kernel))),
+            ("strides", Attr::IntList(nhwc_list(&window.strides))),
+            ("padding", Attr::Str(b"VALID".to_vec())),
+            ("Targmax", Attr::Type(DType::Int64)),
+            ("include_batch_in_index", Attr::Bool(true)),
+        ],
+        vec![stored.clone(), stored.clone()],
+    )?;
+    let [y, argmax] = outs.as_slice() else {
+        return Err(ctx.error("MaxPoolWithArgmax gave no two outputs"));
+    };
+    let i64s = [t(DType::Int64)];
+    let k = |ctx: &mut Ctx, what: &str, v: i64| {
+        ctx.const_tensor(&sub(&base, what), savedmodel_graph::Tensor::scalar(v))
+    };
+    let (kc, kwp, khp) = (
+        k(ctx, "channels", c)?,
+        k(ctx, "padded_width", wp)?,
+        k(ctx, "padded_height", hp)?,
+    );
+    let (kpb_h, kpb_w) = (
+        k(ctx, "pad_top", pads[0].0)?,
+        k(ctx, "pad_left", pads[1].0)?,
+    );
+    let (kh, kw) = (k(ctx, "height", h)?, k(ctx, "width", w)?);
+    let op = |ctx: &mut Ctx, op: &str, what: &str, a: &Output, b: &Output| {
+        ctx.op1(op, &sub(&base, what), &[a, b], &i64s, stored.clone())
+    };
+    let ch = op(ctx, "FloorMod", "index_channel", argmax, &kc)?;
+    let rest = op(ctx, "FloorDiv", "index_pixel", argmax, &kc)?;
+    let col = op(ctx, "FloorMod", "index_padded_column", &rest, &kwp)?;
+    let rest = op(ctx, "FloorDiv", "index_padded_row_batch", &rest, &kwp)?;
+    let row = op(ctx, "FloorMod", "index_padded_row", &rest, &khp)?;
+    let n = op(ctx, "FloorDiv", "index_batch", &rest, &khp)?;
+    let row = op(ctx, "Sub", "index_row", &row, &kpb_h)?;
+    let col = op(ctx, "Sub", "index_column", &col, &kpb_w)?;
+    let plane = op(ctx, "Mul", "index_plane_n", &n, &kc)?;
+    let plane = op(ctx, "AddV2", "index_plane", &plane, &ch)?;
+    let plane_size = k(ctx, "plane_size", h * w)?;
+    let offset = op(ctx, "Mul", "index_plane_offset", &plane, &plane_size)?;
+    let within = if column_major {
+        let c_h = op(ctx, "Mul", "index_column_offset", &col, &kh)?;
+        op(ctx, "AddV2", "index_within", &c_h, &row)?
+    } else {
+        let r_w = op(ctx, "Mul", "index_row_offset", &row, &kw)?;
+        op(ctx, "AddV2", "index_within", &r_w, &col)?
+    };
+    let index = op(ctx, "AddV2", "indices", &offset, &within)?;
+    let y = ctx.op1("Identity", &base, &[y], &[t(dtype)], stored)?;
+    ctx.set_channels_last(output0(ctx, node)?, y, logical.clone());
+    ctx.set_channels_last(indices, index, logical);
+    Ok(())
 }
