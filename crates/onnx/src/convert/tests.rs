@@ -188,3 +188,117 @@ fn an_nhwc_input_leaves_only_the_head_transpose() {
     let x = &converted.inputs[0].tensor;
     assert_eq!(x.shape().dims(), Some(&[1i64, 16, 16, 3][..]));
 }
+
+fn int64_value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut v = float_value(name, dims);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = v.r#type.as_mut()
+    {
+        t.elem_type = Some(DataType::Int64 as i32);
+    }
+    v
+}
+
+/// A model of `nodes` over `inputs` (opset 22).
+fn model_of(
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    output: &str,
+) -> Arc<OnnxModel> {
+    let graph = GraphProto {
+        name: Some("g".into()),
+        node: nodes,
+        initializer,
+        input: inputs,
+        output: vec![ValueInfoProto {
+            name: Some(output.into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(22),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap())
+}
+
+fn op_count(converted: &crate::Converted, op: &str) -> usize {
+    converted
+        .graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op == op)
+        .count()
+}
+
+#[test]
+fn a_grouped_strided_conv_transpose_runs_one_backprop_per_group_with_onnx_output_size() {
+    // out = stride * (in - 1) + kernel + output_padding - pads = 2*4 + 3 + 1 - 2.
+    let model = model_of(
+        vec![node(
+            "ConvTranspose",
+            &["x", "w"],
+            "y",
+            vec![
+                int("group", 2),
+                ints("strides", &[2, 2]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("output_padding", &[1, 1]),
+            ],
+        )],
+        vec![weights("w", &[4, 3, 3, 3])],
+        vec![float_value("x", &[1, 4, 5, 5])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "Conv2DBackpropInput"), 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 6, 10, 10][..]));
+}
+
+#[test]
+fn a_conv_transpose_whose_group_does_not_divide_the_channels_is_an_error_naming_the_node() {
+    let model = model_of(
+        vec![node(
+            "ConvTranspose",
+            &["x", "w"],
+            "y",
+            vec![int("group", 3)],
+        )],
+        vec![weights("w", &[4, 1, 3, 3])],
+        vec![float_value("x", &[1, 4, 5, 5])],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ConvTranspose") && err.contains("group 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn squeeze_by_run_time_axes_gathers_the_kept_dimensions() {
+    // Two dimensions of 1 and one axis: which one is squeezed is known only
+    // at run time.
+    let model = model_of(
+        vec![node("Squeeze", &["x", "axes"], "y", vec![])],
+        vec![],
+        vec![float_value("x", &[1, 3, 1, 5]), int64_value("axes", &[1])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "Where"), 1);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().rank(), Some(3));
+}
