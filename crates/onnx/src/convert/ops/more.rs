@@ -93,9 +93,8 @@ fn thresholded_relu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let alpha = f64::from(node.attr_f_or("alpha", 1.0)?);
     activation(ctx, node, |ctx, base, x| {
         let a = ctx.const_scalar(&sub(base, "alpha"), x.dtype(), alpha)?;
-        let zero = ctx.const_scalar(&sub(base, "zero"), x.dtype(), 0.0)?;
         let above = bin(ctx, "Greater", &sub(base, "above"), x, &a)?;
-        let zeros = bin(ctx, "Mul", &sub(base, "zeros"), x, &zero)?;
+        let zeros = un(ctx, "ZerosLike", &sub(base, "zeros"), x)?;
         ctx.op1(
             "SelectV2",
             base,
@@ -115,12 +114,11 @@ fn shrink(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let lo = ctx.const_scalar(&sub(base, "minus_lambd"), dtype, -lambd)?;
         let hi = ctx.const_scalar(&sub(base, "lambd"), dtype, lambd)?;
         let b = ctx.const_scalar(&sub(base, "bias"), dtype, bias)?;
-        let zero = ctx.const_scalar(&sub(base, "zero"), dtype, 0.0)?;
         let below = bin(ctx, "Less", &sub(base, "below"), x, &lo)?;
         let above = bin(ctx, "Greater", &sub(base, "above"), x, &hi)?;
         let plus = bin(ctx, "AddV2", &sub(base, "plus_bias"), x, &b)?;
         let minus = bin(ctx, "Sub", &sub(base, "minus_bias"), x, &b)?;
-        let zeros = bin(ctx, "Mul", &sub(base, "zeros"), x, &zero)?;
+        let zeros = un(ctx, "ZerosLike", &sub(base, "zeros"), x)?;
         let st = x.shape().clone();
         let upper = ctx.op1(
             "SelectV2",
