@@ -302,3 +302,31 @@ fn squeeze_by_run_time_axes_gathers_the_kept_dimensions() {
     let y = crate::convert::output_named(&converted, "y").unwrap();
     assert_eq!(y.shape().rank(), Some(3));
 }
+
+#[test]
+fn skip_connection_concat_and_channel_softmax_stay_channels_last() {
+    // x -> Conv -> Relu -> a; a -> Conv -> b; Concat(a, b, axis 1) -> Conv
+    // -> Softmax(axis 1): a segmentation head with a skip connection.
+    let pads = || ints("pads", &[1, 1, 1, 1]);
+    let model = model_of(
+        vec![
+            node("Conv", &["x", "w1"], "c1", vec![pads()]),
+            node("Relu", &["c1"], "a", vec![]),
+            node("Conv", &["a", "w2"], "b", vec![pads()]),
+            node("Concat", &["a", "b"], "cat", vec![int("axis", 1)]),
+            node("Conv", &["cat", "w3"], "logits", vec![]),
+            node("Softmax", &["logits"], "y", vec![int("axis", 1)]),
+        ],
+        vec![
+            weights("w1", &[4, 3, 3, 3]),
+            weights("w2", &[4, 4, 3, 3]),
+            weights("w3", &[5, 8, 1, 1]),
+        ],
+        vec![float_value("x", &[1, 3, 8, 8])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(converted.transposes, 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 5, 8, 8][..]));
+}

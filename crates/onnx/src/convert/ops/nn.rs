@@ -906,6 +906,15 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let opset = node.opset_version()?;
     let default_axis = if opset >= 13 { -1 } else { 1 };
     let axis = normalize_axis(ctx, node.attr_i_or("axis", default_axis)?, rank.max(1))?;
+    // Over the channels of a channels-last value (a segmentation head):
+    // the channels are its last axis already.
+    if opset >= 13 && rank >= 3 && axis == 1 && ctx.is_channels_last(x_name) {
+        let x = ctx.channels_last(x_name)?;
+        let logical = ctx.slot(x_name)?.shape.clone();
+        let y = ctx.op1(op, &base, &[&x], &[t(x.dtype())], x.shape().clone())?;
+        ctx.set_channels_last(output0(ctx, node)?, y, logical);
+        return Ok(());
+    }
     let x = ctx.plain(x_name)?;
     let dtype = x.dtype();
     let logical = ctx.slot(x_name)?.shape.clone();

@@ -561,20 +561,44 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         };
     }
     let base = ctx.node_name(node);
-    let values: Vec<_> = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+    // Channels-last inputs (a U-Net's skip connections) are concatenated
+    // as they are, along the axis the ONNX axis maps to, when every input
+    // is channels last or a constant that can be laid out so.
+    let channels_last = rank >= 3
+        && names.iter().any(|n| ctx.is_channels_last(n))
+        && names
+            .iter()
+            .all(|n| ctx.is_channels_last(n) || ctx.constant(n).is_some());
+    let (values, tf_axis): (Vec<_>, usize) = if channels_last {
+        let values = names
+            .iter()
+            .map(|n| ctx.channels_last(n))
+            .collect::<Result<_>>()?;
+        let tf_axis = match axis {
+            0 => 0,
+            1 => rank - 1,
+            a => a - 1,
+        };
+        (values, tf_axis)
+    } else {
+        let values = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+        (values, axis)
+    };
     let dtype = values[0].dtype();
-    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(axis as i32))?;
+    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(tf_axis as i32))?;
     let mut inputs: Vec<&savedmodel_graph::Output> = values.iter().collect();
     inputs.push(&axis_t);
     let logical = dims.map_or_else(|| Shape::unknown_dims(rank), |d| Shape::new(&d));
+    let stored = if channels_last {
+        crate::convert::context::permute_shape(
+            &logical,
+            &crate::convert::context::to_channels_last(rank),
+        )
+    } else {
+        logical.clone()
+    };
     let y = if values.len() == 1 {
-        ctx.op1(
-            "Identity",
-            &base,
-            &[&values[0]],
-            &[t(dtype)],
-            logical.clone(),
-        )?
+        ctx.op1("Identity", &base, &[&values[0]], &[t(dtype)], stored)?
     } else {
         ctx.op1(
             "ConcatV2",
@@ -585,10 +609,14 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 ("N", Attr::Int(values.len() as i64)),
                 ("Tidx", Attr::Type(DType::Int32)),
             ],
-            logical.clone(),
+            stored,
         )?
     };
-    ctx.set_plain(out, y, logical);
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
     Ok(())
 }
 
