@@ -314,7 +314,7 @@ fn reshape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         // resolved here when the input's dimension is known, else at run
         // time below.
         if dims.iter().filter(|&&d| d < 0).count() <= 1 {
-            let xv = ctx.plain(x)?;
+            let xv = in_onnx_order(ctx, x)?;
             let target_t = ctx.const_i64(&sub(&base, "shape"), &dims)?;
             let y = ctx.op1(
                 "Reshape",
@@ -437,6 +437,25 @@ fn copy_zeros(
     )
 }
 
+/// ONNX value `name` as a tensor whose elements are in ONNX's order: its
+/// ONNX-layout tensor, or its channels-last one when moving the channels
+/// last does not change the order (one channel, or every spatial
+/// dimension 1, as after a global pool), so that a reshape of it needs no
+/// Transpose.
+fn in_onnx_order(ctx: &mut Ctx, name: &str) -> Result<savedmodel_graph::Output> {
+    if ctx.is_channels_last(name) {
+        let same_order = ctx
+            .slot(name)?
+            .shape
+            .dims()
+            .is_some_and(|d| d.len() >= 3 && (d[1] == 1 || d[2..].iter().all(|&v| v == 1)));
+        if same_order {
+            return ctx.channels_last(name);
+        }
+    }
+    ctx.plain(name)
+}
+
 fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let rank = rank_of(ctx, x)?;
@@ -468,7 +487,7 @@ fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
     }
     let base = ctx.node_name(node);
-    let xv = ctx.plain(x)?;
+    let xv = in_onnx_order(ctx, x)?;
     let tf_target = if target.iter().filter(|&&d| d < 0).count() <= 1 {
         target.clone()
     } else if axis == 0 {
