@@ -19,7 +19,9 @@
 //!   elementwise ops keep whatever layout their inputs have, and any op that
 //!   cares about axes asks for the ONNX layout. A `Transpose` is built only
 //!   when a layout is asked for that a value does not have yet, once per
-//!   value, so a plain CNN gets one at its input and one at its head.
+//!   value, so a plain CNN gets one at its input and at most one at its
+//!   head (none when the head pools to `[N, C, 1, 1]` and flattens, whose
+//!   element order is the same in both layouts; see `ops/shape.rs`).
 //! - **Weights are not copied.** Initializers above
 //!   [`ConvertOptions::const_limit`] bytes become resource variables whose
 //!   values are read from the memory-mapped model when the checkpoint is
@@ -32,6 +34,9 @@ mod constant;
 mod context;
 mod ops;
 mod weights;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

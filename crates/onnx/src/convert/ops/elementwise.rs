@@ -85,7 +85,7 @@ pub(super) fn has_attr(op_type: &str, attr: &str) -> bool {
 }
 
 /// How the operands of an elementwise op are laid out.
-enum Layout {
+pub(super) enum Layout {
     Plain,
     ChannelsLast,
 }
@@ -145,7 +145,7 @@ fn broadcast_shape(ctx: &Ctx, names: &[&str]) -> Shape {
 }
 
 /// Defines the node's output from `out` in `layout`.
-fn define(
+pub(super) fn define(
     ctx: &mut Ctx,
     node: &NodeView<'_>,
     out: Output,
@@ -190,7 +190,7 @@ fn elementwise(
     define(ctx, node, out, layout, shape)
 }
 
-fn unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
+pub(super) fn unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     elementwise(ctx, node, op_type, &[x], &[])
 }
@@ -253,7 +253,7 @@ fn fold_binary(
     }
 }
 
-fn binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
+pub(super) fn binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
     let a = required_input(ctx, node, 0)?;
     let b = required_input(ctx, node, 1)?;
     if fold_binary(ctx, node, op_type, a, b)? {
@@ -348,7 +348,7 @@ fn variadic(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, mean: bool) -> Re
 
 /// Input 0 as a TensorFlow tensor in its current layout, with its stored
 /// and logical shapes.
-fn input0(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<(Output, Layout, Shape)> {
+pub(super) fn input0(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<(Output, Layout, Shape)> {
     let x = required_input(ctx, node, 0)?;
     let shape = ctx.slot(x)?.shape.clone();
     if ctx.is_channels_last(x) {

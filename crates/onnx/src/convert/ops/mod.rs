@@ -11,10 +11,13 @@ mod arg;
 mod elementwise;
 mod loss;
 mod math;
+mod more;
 mod nn;
 mod norm;
+mod pool;
 mod reduce;
 mod shape;
+mod squeeze;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};
@@ -32,6 +35,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| math::lookup(op_type))
         .or_else(|| norm::lookup(op_type))
         .or_else(|| loss::lookup(op_type))
+        .or_else(|| more::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default

@@ -9,7 +9,7 @@
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
-use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input, sub};
+use super::{Converter, input_name, normalize_axis, output0, pool, rank_of, required_input, sub};
 use crate::convert::constant;
 use crate::convert::context::{Ctx, permute_shape, to_channels_last};
 use crate::convert::weights::Layout as WeightLayout;
@@ -20,10 +20,10 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "MatMul" => matmul,
         "Gemm" => gemm,
         "Conv" => conv,
-        "MaxPool" => |c, n| pool(c, n, PoolKind::Max),
-        "AveragePool" => |c, n| pool(c, n, PoolKind::Average),
-        "GlobalAveragePool" => |c, n| global_pool(c, n, "Mean"),
-        "GlobalMaxPool" => |c, n| global_pool(c, n, "Max"),
+        "MaxPool" => |c, n| pool::pool(c, n, pool::PoolKind::Max),
+        "AveragePool" => |c, n| pool::pool(c, n, pool::PoolKind::Average),
+        "GlobalAveragePool" => |c, n| pool::global_pool(c, n, "Mean"),
+        "GlobalMaxPool" => |c, n| pool::global_pool(c, n, "Max"),
         "BatchNormalization" => batch_norm,
         "Softmax" => |c, n| softmax(c, n, "Softmax"),
         "LogSoftmax" => |c, n| softmax(c, n, "LogSoftmax"),
@@ -32,12 +32,12 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     Some(f)
 }
 
-fn t(dtype: DType) -> (&'static str, Attr) {
+pub(super) fn t(dtype: DType) -> (&'static str, Attr) {
     ("T", Attr::Type(dtype))
 }
 
 /// `dims` of a known shape, or `None`.
-fn dims(shape: &Shape) -> Option<Vec<i64>> {
+pub(super) fn dims(shape: &Shape) -> Option<Vec<i64>> {
     shape.dims().map(<[i64]>::to_vec)
 }
 
@@ -186,17 +186,22 @@ fn gemm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
 /// Spatial padding of a convolution or pooling window: `(begin, end)` per
 /// spatial dimension, from `pads` or `auto_pad`.
-struct Window {
-    kernel: Vec<i64>,
-    strides: Vec<i64>,
-    dilations: Vec<i64>,
-    pads: Vec<(i64, i64)>,
+pub(super) struct Window {
+    pub(super) kernel: Vec<i64>,
+    pub(super) strides: Vec<i64>,
+    pub(super) dilations: Vec<i64>,
+    pub(super) pads: Vec<(i64, i64)>,
     /// `auto_pad = SAME_UPPER`: TensorFlow's "SAME" exactly.
-    same_upper: bool,
+    pub(super) same_upper: bool,
 }
 
 impl Window {
-    fn read(ctx: &Ctx, node: &NodeView<'_>, kernel: Vec<i64>, spatial_in: &[i64]) -> Result<Self> {
+    pub(super) fn read(
+        ctx: &Ctx,
+        node: &NodeView<'_>,
+        kernel: Vec<i64>,
+        spatial_in: &[i64],
+    ) -> Result<Self> {
         let n = kernel.len();
         let strides = node
             .attr_ints("strides")?
@@ -266,7 +271,7 @@ impl Window {
     }
 
     /// The output size of spatial dimension `i` for an input of `input`.
-    fn out_dim(&self, i: usize, input: i64, ceil: bool) -> i64 {
+    pub(super) fn out_dim(&self, i: usize, input: i64, ceil: bool) -> i64 {
         if input < 0 {
             return -1;
         }
@@ -289,7 +294,7 @@ impl Window {
 }
 
 /// `[1, s..., 1]` for a channels-last op over `n` spatial dimensions.
-fn nhwc_list(values: &[i64]) -> Vec<i64> {
+pub(super) fn nhwc_list(values: &[i64]) -> Vec<i64> {
     let mut v = vec![1];
     v.extend_from_slice(values);
     v.push(1);
@@ -297,7 +302,7 @@ fn nhwc_list(values: &[i64]) -> Vec<i64> {
 }
 
 /// Pads the spatial dimensions of channels-last `x` with `value`.
-fn pad_spatial(
+pub(super) fn pad_spatial(
     ctx: &mut Ctx,
     base: &str,
     x: &Output,
@@ -344,6 +349,18 @@ fn pad_spatial(
 fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x_name = required_input(ctx, node, 0)?;
     let w_name = required_input(ctx, node, 1)?;
+    conv_of(ctx, node, x_name, w_name, input_name(node, 2))
+}
+
+/// A convolution of ONNX values `x_name` by `w_name` plus `bias`, with the
+/// node's attributes (shared with `ConvInteger`).
+pub(super) fn conv_of(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    x_name: &str,
+    w_name: &str,
+    bias: Option<&str>,
+) -> Result<()> {
     let rank = rank_of(ctx, x_name)?;
     if !(3..=5).contains(&rank) {
         return Err(ctx.error(format!("Conv of a rank-{rank} input is not supported")));
@@ -480,7 +497,7 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     } else {
         grouped_conv(ctx, &base, &x, &filter, group, tf_spatial, &attrs, &stored)?
     };
-    if let Some(b) = input_name(node, 2) {
+    if let Some(b) = bias {
         let bias = ctx.plain(b)?;
         y = ctx.op1(
             "BiasAdd",
@@ -508,7 +525,12 @@ fn conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
 /// The filter of a convolution in TensorFlow's layout: a variable
 /// transposed when the checkpoint is written, or a transposed constant.
-fn filter_tensor(ctx: &mut Ctx, base: &str, w_name: &str, layout: WeightLayout) -> Result<Output> {
+pub(super) fn filter_tensor(
+    ctx: &mut Ctx,
+    base: &str,
+    w_name: &str,
+    layout: WeightLayout,
+) -> Result<Output> {
     let slot = ctx.slot(w_name)?.clone();
     let w_shape = dims(&slot.shape).ok_or_else(|| ctx.error("the weight's shape must be known"))?;
     let perm = crate::convert::weights::filter_perm(w_shape.len());
@@ -610,345 +632,9 @@ fn grouped_conv(
     )
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum PoolKind {
-    Max,
-    Average,
-    /// The sum over each window of the zero-padded input (`LpPool`'s).
-    Sum,
-}
-
-fn pool(ctx: &mut Ctx, node: &NodeView<'_>, kind: PoolKind) -> Result<()> {
-    if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(ctx.error("MaxPool's Indices output is not supported"));
-    }
-    let x_name = required_input(ctx, node, 0)?;
-    let (y, shape) = pool_of(ctx, node, x_name, kind)?;
-    ctx.set_channels_last(output0(ctx, node)?, y, shape);
-    Ok(())
-}
-
-/// Pools ONNX value `x_name` over the window `node`'s attributes give
-/// (`LpPool` pools a value it computes): the result channels last, and its
-/// logical shape.
-pub(super) fn pool_of(
-    ctx: &mut Ctx,
-    node: &NodeView<'_>,
-    x_name: &str,
-    kind: PoolKind,
-) -> Result<(Output, Shape)> {
-    let rank = rank_of(ctx, x_name)?;
-    if !(3..=5).contains(&rank) {
-        return Err(ctx.error(format!("pooling a rank-{rank} input is not supported")));
-    }
-    if node.attr_i_or("storage_order", 0)? != 0 {
-        return Err(ctx.error("storage_order 1 is not supported"));
-    }
-    let spatial = rank - 2;
-    let base = ctx.node_name(node);
-    let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
-    let kernel = node
-        .attr_ints("kernel_shape")?
-        .map(<[i64]>::to_vec)
-        .ok_or_else(|| ctx.error("kernel_shape is required"))?;
-    if kernel.len() != spatial {
-        return Err(ctx.error("kernel_shape must have one value per spatial dimension"));
-    }
-    let mut window = Window::read(ctx, node, kernel, &x_shape[2..])?;
-    if window.dilations.iter().any(|&d| d != 1) {
-        return Err(ctx.error("dilated pooling is not supported"));
-    }
-    let ceil = node.attr_i_or("ceil_mode", 0)? != 0;
-    let count_include_pad = node.attr_i_or("count_include_pad", 0)? != 0;
-    let dtype = ctx.slot(x_name)?.dtype;
-
-    let mut out_logical = vec![x_shape[0], x_shape[1]];
-    for i in 0..spatial {
-        out_logical.push(window.out_dim(i, x_shape[2 + i], ceil));
-    }
-    // ceil_mode: more padding at the end, counted by neither pooling kind.
-    let mut extra = vec![0i64; spatial];
-    if ceil {
-        for i in 0..spatial {
-            let (input, out) = (x_shape[2 + i], out_logical[2 + i]);
-            if input < 0 {
-                return Err(ctx.error("ceil_mode needs static spatial dimensions"));
-            }
-            let needed = (out - 1) * window.strides[i] + window.kernel[i]
-                - (input + window.pads[i].0 + window.pads[i].1);
-            extra[i] = needed.max(0);
-        }
-    }
-    let out_logical = Shape::new(&out_logical);
-    let stored = permute_shape(&out_logical, &to_channels_last(rank));
-    let mut x = ctx.channels_last(x_name)?;
-    let op = match (kind, spatial) {
-        (PoolKind::Max, 3) => "MaxPool3D",
-        (PoolKind::Average | PoolKind::Sum, 3) => "AvgPool3D",
-        (PoolKind::Max, _) => "MaxPool",
-        (PoolKind::Average | PoolKind::Sum, _) => "AvgPool",
-    };
-    // 1-D pooling runs as 2-D pooling over a height of 1.
-    let as_2d = spatial == 1;
-    let lift = |v: &[i64], one: i64| -> Vec<i64> {
-        if as_2d {
-            [vec![one], v.to_vec()].concat()
-        } else {
-            v.to_vec()
-        }
-    };
-    if as_2d {
-        let axis = ctx.const_i32(&sub(&base, "expand_axis"), &[1])?;
-        x = ctx.op1(
-            "ExpandDims",
-            &sub(&base, "as_2d"),
-            &[&x, &axis],
-            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
-            Shape::unknown_dims(4),
-        )?;
-    }
-    let pads: Vec<(i64, i64)> = window
-        .pads
-        .iter()
-        .zip(&extra)
-        .map(|(&(b, e), &x)| (b, e + x))
-        .collect();
-    let pads2 = if as_2d {
-        [vec![(0, 0)], pads.clone()].concat()
-    } else {
-        pads.clone()
-    };
-    let ksize = nhwc_list(&lift(&window.kernel, 1));
-    let strides = nhwc_list(&lift(&window.strides, 1));
-    let any_pad = pads.iter().any(|&(b, e)| b != 0 || e != 0);
-    let pool_attrs = |padding: &str| -> Vec<(&'static str, Attr)> {
-        vec![
-            t(dtype),
-            ("ksize", Attr::IntList(ksize.clone())),
-            ("strides", Attr::IntList(strides.clone())),
-            ("padding", Attr::Str(padding.as_bytes().to_vec())),
-        ]
-    };
-    let unknown = Shape::unknown();
-    let mut y = if window.same_upper
-        && !ceil
-        && (kind == PoolKind::Max || (kind == PoolKind::Average && !count_include_pad))
-    {
-        // TensorFlow's SAME pads as SAME_UPPER, and its average counts
-        // only the input's elements, as count_include_pad=0 does.
-        window.pads = vec![(0, 0); spatial];
-        ctx.op1(
-            op,
-            &sub(&base, "pool"),
-            &[&x],
-            &pool_attrs("SAME"),
-            unknown.clone(),
-        )?
-    } else if !any_pad {
-        ctx.op1(
-            op,
-            &sub(&base, "pool"),
-            &[&x],
-            &pool_attrs("VALID"),
-            unknown.clone(),
-        )?
-    } else if kind == PoolKind::Sum {
-        // The average of every window of the zero-padded input (made the
-        // sum below).
-        let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
-        ctx.op1(
-            op,
-            &sub(&base, "pool"),
-            &[&padded],
-            &pool_attrs("VALID"),
-            unknown.clone(),
-        )?
-    } else if kind == PoolKind::Max {
-        let lowest = lowest_value(dtype)
-            .ok_or_else(|| ctx.error(format!("MaxPool of {dtype} is not supported")))?;
-        let padded = pad_spatial(ctx, &base, &x, &pads2, lowest)?;
-        ctx.op1(
-            op,
-            &sub(&base, "pool"),
-            &[&padded],
-            &pool_attrs("VALID"),
-            unknown.clone(),
-        )?
-    } else {
-        // Average over windows that reach into the padding: the sum over
-        // the zero-padded input divided by the number of elements counted
-        // (the input's only, or the explicit padding's too; never the
-        // ceil_mode padding).
-        let padded = pad_spatial(ctx, &base, &x, &pads2, 0.0)?;
-        let sum_avg = ctx.op1(
-            op,
-            &sub(&base, "pool"),
-            &[&padded],
-            &pool_attrs("VALID"),
-            unknown.clone(),
-        )?;
-        let counted: Vec<(i64, i64)> = if count_include_pad {
-            window.pads.clone()
-        } else {
-            vec![(0, 0); spatial]
-        };
-        let count = count_map(
-            ctx,
-            &base,
-            &x_shape[2..],
-            &counted,
-            &pads,
-            as_2d,
-            op,
-            &pool_attrs("VALID"),
-            dtype,
-        )?;
-        ctx.op1(
-            "RealDiv",
-            &sub(&base, "average"),
-            &[&sum_avg, &count],
-            &[t(dtype)],
-            unknown.clone(),
-        )?
-    };
-    if kind == PoolKind::Sum {
-        let size: i64 = window.kernel.iter().product();
-        let k = ctx.const_scalar(&sub(&base, "kernel_size"), dtype, size as f64)?;
-        y = ctx.op1("Mul", &sub(&base, "sum"), &[&y, &k], &[t(dtype)], unknown)?;
-    }
-    if as_2d {
-        y = ctx.op1(
-            "Squeeze",
-            &sub(&base, "squeeze"),
-            &[&y],
-            &[t(dtype), ("squeeze_dims", Attr::IntList(vec![1]))],
-            stored.clone(),
-        )?;
-    } else {
-        y = ctx.op1("Identity", &base, &[&y], &[t(dtype)], stored.clone())?;
-    }
-    Ok((y, out_logical))
-}
-
-/// The fraction of each window that is counted, as the average pool of a
-/// constant mask (1 where an element counts, padded with zeros), so that
-/// `avg(padded x) / avg(mask)` is the average over the counted elements.
-#[allow(clippy::too_many_arguments)]
-fn count_map(
-    ctx: &mut Ctx,
-    base: &str,
-    spatial_in: &[i64],
-    counted: &[(i64, i64)],
-    pads: &[(i64, i64)],
-    as_2d: bool,
-    op: &str,
-    attrs: &[(&'static str, Attr)],
-    dtype: DType,
-) -> Result<Output> {
-    if spatial_in.iter().any(|&d| d < 0) {
-        return Err(ctx.error("average pooling with padding needs static spatial dimensions"));
-    }
-    // The mask over the padded extent: 1 inside the input and inside the
-    // counted padding, 0 elsewhere.
-    let padded: Vec<i64> = spatial_in
-        .iter()
-        .zip(pads)
-        .map(|(&d, &(b, e))| d + b + e)
-        .collect();
-    let total: usize = padded.iter().map(|&d| d as usize).product();
-    let mut mask = Vec::with_capacity(total);
-    let mut counter = vec![0i64; padded.len()];
-    for _ in 0..total {
-        let inside = counter.iter().enumerate().all(|(i, &c)| {
-            let lo = pads[i].0 - counted[i].0;
-            let hi = pads[i].0 + spatial_in[i] + counted[i].1;
-            c >= lo && c < hi
-        });
-        mask.push(if inside { 1.0 } else { 0.0 });
-        for axis in (0..padded.len()).rev() {
-            counter[axis] += 1;
-            if counter[axis] < padded[axis] {
-                break;
-            }
-            counter[axis] = 0;
-        }
-    }
-    let mut shape = vec![1i64];
-    if as_2d {
-        shape.push(1);
-    }
-    shape.extend_from_slice(&padded);
-    shape.push(1);
-    let mask = constant::from_f64(dtype, &shape, &mask).map_err(|e| ctx.error(e))?;
-    let mask = ctx.const_tensor(&sub(base, "count_mask"), mask)?;
-    ctx.op1(op, &sub(base, "count"), &[&mask], attrs, Shape::unknown())
-}
-
-/// The lowest value of `dtype`, for padding a max pool.
-fn lowest_value(dtype: DType) -> Option<f64> {
-    Some(match dtype {
-        DType::Float | DType::Double | DType::Half | DType::BFloat16 => f64::NEG_INFINITY,
-        DType::Int8 => -128.0,
-        DType::UInt8 => 0.0,
-        DType::Int32 => f64::from(i32::MIN),
-        DType::Int64 => i64::MIN as f64,
-        _ => return None,
-    })
-}
-
-fn global_pool(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
-    let x_name = required_input(ctx, node, 0)?;
-    let rank = rank_of(ctx, x_name)?;
-    if rank < 3 {
-        return Err(ctx.error(format!("global pooling of a rank-{rank} input")));
-    }
-    let base = ctx.node_name(node);
-    let logical = match ctx.slot(x_name)?.shape.dims() {
-        Some(d) => {
-            let mut d = d.to_vec();
-            for v in d.iter_mut().skip(2) {
-                *v = 1;
-            }
-            Shape::new(&d)
-        }
-        None => Shape::unknown_dims(rank),
-    };
-    let (x, axes, channels_last) = if ctx.is_channels_last(x_name) {
-        let x = ctx.channels_last(x_name)?;
-        (x, (1..rank as i64 - 1).collect::<Vec<_>>(), true)
-    } else {
-        (ctx.plain(x_name)?, (2..rank as i64).collect(), false)
-    };
-    let dtype = x.dtype();
-    let axes_t = ctx.const_i32(&sub(&base, "axes"), &axes)?;
-    let stored = if channels_last {
-        permute_shape(&logical, &to_channels_last(rank))
-    } else {
-        logical.clone()
-    };
-    let y = ctx.op1(
-        op,
-        &base,
-        &[&x, &axes_t],
-        &[
-            t(dtype),
-            ("keep_dims", Attr::Bool(true)),
-            ("Tidx", Attr::Type(DType::Int32)),
-        ],
-        stored,
-    )?;
-    let out = output0(ctx, node)?;
-    if channels_last {
-        ctx.set_channels_last(out, y, logical);
-    } else {
-        ctx.set_plain(out, y, logical);
-    }
-    Ok(())
-}
-
 fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if node.attr_i_or("training_mode", 0)? != 0 {
-        return Err(ctx.error("training_mode=1 is not supported (inference only)"));
+        return batch_norm_training(ctx, node);
     }
     if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
         return Err(ctx.error("the running mean and variance outputs are training-only"));
@@ -1071,6 +757,148 @@ fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
+/// `training_mode=1` (opset 14+): normalized by the batch's own mean and
+/// (population) variance over every axis but the channels; the optional
+/// outputs are the running statistics updated with `momentum`
+/// (`onnx/reference/ops/op_batch_normalization.py`).
+fn batch_norm_training(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let names: Vec<&str> = (1..5)
+        .map(|i| required_input(ctx, node, i))
+        .collect::<Result<_>>()?;
+    let epsilon = f64::from(node.attr_f_or("epsilon", 1e-5)?);
+    let momentum = f64::from(node.attr_f_or("momentum", 0.9)?);
+    let rank = rank_of(ctx, x_name)?;
+    if rank < 2 {
+        return Err(ctx.error("BatchNormalization needs an input of rank 2 or more"));
+    }
+    let base = ctx.node_name(node);
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let tt = [t(dtype)];
+    let st = x.shape().clone();
+    let axes: Vec<i64> = std::iter::once(0).chain(2..rank as i64).collect();
+    let axes = ctx.const_i32(&sub(&base, "batch_axes"), &axes)?;
+    let reduce = [
+        t(dtype),
+        ("keep_dims", Attr::Bool(true)),
+        ("Tidx", Attr::Type(DType::Int32)),
+    ];
+    let mean = ctx.op1(
+        "Mean",
+        &sub(&base, "batch_mean"),
+        &[&x, &axes],
+        &reduce,
+        Shape::unknown_dims(rank),
+    )?;
+    let centered = ctx.op1(
+        "Sub",
+        &sub(&base, "centered"),
+        &[&x, &mean],
+        &tt,
+        st.clone(),
+    )?;
+    let squares = ctx.op1(
+        "Square",
+        &sub(&base, "squares"),
+        &[&centered],
+        &tt,
+        st.clone(),
+    )?;
+    let var = ctx.op1(
+        "Mean",
+        &sub(&base, "batch_var"),
+        &[&squares, &axes],
+        &reduce,
+        Shape::unknown_dims(rank),
+    )?;
+    let eps = ctx.const_scalar(&sub(&base, "epsilon"), dtype, epsilon)?;
+    let v = ctx.op1(
+        "AddV2",
+        &sub(&base, "var_eps"),
+        &[&var, &eps],
+        &tt,
+        Shape::unknown_dims(rank),
+    )?;
+    let r = ctx.op1(
+        "Rsqrt",
+        &sub(&base, "rsqrt"),
+        &[&v],
+        &tt,
+        Shape::unknown_dims(rank),
+    )?;
+    let mut param_shape = vec![-1i64];
+    param_shape.extend(std::iter::repeat_n(1, rank - 2));
+    let target = ctx.const_i32(&sub(&base, "param_shape"), &param_shape)?;
+    let reshape_attrs = [t(dtype), ("Tshape", Attr::Type(DType::Int32))];
+    let mut params = Vec::new();
+    for (i, n) in names[..2].iter().enumerate() {
+        let p = ctx.plain(n)?;
+        params.push(ctx.op1(
+            "Reshape",
+            &sub(&base, &format!("param{i}")),
+            &[&p, &target],
+            &reshape_attrs,
+            Shape::unknown_dims(rank - 1),
+        )?);
+    }
+    let y = ctx.op1(
+        "Mul",
+        &sub(&base, "normalized"),
+        &[&centered, &r],
+        &tt,
+        st.clone(),
+    )?;
+    let y = ctx.op1(
+        "Mul",
+        &sub(&base, "scaled"),
+        &[&y, &params[0]],
+        &tt,
+        st.clone(),
+    )?;
+    let y = ctx.op1("AddV2", &base, &[&y, &params[1]], &tt, st)?;
+    ctx.set_plain(output0(ctx, node)?, y, logical);
+    // The running statistics: input * momentum + batch * (1 - momentum).
+    let channels = ctx.const_i32(&sub(&base, "channels"), &[-1])?;
+    for (i, (batch, what)) in [(&mean, "running_mean"), (&var, "running_var")]
+        .into_iter()
+        .enumerate()
+    {
+        let Some(out) = super::output_name(node, i + 1) else {
+            continue;
+        };
+        let flat = ctx.op1(
+            "Reshape",
+            &sub(&base, &format!("{what}_batch")),
+            &[batch, &channels],
+            &reshape_attrs,
+            Shape::unknown_dims(1),
+        )?;
+        let running = ctx.plain(names[2 + i])?;
+        let m = ctx.const_scalar(&sub(&base, &format!("{what}_momentum")), dtype, momentum)?;
+        let k = ctx.const_scalar(&sub(&base, &format!("{what}_rest")), dtype, 1.0 - momentum)?;
+        let a = ctx.op1(
+            "Mul",
+            &sub(&base, &format!("{what}_kept")),
+            &[&running, &m],
+            &tt,
+            Shape::unknown_dims(1),
+        )?;
+        let b = ctx.op1(
+            "Mul",
+            &sub(&base, &format!("{what}_new")),
+            &[&flat, &k],
+            &tt,
+            Shape::unknown_dims(1),
+        )?;
+        let shape = ctx.slot(names[2 + i])?.shape.clone();
+        let o = ctx.op1("AddV2", &sub(&base, what), &[&a, &b], &tt, shape.clone())?;
+        ctx.set_plain(out, o, shape);
+    }
+    Ok(())
+}
+
 fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let x_name = required_input(ctx, node, 0)?;
     let rank = rank_of(ctx, x_name)?;
@@ -1078,6 +906,15 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let opset = node.opset_version()?;
     let default_axis = if opset >= 13 { -1 } else { 1 };
     let axis = normalize_axis(ctx, node.attr_i_or("axis", default_axis)?, rank.max(1))?;
+    // Over the channels of a channels-last value (a segmentation head):
+    // the channels are its last axis already.
+    if opset >= 13 && rank >= 3 && axis == 1 && ctx.is_channels_last(x_name) {
+        let x = ctx.channels_last(x_name)?;
+        let logical = ctx.slot(x_name)?.shape.clone();
+        let y = ctx.op1(op, &base, &[&x], &[t(x.dtype())], x.shape().clone())?;
+        ctx.set_channels_last(output0(ctx, node)?, y, logical);
+        return Ok(());
+    }
     let x = ctx.plain(x_name)?;
     let dtype = x.dtype();
     let logical = ctx.slot(x_name)?.shape.clone();

@@ -7,7 +7,7 @@
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
-use super::nn::{PoolKind, pool_of};
+use super::pool::{PoolKind, pool_of};
 use super::reduce::{binary, reduced_shape, t, tf_reduce, unary};
 use super::{
     Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input, sub,

@@ -25,8 +25,8 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "Reshape" => reshape,
         "Flatten" => flatten,
         "Transpose" => transpose,
-        "Squeeze" => squeeze,
-        "Unsqueeze" => unsqueeze,
+        "Squeeze" => super::squeeze::squeeze,
+        "Unsqueeze" => super::squeeze::unsqueeze,
         "Concat" => concat,
         "Gather" => gather,
         "ConstantOfShape" => constant_of_shape,
@@ -63,26 +63,43 @@ fn constant_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 }
 
 fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
-    // Dropout at inference is the identity; its mask output (rarely used)
-    // would be all true.
-    if node.op_type() == "Dropout" {
-        if node.proto().output.iter().skip(1).any(|o| !o.is_empty()) {
-            return Err(ctx.error("Dropout's mask output is not supported"));
-        }
-        if node.opset_version()? >= 12 {
-            if let Some(training) = input_name(node, 2) {
-                let on = ctx
-                    .constant(training)
-                    .and_then(|t| constant::to_i64(t).ok());
-                if on.as_deref() != Some(&[0]) {
-                    return Err(ctx.error("Dropout in training mode is not supported"));
-                }
+    // Dropout at inference is the identity; its mask output is all true.
+    if node.op_type() == "Dropout" && node.opset_version()? >= 12 {
+        if let Some(training) = input_name(node, 2) {
+            let on = ctx
+                .constant(training)
+                .and_then(|t| constant::to_i64(t).ok());
+            if on.as_deref() != Some(&[0]) {
+                return Err(ctx.error("Dropout in training mode is not supported"));
             }
         }
     }
     let x = required_input(ctx, node, 0)?;
     let out = output0(ctx, node)?;
     let slot = ctx.slot(x)?.clone();
+    if node.op_type() == "Dropout" {
+        if let Some(mask) = super::output_name(node, 1) {
+            // At inference nothing is dropped: the mask is all true.
+            let base = ctx.node_name(node);
+            let v = ctx.plain(x)?;
+            let dims = ctx.op1(
+                "Shape",
+                &sub(&base, "mask_shape"),
+                &[&v],
+                &[t(v.dtype()), ("out_type", Attr::Type(DType::Int32))],
+                Shape::unknown_dims(1),
+            )?;
+            let yes = ctx.const_tensor(&sub(&base, "true"), Tensor::scalar(true))?;
+            let m = ctx.op1(
+                "Fill",
+                &sub(&base, "mask"),
+                &[&dims, &yes],
+                &[t(DType::Bool), ("index_type", Attr::Type(DType::Int32))],
+                slot.shape.clone(),
+            )?;
+            ctx.set_plain(mask, m, slot.shape.clone());
+        }
+    }
     // An alias: the output is the same value in the same layouts.
     if let Some(v) = slot.constant {
         ctx.set_constant(out, v);
@@ -100,6 +117,12 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let to = node.required("to", node.attr_i("to")?)?;
     let to = crate::dtype_from_onnx(to as i32).map_err(|e| ctx.error(e))?;
+    cast_to(ctx, node, x, to)
+}
+
+/// Defines the node's output as ONNX value `x` cast to `to` (folded when
+/// `x` is known and the conversion exact), in `x`'s layout.
+pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) -> Result<()> {
     let out = output0(ctx, node)?;
     let from = ctx.slot(x)?.dtype;
     if let Some(v) = ctx.constant(x).cloned() {
@@ -128,6 +151,36 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         ctx.plain(x)?
     };
     let shape = ctx.slot(x)?.shape.clone();
+    // ONNX saturates casts to the float8 types with no infinity by default
+    // (out-of-range values and infinities become the largest finite value);
+    // TensorFlow's Cast does not, so the input is clamped first.
+    let largest = match to {
+        DType::Float8E4M3FN => Some(448.0),
+        DType::Float8E5M2 => Some(57344.0),
+        _ => None,
+    };
+    let input = match largest {
+        Some(m) if constant::is_float(from) && node.attr_i_or("saturate", 1)? != 0 => {
+            let hi = ctx.const_scalar(&sub(&base, "largest"), from, m)?;
+            let lo = ctx.const_scalar(&sub(&base, "lowest"), from, -m)?;
+            let st = input.shape().clone();
+            let y = ctx.op1(
+                "Minimum",
+                &sub(&base, "saturate_high"),
+                &[&input, &hi],
+                &[t(from)],
+                st.clone(),
+            )?;
+            ctx.op1(
+                "Maximum",
+                &sub(&base, "saturate_low"),
+                &[&y, &lo],
+                &[t(from)],
+                st,
+            )?
+        }
+        _ => input,
+    };
     let y = if from == to {
         ctx.op1(
             "Identity",
@@ -261,7 +314,7 @@ fn reshape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         // resolved here when the input's dimension is known, else at run
         // time below.
         if dims.iter().filter(|&&d| d < 0).count() <= 1 {
-            let xv = ctx.plain(x)?;
+            let xv = in_onnx_order(ctx, x)?;
             let target_t = ctx.const_i64(&sub(&base, "shape"), &dims)?;
             let y = ctx.op1(
                 "Reshape",
@@ -274,23 +327,133 @@ fn reshape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             return Ok(());
         }
     }
-    if !allowzero && ctx.constant(shape_name).is_none() {
-        // A computed target may hold zeros meaning "copy": not resolvable.
-        let xv = ctx.plain(x)?;
-        let target = ctx.plain(shape_name)?;
-        let y = ctx.op1(
-            "Reshape",
-            &base,
-            &[&xv, &target],
-            &[t(xv.dtype()), ("Tshape", Attr::Type(target.dtype()))],
-            Shape::unknown(),
-        )?;
-        ctx.set_plain(out, y, Shape::unknown());
-        return Ok(());
+    // A target known only at run time, or with zeros copying dimensions
+    // unknown now: the zeros are resolved in the graph (allowzero keeps
+    // them as zeros).
+    let rank = rank_of(ctx, x)?;
+    let target_len = ctx.slot(shape_name)?.shape.dim(0).max(-1);
+    let xv = ctx.plain(x)?;
+    let target = ctx.plain(shape_name)?;
+    let target = if target.dtype() == DType::Int64 {
+        target
+    } else {
+        ctx.op1(
+            "Cast",
+            &sub(&base, "target_i64"),
+            &[&target],
+            &[
+                ("SrcT", Attr::Type(target.dtype())),
+                ("DstT", Attr::Type(DType::Int64)),
+            ],
+            target.shape().clone(),
+        )?
+    };
+    let target = if allowzero {
+        target
+    } else {
+        if target_len < 0 {
+            return Err(
+                ctx.error("the target shape's length must be known when the model is converted")
+            );
+        }
+        copy_zeros(ctx, &base, &xv, &target, rank, target_len as usize)?
+    };
+    let y = ctx.op1(
+        "Reshape",
+        &base,
+        &[&xv, &target],
+        &[t(xv.dtype()), ("Tshape", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(target_len.max(0) as usize),
+    )?;
+    let out_shape = if target_len >= 0 {
+        Shape::unknown_dims(target_len as usize)
+    } else {
+        Shape::unknown()
+    };
+    ctx.set_plain(out, y, out_shape);
+    Ok(())
+}
+
+/// `target` (int64, `len` values) with each 0 replaced, at run time, by
+/// the dimension of `x` (of `rank`) at the same position (ONNX Reshape
+/// without allowzero).
+fn copy_zeros(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &savedmodel_graph::Output,
+    target: &savedmodel_graph::Output,
+    rank: usize,
+    len: usize,
+) -> Result<savedmodel_graph::Output> {
+    let dims = ctx.op1(
+        "Shape",
+        &sub(base, "input_shape"),
+        &[x],
+        &[t(x.dtype()), ("out_type", Attr::Type(DType::Int64))],
+        Shape::new(&[rank as i64]),
+    )?;
+    // The input's dimensions aligned with the target's positions: cut to
+    // `len`, or padded with zeros (positions past the input's rank copy
+    // nothing).
+    let aligned = if len <= rank {
+        let b = ctx.const_i32(&sub(base, "copy_begin"), &[0])?;
+        let s = ctx.const_i32(&sub(base, "copy_size"), &[len as i64])?;
+        ctx.op1(
+            "Slice",
+            &sub(base, "copied"),
+            &[&dims, &b, &s],
+            &[t(DType::Int64), ("Index", Attr::Type(DType::Int32))],
+            Shape::new(&[len as i64]),
+        )?
+    } else {
+        let zeros = ctx.const_i64(&sub(base, "copy_pad"), &vec![0; len - rank])?;
+        let axis = ctx.const_tensor(&sub(base, "copy_axis"), Tensor::scalar(0i32))?;
+        ctx.op1(
+            "ConcatV2",
+            &sub(base, "copied"),
+            &[&dims, &zeros, &axis],
+            &[
+                t(DType::Int64),
+                ("N", Attr::Int(2)),
+                ("Tidx", Attr::Type(DType::Int32)),
+            ],
+            Shape::new(&[len as i64]),
+        )?
+    };
+    let zero = ctx.const_tensor(&sub(base, "zero"), Tensor::scalar(0i64))?;
+    let is_zero = ctx.op1(
+        "Equal",
+        &sub(base, "is_zero"),
+        &[target, &zero],
+        &[t(DType::Int64)],
+        Shape::new(&[len as i64]),
+    )?;
+    ctx.op1(
+        "SelectV2",
+        &sub(base, "resolved_shape"),
+        &[&is_zero, &aligned, target],
+        &[t(DType::Int64)],
+        Shape::new(&[len as i64]),
+    )
+}
+
+/// ONNX value `name` as a tensor whose elements are in ONNX's order: its
+/// ONNX-layout tensor, or its channels-last one when moving the channels
+/// last does not change the order (one channel, or every spatial
+/// dimension 1, as after a global pool), so that a reshape of it needs no
+/// Transpose.
+fn in_onnx_order(ctx: &mut Ctx, name: &str) -> Result<savedmodel_graph::Output> {
+    if ctx.is_channels_last(name) {
+        let same_order = ctx
+            .slot(name)?
+            .shape
+            .dims()
+            .is_some_and(|d| d.len() >= 3 && (d[1] == 1 || d[2..].iter().all(|&v| v == 1)));
+        if same_order {
+            return ctx.channels_last(name);
+        }
     }
-    Err(ctx.error(
-        "the target shape copies (0) input dimensions that are unknown when the model is converted",
-    ))
+    ctx.plain(name)
 }
 
 fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
@@ -324,7 +487,7 @@ fn flatten(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
     }
     let base = ctx.node_name(node);
-    let xv = ctx.plain(x)?;
+    let xv = in_onnx_order(ctx, x)?;
     let tf_target = if target.iter().filter(|&&d| d < 0).count() <= 1 {
         target.clone()
     } else if axis == 0 {
@@ -382,120 +545,6 @@ fn transpose(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The axes of a `Squeeze`/`Unsqueeze`: an attribute before opset 13, an
-/// input (known at conversion time) from 13 on.
-fn axes(ctx: &Ctx, node: &NodeView<'_>) -> Result<Option<Vec<i64>>> {
-    if node.opset_version()? >= 13 {
-        match input_name(node, 1) {
-            Some(n) => Ok(Some(ctx.const_ints(n)?)),
-            None => Ok(None),
-        }
-    } else {
-        Ok(node.attr_ints("axes")?.map(<[i64]>::to_vec))
-    }
-}
-
-fn squeeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
-    let x = required_input(ctx, node, 0)?;
-    let rank = rank_of(ctx, x)?;
-    let shape = ctx.slot(x)?.shape.clone();
-    let axes: Vec<usize> = match axes(ctx, node)? {
-        Some(a) => a
-            .iter()
-            .map(|&a| normalize_axis(ctx, a, rank))
-            .collect::<Result<_>>()?,
-        None => match shape.dims() {
-            Some(d) => (0..rank).filter(|&i| d[i] == 1).collect(),
-            None => return Err(ctx.error("Squeeze without axes needs a known shape")),
-        },
-    };
-    let dims: Option<Vec<i64>> = shape.dims().map(|d| {
-        d.iter()
-            .enumerate()
-            .filter(|(i, _)| !axes.contains(i))
-            .map(|(_, &v)| v)
-            .collect()
-    });
-    let out = output0(ctx, node)?;
-    if let (Some(v), Some(d)) = (ctx.constant(x).cloned(), &dims) {
-        let r = constant::reshape(&v, d).map_err(|e| ctx.error(e))?;
-        ctx.set_constant(out, r);
-        return Ok(());
-    }
-    let base = ctx.node_name(node);
-    let xv = ctx.plain(x)?;
-    let logical = dims.map_or_else(
-        || Shape::unknown_dims(rank - axes.len()),
-        |d| Shape::new(&d),
-    );
-    let y = ctx.op1(
-        "Squeeze",
-        &base,
-        &[&xv],
-        &[
-            t(xv.dtype()),
-            (
-                "squeeze_dims",
-                Attr::IntList(axes.iter().map(|&a| a as i64).collect()),
-            ),
-        ],
-        logical.clone(),
-    )?;
-    ctx.set_plain(out, y, logical);
-    Ok(())
-}
-
-fn unsqueeze(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
-    let x = required_input(ctx, node, 0)?;
-    let rank = rank_of(ctx, x)?;
-    let axes = axes(ctx, node)?.ok_or_else(|| ctx.error("axes are required"))?;
-    let out_rank = rank + axes.len();
-    let mut axes: Vec<usize> = axes
-        .iter()
-        .map(|&a| normalize_axis(ctx, a, out_rank))
-        .collect::<Result<_>>()?;
-    axes.sort_unstable();
-    let shape = ctx.slot(x)?.shape.clone();
-    let dims: Option<Vec<i64>> = shape.dims().map(|d| {
-        let mut it = d.iter();
-        (0..out_rank)
-            .map(|i| {
-                if axes.contains(&i) {
-                    1
-                } else {
-                    it.next().copied().unwrap_or(-1)
-                }
-            })
-            .collect()
-    });
-    let out = output0(ctx, node)?;
-    if let (Some(v), Some(d)) = (ctx.constant(x).cloned(), &dims) {
-        let r = constant::reshape(&v, d).map_err(|e| ctx.error(e))?;
-        ctx.set_constant(out, r);
-        return Ok(());
-    }
-    let base = ctx.node_name(node);
-    let mut y = ctx.plain(x)?;
-    let dtype = y.dtype();
-    for (k, &a) in axes.iter().enumerate() {
-        let axis = ctx.const_i32(&sub(&base, &format!("axis{k}")), &[a as i64])?;
-        y = ctx.op1(
-            "ExpandDims",
-            &if k + 1 == axes.len() {
-                base.clone()
-            } else {
-                sub(&base, &format!("expand{k}"))
-            },
-            &[&y, &axis],
-            &[t(dtype), ("Tdim", Attr::Type(DType::Int32))],
-            Shape::unknown(),
-        )?;
-    }
-    let logical = dims.map_or_else(|| Shape::unknown_dims(out_rank), |d| Shape::new(&d));
-    ctx.set_plain(out, y, logical);
-    Ok(())
-}
-
 fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let names: Vec<&str> = (0..node.proto().input.len())
         .filter_map(|i| input_name(node, i))
@@ -531,20 +580,44 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         };
     }
     let base = ctx.node_name(node);
-    let values: Vec<_> = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+    // Channels-last inputs (a U-Net's skip connections) are concatenated
+    // as they are, along the axis the ONNX axis maps to, when every input
+    // is channels last or a constant that can be laid out so.
+    let channels_last = rank >= 3
+        && names.iter().any(|n| ctx.is_channels_last(n))
+        && names
+            .iter()
+            .all(|n| ctx.is_channels_last(n) || ctx.constant(n).is_some());
+    let (values, tf_axis): (Vec<_>, usize) = if channels_last {
+        let values = names
+            .iter()
+            .map(|n| ctx.channels_last(n))
+            .collect::<Result<_>>()?;
+        let tf_axis = match axis {
+            0 => 0,
+            1 => rank - 1,
+            a => a - 1,
+        };
+        (values, tf_axis)
+    } else {
+        let values = names.iter().map(|n| ctx.plain(n)).collect::<Result<_>>()?;
+        (values, axis)
+    };
     let dtype = values[0].dtype();
-    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(axis as i32))?;
+    let axis_t = ctx.const_tensor(&sub(&base, "axis"), Tensor::scalar(tf_axis as i32))?;
     let mut inputs: Vec<&savedmodel_graph::Output> = values.iter().collect();
     inputs.push(&axis_t);
     let logical = dims.map_or_else(|| Shape::unknown_dims(rank), |d| Shape::new(&d));
+    let stored = if channels_last {
+        crate::convert::context::permute_shape(
+            &logical,
+            &crate::convert::context::to_channels_last(rank),
+        )
+    } else {
+        logical.clone()
+    };
     let y = if values.len() == 1 {
-        ctx.op1(
-            "Identity",
-            &base,
-            &[&values[0]],
-            &[t(dtype)],
-            logical.clone(),
-        )?
+        ctx.op1("Identity", &base, &[&values[0]], &[t(dtype)], stored)?
     } else {
         ctx.op1(
             "ConcatV2",
@@ -555,10 +628,14 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 ("N", Attr::Int(values.len() as i64)),
                 ("Tidx", Attr::Type(DType::Int32)),
             ],
-            logical.clone(),
+            stored,
         )?
     };
-    ctx.set_plain(out, y, logical);
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
     Ok(())
 }
 

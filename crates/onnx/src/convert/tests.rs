@@ -1,0 +1,336 @@
+//! Unit tests of the converter: models built with prost, converted, and
+//! the TensorFlow graph inspected.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use prost::Message;
+
+use crate::proto::attribute_proto::AttributeType;
+use crate::proto::tensor_proto::DataType;
+use crate::proto::tensor_shape_proto::{Dimension, dimension};
+use crate::proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto, type_proto,
+};
+use crate::{ConvertOptions, OnnxModel};
+
+fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        name: Some(output.into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_owned()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+fn ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+/// A float initializer holding `0.01 * (i % 7)` (any values do: only the
+/// graph's structure is inspected).
+fn weights(name: &str, dims: &[i64]) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    let raw: Vec<u8> = (0..n)
+        .flat_map(|i| (0.01 * (i % 7) as f32 + 0.5).to_le_bytes())
+        .collect();
+    TensorProto {
+        name: Some(name.into()),
+        data_type: Some(DataType::Float as i32),
+        dims: dims.to_vec(),
+        raw_data: Some(raw.into()),
+        ..Default::default()
+    }
+}
+
+/// Conv -> BatchNormalization -> Relu -> MaxPool -> Conv -> Add (residual)
+/// -> Relu -> GlobalAveragePool -> Flatten -> Gemm, on a [1, 3, 16, 16]
+/// image. The second convolution's filter (2,304 bytes) is above the
+/// default const limit: a variable.
+fn small_cnn() -> Arc<OnnxModel> {
+    let pads = || ints("pads", &[1, 1, 1, 1]);
+    let graph = GraphProto {
+        name: Some("cnn".into()),
+        node: vec![
+            node("Conv", &["x", "w1", "b1"], "conv1", vec![pads()]),
+            node(
+                "BatchNormalization",
+                &["conv1", "gamma", "beta", "mean", "var"],
+                "bn",
+                vec![],
+            ),
+            node("Relu", &["bn"], "relu1", vec![]),
+            node(
+                "MaxPool",
+                &["relu1"],
+                "pool",
+                vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+            ),
+            node("Conv", &["pool", "w2", "b2"], "conv2", vec![pads()]),
+            node("Add", &["conv2", "pool"], "residual", vec![]),
+            node("Relu", &["residual"], "relu2", vec![]),
+            node("GlobalAveragePool", &["relu2"], "gap", vec![]),
+            node("Flatten", &["gap"], "flat", vec![]),
+            node("Gemm", &["flat", "wf", "bf"], "y", vec![int("transB", 1)]),
+        ],
+        initializer: vec![
+            weights("w1", &[8, 3, 3, 3]),
+            weights("b1", &[8]),
+            weights("gamma", &[8]),
+            weights("beta", &[8]),
+            weights("mean", &[8]),
+            weights("var", &[8]),
+            weights("w2", &[8, 8, 3, 3]),
+            weights("b2", &[8]),
+            weights("wf", &[10, 8]),
+            weights("bf", &[10]),
+        ],
+        input: vec![float_value("x", &[1, 3, 16, 16])],
+        output: vec![float_value("y", &[1, 10])],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap())
+}
+
+#[test]
+fn a_plain_cnn_has_at_most_two_transposes_in_fact_one() {
+    let model = small_cnn();
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let transposes: Vec<&str> = converted
+        .graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op == "Transpose")
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(converted.transposes, transposes.len());
+    assert!(
+        converted.transposes <= 2,
+        "{} transposes: {transposes:?}",
+        converted.transposes
+    );
+    // In fact one, at the input: the head's Flatten reshapes the pooled
+    // [N, 1, 1, C] channels-last value directly (same element order).
+    assert_eq!(transposes.len(), 1, "{transposes:?}");
+    // The convolutions and the pool run channels last, on the CPU kernels.
+    let ops: Vec<&str> = converted
+        .graph
+        .nodes()
+        .iter()
+        .map(|n| n.op.as_str())
+        .collect();
+    assert_eq!(ops.iter().filter(|&&o| o == "Conv2D").count(), 2);
+    assert!(ops.contains(&"MaxPool"));
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 10][..]));
+}
+
+#[test]
+fn an_nhwc_input_leaves_at_most_one_transpose_in_fact_none() {
+    let model = small_cnn();
+    let options = ConvertOptions {
+        input_layout_nhwc: true,
+        ..ConvertOptions::default()
+    };
+    let converted = crate::convert(&model, &options).unwrap();
+    assert!(
+        converted.transposes <= 1,
+        "{} transposes",
+        converted.transposes
+    );
+    assert_eq!(converted.transposes, 0);
+    // The signature takes the image channels last.
+    let x = &converted.inputs[0].tensor;
+    assert_eq!(x.shape().dims(), Some(&[1i64, 16, 16, 3][..]));
+}
+
+fn int64_value(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let mut v = float_value(name, dims);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = v.r#type.as_mut()
+    {
+        t.elem_type = Some(DataType::Int64 as i32);
+    }
+    v
+}
+
+/// A model of `nodes` over `inputs` (opset 22).
+fn model_of(
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    output: &str,
+) -> Arc<OnnxModel> {
+    let graph = GraphProto {
+        name: Some("g".into()),
+        node: nodes,
+        initializer,
+        input: inputs,
+        output: vec![ValueInfoProto {
+            name: Some(output.into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(22),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap())
+}
+
+fn op_count(converted: &crate::Converted, op: &str) -> usize {
+    converted
+        .graph
+        .nodes()
+        .iter()
+        .filter(|n| n.op == op)
+        .count()
+}
+
+#[test]
+fn a_grouped_strided_conv_transpose_runs_one_backprop_per_group_with_onnx_output_size() {
+    // out = stride * (in - 1) + kernel + output_padding - pads = 2*4 + 3 + 1 - 2.
+    let model = model_of(
+        vec![node(
+            "ConvTranspose",
+            &["x", "w"],
+            "y",
+            vec![
+                int("group", 2),
+                ints("strides", &[2, 2]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("output_padding", &[1, 1]),
+            ],
+        )],
+        vec![weights("w", &[4, 3, 3, 3])],
+        vec![float_value("x", &[1, 4, 5, 5])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "Conv2DBackpropInput"), 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 6, 10, 10][..]));
+}
+
+#[test]
+fn a_conv_transpose_whose_group_does_not_divide_the_channels_is_an_error_naming_the_node() {
+    let model = model_of(
+        vec![node(
+            "ConvTranspose",
+            &["x", "w"],
+            "y",
+            vec![int("group", 3)],
+        )],
+        vec![weights("w", &[4, 1, 3, 3])],
+        vec![float_value("x", &[1, 4, 5, 5])],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ConvTranspose") && err.contains("group 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn squeeze_by_run_time_axes_gathers_the_kept_dimensions() {
+    // Two dimensions of 1 and one axis: which one is squeezed is known only
+    // at run time.
+    let model = model_of(
+        vec![node("Squeeze", &["x", "axes"], "y", vec![])],
+        vec![],
+        vec![float_value("x", &[1, 3, 1, 5]), int64_value("axes", &[1])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "Where"), 1);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().rank(), Some(3));
+}
+
+#[test]
+fn skip_connection_concat_and_channel_softmax_stay_channels_last() {
+    // x -> Conv -> Relu -> a; a -> Conv -> b; Concat(a, b, axis 1) -> Conv
+    // -> Softmax(axis 1): a segmentation head with a skip connection.
+    let pads = || ints("pads", &[1, 1, 1, 1]);
+    let model = model_of(
+        vec![
+            node("Conv", &["x", "w1"], "c1", vec![pads()]),
+            node("Relu", &["c1"], "a", vec![]),
+            node("Conv", &["a", "w2"], "b", vec![pads()]),
+            node("Concat", &["a", "b"], "cat", vec![int("axis", 1)]),
+            node("Conv", &["cat", "w3"], "logits", vec![]),
+            node("Softmax", &["logits"], "y", vec![int("axis", 1)]),
+        ],
+        vec![
+            weights("w1", &[4, 3, 3, 3]),
+            weights("w2", &[4, 4, 3, 3]),
+            weights("w3", &[5, 8, 1, 1]),
+        ],
+        vec![float_value("x", &[1, 3, 8, 8])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(converted.transposes, 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 5, 8, 8][..]));
+}
