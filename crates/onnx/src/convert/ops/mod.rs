@@ -7,7 +7,10 @@
 //! differences are handled by the converter; an attribute value it does not
 //! support is an error naming the node.
 
+mod array;
+mod build;
 mod elementwise;
+mod index;
 mod nn;
 mod shape;
 
@@ -22,6 +25,8 @@ fn lookup(op_type: &str) -> Option<Converter> {
     elementwise::lookup(op_type)
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
+        .or_else(|| array::lookup(op_type))
+        .or_else(|| index::lookup(op_type))
 }
 
 /// Why `node` cannot be converted at all, or `None` when a converter
