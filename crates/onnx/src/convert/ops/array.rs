@@ -798,6 +798,7 @@ fn space_to_depth(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         return Err(ctx.error("SpaceToDepth needs a 4-D input"));
     }
     let bs = block_size(ctx, node)?;
+    let mode = node.attr_s_or("mode", "DCR")?;
     let out = output0(ctx, node)?;
     let d = dims_of(ctx, x)?;
     let down = |v: i64| if v < 0 { -1 } else { v / bs };
@@ -811,7 +812,7 @@ fn space_to_depth(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let xv = b.ctx.channels_last(x)?;
     // ONNX's channel order (block row, block column, channel) is
     // TensorFlow's.
-    let y = b.op(
+    let mut y = b.op(
         "SpaceToDepth",
         &[&xv],
         &[
@@ -821,6 +822,23 @@ fn space_to_depth(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         ],
         Shape::unknown_dims(4),
     )?;
+    match mode {
+        "DCR" => {}
+        "CRD" => {
+            // CRD (opset 28) numbers output channels c*bs*bs + i*bs + j;
+            // TensorFlow gives (i*bs + j)*C + c: reorder them.
+            let c = d[1];
+            if c < 0 {
+                return Err(b.ctx.error("CRD mode needs the channel count"));
+            }
+            let order: Vec<i64> = (0..c)
+                .flat_map(|k| (0..bs * bs).map(move |ij| ij * c + k))
+                .collect();
+            let order = b.i64s(&order)?;
+            y = b.gather(&y, &order, 3, Shape::unknown_dims(4))?;
+        }
+        other => return Err(b.ctx.error(format!("mode {other:?} is not supported"))),
+    }
     ctx.set_channels_last(out, y, logical);
     Ok(())
 }

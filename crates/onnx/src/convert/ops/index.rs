@@ -168,6 +168,10 @@ fn gather_nd(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The scatter of reduction `mul`, which TensorFlow has no
+/// `TensorScatter*` op for ([`scatter_multiply`]).
+const MULTIPLY: &str = "mul";
+
 /// The `TensorScatter*` op of an ONNX `reduction`.
 fn scatter_op(ctx: &Ctx, node: &NodeView<'_>) -> Result<&'static str> {
     match node.attr_s_or("reduction", "none")? {
@@ -175,18 +179,27 @@ fn scatter_op(ctx: &Ctx, node: &NodeView<'_>) -> Result<&'static str> {
         "add" => Ok("TensorScatterAdd"),
         "max" => Ok("TensorScatterMax"),
         "min" => Ok("TensorScatterMin"),
+        "mul" => Ok(MULTIPLY),
         other => Err(ctx.error(format!("reduction {other:?} is not supported"))),
     }
 }
 
+/// Scatters `updates` into `x` at `coords` (`[..., k]`, addressing the
+/// first `k` axes of `x`, whose dims `dims` has).
 fn scatter(
     b: &mut Builder<'_>,
     op: &str,
     x: &Output,
     coords: &Output,
     updates: &Output,
-    shape: Shape,
+    dims: Option<&[i64]>,
+    k: usize,
 ) -> Result<Output> {
+    let shape = dims.map_or_else(Shape::unknown, Shape::new);
+    if op == MULTIPLY {
+        let dims = dims.ok_or_else(|| b.ctx.error("reduction mul needs a known data shape"))?;
+        return scatter_multiply(b, x, coords, updates, dims, k);
+    }
     b.op(
         op,
         &[x, coords, updates],
@@ -202,11 +215,14 @@ fn scatter_nd(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let op = scatter_op(ctx, node)?;
     let out = output0(ctx, node)?;
     let shape = ctx.slot(x)?.shape.clone();
+    let k = ctx.slot(idx)?.shape.dims().and_then(|d| d.last().copied());
+    let k = usize::try_from(k.unwrap_or(-1))
+        .map_err(|_| ctx.error("the last dimension of the indices must be known"))?;
     let mut b = Builder::new(ctx, node);
     let xv = b.ctx.plain(x)?;
     let iv = b.int64_input(idx)?;
     let uv = b.ctx.plain(upd)?;
-    let y = scatter(&mut b, op, &xv, &iv, &uv, shape.clone())?;
+    let y = scatter(&mut b, op, &xv, &iv, &uv, shape.dims(), k)?;
     ctx.set_plain(out, y, shape);
     Ok(())
 }
@@ -225,7 +241,59 @@ fn scatter_elements(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let iv = b.int64_input(idx)?;
     let uv = b.ctx.plain(upd)?;
     let coords = element_coordinates(&mut b, &xv, &iv, axis, rank)?;
-    let y = scatter(&mut b, op, &xv, &coords, &uv, shape.clone())?;
+    let y = scatter(&mut b, op, &xv, &coords, &uv, shape.dims(), rank)?;
     ctx.set_plain(out, y, shape);
     Ok(())
+}
+
+/// Reduction `mul`: the product of the updates landing on each addressed
+/// slice (`UnsortedSegmentProd` over the slices' row-major numbers, 1
+/// where none lands), times `x`.
+fn scatter_multiply(
+    b: &mut Builder<'_>,
+    x: &Output,
+    coords: &Output,
+    updates: &Output,
+    dims: &[i64],
+    k: usize,
+) -> Result<Output> {
+    let (head, rest) = dims.split_at(k.min(dims.len()));
+    if dims.iter().any(|&d| d < 0) {
+        return Err(b.ctx.error("reduction mul needs a known data shape"));
+    }
+    let mut strides = vec![1i64; head.len()];
+    for a in (0..head.len().saturating_sub(1)).rev() {
+        strides[a] = strides[a + 1] * head[a + 1];
+    }
+    let slices: i64 = head.iter().product();
+    let slice_size: i64 = rest.iter().product();
+    let strides = b.i64s(&strides)?;
+    let scaled = b.bin("Mul", coords, &strides)?;
+    let last = b.tensor(savedmodel_graph::Tensor::scalar(-1i32))?;
+    let number = b.op(
+        "Sum",
+        &[&scaled, &last],
+        &[
+            t(DType::Int64),
+            ("Tidx", Attr::Type(DType::Int32)),
+            ("keep_dims", Attr::Bool(false)),
+        ],
+        Shape::unknown(),
+    )?;
+    let number = b.reshape(&number, &[-1])?;
+    let rows = b.reshape(updates, &[-1, slice_size])?;
+    let count = b.i64(slices)?;
+    let products = b.op(
+        "UnsortedSegmentProd",
+        &[&rows, &number, &count],
+        &[
+            t(x.dtype()),
+            ("Tindices", Attr::Type(DType::Int64)),
+            ("Tnumsegments", Attr::Type(DType::Int64)),
+        ],
+        Shape::new(&[slices, slice_size]),
+    )?;
+    let xr = b.reshape(x, &[slices, slice_size])?;
+    let y = b.bin("Mul", &xr, &products)?;
+    b.reshape(&y, dims)
 }

@@ -12,6 +12,7 @@ mod build;
 mod elementwise;
 mod index;
 mod nn;
+mod resize;
 mod shape;
 
 use super::context::Ctx;
@@ -27,6 +28,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| shape::lookup(op_type))
         .or_else(|| array::lookup(op_type))
         .or_else(|| index::lookup(op_type))
+        .or_else(|| resize::lookup(op_type))
 }
 
 /// Why `node` cannot be converted at all, or `None` when a converter
