@@ -14,6 +14,7 @@ mod index;
 mod nn;
 mod resize;
 mod shape;
+mod slice;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};
@@ -27,6 +28,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| nn::lookup(op_type))
         .or_else(|| shape::lookup(op_type))
         .or_else(|| array::lookup(op_type))
+        .or_else(|| slice::lookup(op_type))
         .or_else(|| index::lookup(op_type))
         .or_else(|| resize::lookup(op_type))
 }
