@@ -52,6 +52,8 @@ enum Kind {
 /// Everything a resize needs, from its attributes and inputs.
 struct Spec<'a> {
     kind: Kind,
+    /// Downsampling filters with the kernel stretched by 1/scale.
+    antialias: bool,
     transform: &'a str,
     exclude_outside: bool,
     extrapolation: f64,
@@ -84,9 +86,6 @@ fn resize(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let rank = rank_of(ctx, x)?;
     let opset = node.opset_version()?;
     let mode = node.attr_s_or("mode", "nearest")?;
-    if node.attr_i_or("antialias", 0)? != 0 {
-        return Err(ctx.error("antialias is not supported"));
-    }
     let (transform, rounding, roi, scales, sizes) = if opset < 11 {
         // Resize-10 samples as Upsample does.
         let scales = required_input(ctx, node, 1)?;
@@ -129,6 +128,7 @@ fn resize(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let spec = Spec {
         kind,
         transform,
+        antialias: node.attr_i_or("antialias", 0)? != 0 && !matches!(kind, Kind::Nearest(_)),
         exclude_outside: node.attr_i_or("exclude_outside", 0)? != 0,
         extrapolation: f64::from(node.attr_f_or("extrapolation_value", 0.0)?),
         policy: node.attr_s_or("keep_aspect_ratio_policy", "stretch")?,
@@ -164,6 +164,7 @@ fn upsample(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let spec = Spec {
         kind,
         transform: "asymmetric",
+        antialias: false,
         exclude_outside: false,
         extrapolation: 0.0,
         policy: "stretch",
@@ -348,7 +349,21 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
                 b.gather(&cur, &index, a, Shape::unknown_dims(rank))?
             }
             Kind::Linear | Kind::Cubic(_) => {
-                interpolate(&mut b, spec, &cur, &coords, &last, a, &trailing)?
+                let taps = taps(spec, k, dims[a], &known_scales, &known_sizes)
+                    .ok_or_else(|| {
+                        b.ctx.error(
+                            "antialias needs the scale, or the input dimension (at most 16), when the model is converted",
+                        )
+                    })?;
+                let axis = Axis {
+                    x: &cur,
+                    coords: &coords,
+                    scale: &scale,
+                    last: &last,
+                    a,
+                    trailing: &trailing,
+                };
+                interpolate(&mut b, spec, &axis, &taps)?
             }
         };
         if spec.roi.is_some() {
@@ -466,43 +481,127 @@ fn clamp_index(b: &mut Builder<'_>, index: &Output, last: &Output) -> Result<Out
     b.cast(&v, DType::Int64)
 }
 
-/// Linear or cubic interpolation along axis `a`: the weighted sum of the
+/// The tap offsets `j` (taps at `base + j`) along the `k`-th resized axis.
+/// Without antialias: the kernel's support. With it, the kernel is
+/// stretched by 1/scale when downsampling, so the taps are
+/// `floor(-r/scale) + 1 ..= -floor(-r/scale)` for a kernel of radius `r`
+/// (ONNX's reference); when the scale is known only when the model runs,
+/// a superset from the input dimension `dim` (an output of at least one
+/// element means 1/scale <= dim), whose extra taps get weight 0.
+fn taps(
+    spec: &Spec<'_>,
+    k: usize,
+    dim: i64,
+    scales: &Option<Vec<f64>>,
+    sizes: &Option<Vec<i64>>,
+) -> Option<Vec<i64>> {
+    let radius = match spec.kind {
+        Kind::Cubic(_) => 2.0,
+        _ => 1.0,
+    };
+    if !spec.antialias {
+        let start = 1 - radius as i64;
+        return Some((start..=radius as i64).collect());
+    }
+    let known = match (scales, sizes) {
+        (Some(s), _) => s.get(k).copied(),
+        (None, Some(s)) if dim > 0 && spec.policy == "stretch" => {
+            s.get(k).map(|&v| v as f64 / dim as f64)
+        }
+        _ => None,
+    };
+    let inverse = match known {
+        Some(s) if s > 0.0 => 1.0 / s.min(1.0),
+        Some(_) => return None,
+        None if (1..=16).contains(&dim) => dim as f64,
+        None => return None,
+    };
+    let start = (-radius * inverse).floor() as i64 + 1;
+    (start..=1 - start).collect::<Vec<_>>().into()
+}
+
+/// One resized axis: the value, its input coordinates, its scale, its
+/// last index (float64), the axis and the shape that broadcasts a vector
+/// along it.
+struct Axis<'a> {
+    x: &'a Output,
+    coords: &'a Output,
+    scale: &'a Output,
+    last: &'a Output,
+    a: usize,
+    trailing: &'a [i64],
+}
+
+/// Linear or cubic interpolation along one axis: the weighted sum of the
 /// taps around each coordinate.
 fn interpolate(
     b: &mut Builder<'_>,
     spec: &Spec<'_>,
-    x: &Output,
-    coords: &Output,
-    last: &Output,
-    a: usize,
-    trailing: &[i64],
+    axis: &Axis<'_>,
+    taps: &[i64],
 ) -> Result<Output> {
+    let Axis {
+        x,
+        coords,
+        scale,
+        last,
+        a,
+        trailing,
+    } = *axis;
     let rank = trailing.len() + a;
     let one_f = b.scalar(DType::Double, 1.0)?;
     let ceil = b.un("Ceil", coords)?;
     let base = b.bin("Sub", &ceil, &one_f)?;
     let fraction = b.bin("Sub", coords, &base)?;
-    let taps: &[i64] = match spec.kind {
-        Kind::Cubic(_) => &[-1, 0, 1, 2],
-        _ => &[0, 1],
+    let stretch = if spec.antialias {
+        Some(b.bin("Minimum", scale, &one_f)?)
+    } else {
+        None
     };
     let mut weights = Vec::new();
     let mut positions = Vec::new();
     for &j in taps {
         let jf = b.scalar(DType::Double, j as f64)?;
         let d = b.bin("Sub", &jf, &fraction)?;
-        let d = b.un("Abs", &d)?;
-        let w = match spec.kind {
-            Kind::Cubic(c) => cubic_weight(b, &d, c, (0..=1).contains(&j))?,
-            _ => b.bin("Sub", &one_f, &d)?,
+        let mut d = b.un("Abs", &d)?;
+        let w = match (&stretch, spec.kind) {
+            (None, Kind::Cubic(c)) => cubic_weight(b, &d, c, (0..=1).contains(&j))?,
+            (None, _) => b.bin("Sub", &one_f, &d)?,
+            (Some(s), kind) => {
+                d = b.bin("Mul", &d, s)?;
+                let zero = b.scalar(DType::Double, 0.0)?;
+                match kind {
+                    Kind::Cubic(c) => {
+                        let near = cubic_weight(b, &d, c, true)?;
+                        let far = cubic_weight(b, &d, c, false)?;
+                        let two = b.scalar(DType::Double, 2.0)?;
+                        let is_near = b.op(
+                            "LessEqual",
+                            &[&d, &one_f],
+                            &[t(DType::Double)],
+                            Shape::unknown(),
+                        )?;
+                        let is_far =
+                            b.op("Less", &[&d, &two], &[t(DType::Double)], Shape::unknown())?;
+                        let far = b.select(&is_far, &far, &zero)?;
+                        b.select(&is_near, &near, &far)?
+                    }
+                    _ => {
+                        let w = b.bin("Sub", &one_f, &d)?;
+                        b.bin("Maximum", &w, &zero)?
+                    }
+                }
+            }
         };
         weights.push(w);
         positions.push(b.bin("AddV2", &base, &jf)?);
     }
+    if spec.antialias && !spec.exclude_outside {
+        normalize(b, &mut weights)?;
+    }
     if spec.exclude_outside {
         // Taps outside the input get no weight; the rest are renormalized.
         let zero = b.scalar(DType::Double, 0.0)?;
-        let mut total: Option<Output> = None;
         for (w, p) in weights.iter_mut().zip(&positions) {
             let low = b.op(
                 "GreaterEqual",
@@ -519,16 +618,8 @@ fn interpolate(
             let inside = b.op("LogicalAnd", &[&low, &high], &[], Shape::unknown())?;
             let zeros = b.un("ZerosLike", w)?;
             *w = b.select(&inside, w, &zeros)?;
-            total = Some(match total {
-                Some(s) => b.bin("AddV2", &s, w)?,
-                None => w.clone(),
-            });
         }
-        if let Some(total) = total {
-            for w in &mut weights {
-                *w = b.bin("RealDiv", w, &total)?;
-            }
-        }
+        normalize(b, &mut weights)?;
     }
     let mut sum: Option<Output> = None;
     for (w, p) in weights.iter().zip(&positions) {
@@ -563,4 +654,21 @@ fn cubic_weight(b: &mut Builder<'_>, d: &Output, c: f64, near: bool) -> Result<O
         acc = b.bin("AddV2", &m, &kc)?;
     }
     Ok(acc)
+}
+
+/// Divides the weights by their sum.
+fn normalize(b: &mut Builder<'_>, weights: &mut [Output]) -> Result<()> {
+    let mut total: Option<Output> = None;
+    for w in weights.iter() {
+        total = Some(match total {
+            Some(s) => b.bin("AddV2", &s, w)?,
+            None => w.clone(),
+        });
+    }
+    if let Some(total) = total {
+        for w in weights.iter_mut() {
+            *w = b.bin("RealDiv", w, &total)?;
+        }
+    }
+    Ok(())
 }
