@@ -8,6 +8,8 @@
 //! support is an error naming the node.
 
 mod array;
+#[cfg(test)]
+mod array_tests;
 mod build;
 mod elementwise;
 mod index;

@@ -24,7 +24,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
 
 /// For each element of a tensor made by picking `picks[axis]` along each
 /// axis of `x` (row-major), its bytes: a fold of slicing and gathering.
-fn take(x: &Tensor, picks: &[Vec<usize>]) -> std::result::Result<Tensor, String> {
+pub(super) fn take(x: &Tensor, picks: &[Vec<usize>]) -> std::result::Result<Tensor, String> {
     let bytes = x
         .bytes()
         .ok_or_else(|| "strings are not folded".to_owned())?;
@@ -64,7 +64,7 @@ fn take(x: &Tensor, picks: &[Vec<usize>]) -> std::result::Result<Tensor, String>
 /// ONNX's clamping of one axis of a `Slice` with a known dimension `dim`:
 /// the first index, the exclusive end (-1 meaning "through index 0" for a
 /// negative step) and the number of elements.
-fn slice_axis(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64, i64) {
+pub(super) fn slice_axis(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64, i64) {
     let fwd = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     let (s, e) = (fwd(start), fwd(end));
     if step > 0 {
