@@ -201,7 +201,7 @@ fn a_depth_to_space_in_crd_mode_without_known_channels_is_an_error_not_a_panic()
                     AttributeProto {
                         name: Some("mode".into()),
                         r#type: Some(AttributeType::String as i32),
-                        s: Some(b"CRD".to_vec().into()),
+                        s: Some(b"CRD".to_vec()),
                         ..Default::default()
                     },
                 ],
