@@ -89,6 +89,15 @@ fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> 
 }
 
 fn convert_graph(nodes: Vec<NodeProto>, init: Vec<TensorProto>, outputs: &[&str]) -> Converted {
+    convert_graph_with(&[2, 3, 4], nodes, init, outputs)
+}
+
+fn convert_graph_with(
+    x_dims: &[i64],
+    nodes: Vec<NodeProto>,
+    init: Vec<TensorProto>,
+    outputs: &[&str],
+) -> Converted {
     let model = ModelProto {
         ir_version: Some(10),
         opset_import: vec![OperatorSetIdProto {
@@ -99,7 +108,7 @@ fn convert_graph(nodes: Vec<NodeProto>, init: Vec<TensorProto>, outputs: &[&str]
             name: Some("main".into()),
             node: nodes,
             initializer: init,
-            input: vec![float_input("x", &[2, 3, 4])],
+            input: vec![float_input("x", x_dims)],
             output: outputs
                 .iter()
                 .map(|o| ValueInfoProto {
@@ -218,4 +227,52 @@ fn a_depth_to_space_in_crd_mode_without_known_channels_is_an_error_not_a_panic()
     let model = Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap());
     let err = convert(&model, &ConvertOptions::default()).unwrap_err();
     assert!(err.to_string().contains("channel count"), "{err}");
+}
+
+fn float_init(name: &str, dims: &[i64]) -> TensorProto {
+    let n: i64 = dims.iter().product();
+    TensorProto {
+        name: Some(name.into()),
+        data_type: Some(DataType::Float as i32),
+        dims: dims.to_vec(),
+        float_data: (0..n).map(|i| i as f32 * 0.25 - 1.0).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn resize_and_pad_between_convolutions_keep_the_channels_last_layout() {
+    // x -> Conv -> Resize -> Pad(reflect) -> Conv -> y: one transpose in,
+    // one out, none around the resize and the pad.
+    let mut scales = float_init("scales", &[4]);
+    scales.float_data = vec![1.0, 1.0, 2.0, 1.5];
+    let c = convert_graph_with(
+        &[2, 2, 4, 4],
+        vec![
+            node("Conv", &["x", "w1"], "c1", vec![]),
+            node("Resize", &["c1", "", "scales"], "r", vec![]),
+            NodeProto {
+                attribute: vec![AttributeProto {
+                    name: Some("mode".into()),
+                    r#type: Some(AttributeType::String as i32),
+                    s: Some(b"reflect".to_vec()),
+                    ..Default::default()
+                }],
+                ..node("Pad", &["r", "pads"], "p", vec![])
+            },
+            node("Conv", &["p", "w2"], "y", vec![]),
+        ],
+        vec![
+            float_init("w1", &[4, 2, 1, 1]),
+            float_init("w2", &[2, 4, 1, 1]),
+            scales,
+            ints("pads", &[0, 0, 1, 1, 0, 0, 1, 1]),
+        ],
+        &["y"],
+    );
+    assert_eq!(c.transposes, 2);
+    assert_eq!(
+        c.outputs[0].tensor.shape().dims(),
+        Some(&[2i64, 2, 10, 8][..])
+    );
 }

@@ -251,7 +251,19 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
     let logical = Shape::new(&output_dims(&dims, spec, &known_scales, &known_sizes));
     let n = spec.axes.len() as i64;
     let mut b = Builder::new(ctx, node);
-    let mut cur = b.ctx.plain(x)?;
+    // A channels-last value is resized as it is: each ONNX axis maps to
+    // its place in that layout, so no transpose is needed around it.
+    let channels_last = rank >= 3 && b.ctx.is_channels_last(x);
+    let physical = |a: usize| match (channels_last, a) {
+        (false, _) | (true, 0) => a,
+        (true, 1) => rank - 1,
+        (true, _) => a - 1,
+    };
+    let mut cur = if channels_last {
+        b.ctx.channels_last(x)?
+    } else {
+        b.ctx.plain(x)?
+    };
     let dtype = cur.dtype();
     let scales = match &spec.scales {
         Some(Scales::Known(v)) => Some(b.tensor(savedmodel_graph::Tensor::vector(v))?),
@@ -273,7 +285,8 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
     let common = match (&sizes, scales.is_none(), spec.policy) {
         (Some(s), true, policy @ ("not_larger" | "not_smaller")) => {
             let shape = b.shape(&cur)?;
-            let which = b.i64s(&spec.axes.iter().map(|&a| a as i64).collect::<Vec<_>>())?;
+            let which: Vec<i64> = spec.axes.iter().map(|&a| physical(a) as i64).collect();
+            let which = b.i64s(&which)?;
             let in_dims = b.gather(&shape, &which, 0, Shape::new(&[n]))?;
             let in_dims = b.cast(&in_dims, DType::Double)?;
             let s = b.cast(s, DType::Double)?;
@@ -305,8 +318,9 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         if unchanged {
             continue;
         }
+        let p = physical(a);
         let shape = b.shape(&cur)?;
-        let in_i = b.element(&shape, a as i64)?;
+        let in_i = b.element(&shape, p as i64)?;
         let in_f = b.cast(&in_i, DType::Double)?;
         let (scale, out_i) = if let Some(c) = &common {
             let w = b.bin("Mul", c, &in_f)?;
@@ -328,7 +342,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         let one_f = b.scalar(DType::Double, 1.0)?;
         let last = b.bin("Sub", &in_f, &one_f)?;
         let mut trailing = vec![-1i64];
-        trailing.extend(std::iter::repeat_n(1, rank - 1 - a));
+        trailing.extend(std::iter::repeat_n(1, rank - 1 - p));
         let mut value = match spec.kind {
             Kind::Nearest(r) => {
                 let index = match r {
@@ -346,7 +360,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
                     Rounding::Ceil => b.un("Ceil", &coords)?,
                 };
                 let index = clamp_index(&mut b, &index, &last)?;
-                b.gather(&cur, &index, a, Shape::unknown_dims(rank))?
+                b.gather(&cur, &index, p, Shape::unknown_dims(rank))?
             }
             Kind::Linear | Kind::Cubic(_) => {
                 let taps = taps(spec, k, dims[a], &known_scales, &known_sizes)
@@ -360,7 +374,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
                     coords: &coords,
                     scale: &scale,
                     last: &last,
-                    a,
+                    a: p,
                     trailing: &trailing,
                 };
                 interpolate(&mut b, spec, &axis, &taps)?
@@ -389,7 +403,11 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         }
         cur = value;
     }
-    ctx.set_plain(out, cur, logical);
+    if channels_last {
+        ctx.set_channels_last(out, cur, logical);
+    } else {
+        ctx.set_plain(out, cur, logical);
+    }
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use savedmodel_graph::{Attr, DType, Shape, Tensor};
 use super::array::{Param, dims_of, param};
 use super::build::{Builder, t};
 use super::{Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input};
-use crate::convert::context::Ctx;
+use crate::convert::context::{Ctx, to_channels_last};
 use crate::{NodeView, Result};
 
 pub(super) fn lookup(op_type: &str) -> Option<Converter> {
@@ -445,8 +445,25 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         ),
         None => Shape::unknown_dims(rank),
     };
+    // A channels-last value with known pads is padded as it is, its pads
+    // permuted to that layout.
+    let channels_last = known_pairs.is_some() && rank >= 3 && ctx.is_channels_last(x);
+    let known_pairs = known_pairs.map(|p| {
+        if channels_last {
+            to_channels_last(rank)
+                .iter()
+                .map(|&i| p[i as usize])
+                .collect()
+        } else {
+            p
+        }
+    });
     let mut b = Builder::new(ctx, node);
-    let xv = b.ctx.plain(x)?;
+    let xv = if channels_last {
+        b.ctx.channels_last(x)?
+    } else {
+        b.ctx.plain(x)?
+    };
     let dtype = xv.dtype();
     let paddings = match &known_pairs {
         Some(pairs) => {
@@ -550,6 +567,10 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
         other => return Err(b.ctx.error(format!("mode {other:?} is not supported"))),
     };
-    ctx.set_plain(out, y, logical);
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
     Ok(())
 }
