@@ -276,3 +276,41 @@ fn resize_and_pad_between_convolutions_keep_the_channels_last_layout() {
         Some(&[2i64, 2, 10, 8][..])
     );
 }
+
+#[test]
+fn slices_and_splits_of_channels_last_values_stay_channels_last() {
+    // x -> Conv -> Slice(channels 1..3) -> Split(channels) -> Conv, Conv.
+    let c = convert_graph_with(
+        &[1, 2, 4, 4],
+        vec![
+            node("Conv", &["x", "w1"], "c1", vec![]),
+            node("Slice", &["c1", "start", "end", "axis"], "s", vec![]),
+            NodeProto {
+                output: vec!["a".into(), "b".into()],
+                attribute: vec![AttributeProto {
+                    name: Some("axis".into()),
+                    r#type: Some(AttributeType::Int as i32),
+                    i: Some(1),
+                    ..Default::default()
+                }],
+                ..node("Split", &["s"], "a", vec![])
+            },
+            node("Conv", &["a", "w2"], "ya", vec![]),
+            node("Conv", &["b", "w2"], "yb", vec![]),
+        ],
+        vec![
+            float_init("w1", &[4, 2, 1, 1]),
+            float_init("w2", &[3, 1, 1, 1]),
+            ints("start", &[1]),
+            ints("end", &[3]),
+            ints("axis", &[1]),
+        ],
+        &["ya", "yb"],
+    );
+    // One transpose in, one per output.
+    assert_eq!(c.transposes, 3);
+    assert_eq!(
+        c.outputs[1].tensor.shape().dims(),
+        Some(&[1i64, 3, 4, 4][..])
+    );
+}

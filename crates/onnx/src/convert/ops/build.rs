@@ -230,3 +230,14 @@ impl<'c> Builder<'c> {
         )
     }
 }
+
+/// Where ONNX axis `a` of a rank-`rank` value is stored: itself in ONNX
+/// layout; channels last, the channels (1) last and the spatial axes one
+/// earlier (see [`crate::convert::context::Slot`]).
+pub(super) fn stored_axis(channels_last: bool, rank: usize, a: usize) -> usize {
+    match (channels_last, a) {
+        (false, _) | (true, 0) => a,
+        (true, 1) => rank - 1,
+        (true, _) => a - 1,
+    }
+}

@@ -16,7 +16,7 @@
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
-use super::build::{Builder, t};
+use super::build::{Builder, stored_axis, t};
 use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input};
 use crate::convert::constant;
 use crate::convert::context::Ctx;
@@ -254,11 +254,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
     // A channels-last value is resized as it is: each ONNX axis maps to
     // its place in that layout, so no transpose is needed around it.
     let channels_last = rank >= 3 && b.ctx.is_channels_last(x);
-    let physical = |a: usize| match (channels_last, a) {
-        (false, _) | (true, 0) => a,
-        (true, 1) => rank - 1,
-        (true, _) => a - 1,
-    };
+    let physical = |a: usize| stored_axis(channels_last, rank, a);
     let mut cur = if channels_last {
         b.ctx.channels_last(x)?
     } else {

@@ -7,9 +7,9 @@
 use savedmodel_graph::{Attr, DType, Shape, Tensor};
 
 use super::array::{Param, dims_of, param};
-use super::build::{Builder, t};
+use super::build::{Builder, stored_axis, t};
 use super::{Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input};
-use crate::convert::context::{Ctx, to_channels_last};
+use crate::convert::context::{Ctx, permute_shape, to_channels_last};
 use crate::{NodeView, Result};
 
 pub(super) fn lookup(op_type: &str) -> Option<Converter> {
@@ -280,22 +280,45 @@ fn slice_known(
         }
     }
     let logical = Shape::new(&out_dims);
+    // A channels-last value is sliced as it is, the parameters permuted.
+    let channels_last = rank >= 3 && ctx.is_channels_last(x);
+    let (begin, end, stride, begin_mask, end_mask, stored) = if channels_last {
+        let perm = to_channels_last(rank);
+        let pick = |v: &[i64]| -> Vec<i64> { perm.iter().map(|&p| v[p as usize]).collect() };
+        let bits = |mask: i64| -> i64 {
+            (0..rank)
+                .filter(|&a| mask & (1 << a) != 0)
+                .map(|a| 1i64 << stored_axis(true, rank, a))
+                .sum()
+        };
+        (
+            pick(&begin),
+            pick(&end),
+            pick(&stride),
+            bits(begin_mask),
+            bits(end_mask),
+            permute_shape(&logical, &perm),
+        )
+    } else {
+        (begin, end, stride, begin_mask, end_mask, logical.clone())
+    };
     let mut b = Builder::new(ctx, node);
-    let xv = b.ctx.plain(x)?;
+    let xv = if channels_last {
+        b.ctx.channels_last(x)?
+    } else {
+        b.ctx.plain(x)?
+    };
     let begin = b.i64s(&begin)?;
     let end = b.i64s(&end)?;
     let stride = b.i64s(&stride)?;
     let y = strided_slice(
-        &mut b,
-        &xv,
-        &begin,
-        &end,
-        &stride,
-        begin_mask,
-        end_mask,
-        logical.clone(),
+        &mut b, &xv, &begin, &end, &stride, begin_mask, end_mask, stored,
     )?;
-    ctx.set_plain(out, y, logical);
+    if channels_last {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
     Ok(())
 }
 
@@ -351,8 +374,21 @@ fn split(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             Shape::new(&o)
         })
         .collect();
+    // A channels-last value is split as it is, along the stored axis.
+    let channels_last = rank >= 3 && ctx.is_channels_last(x);
+    let stored: Vec<Shape> = if channels_last {
+        let perm = to_channels_last(rank);
+        shapes.iter().map(|s| permute_shape(s, &perm)).collect()
+    } else {
+        shapes.clone()
+    };
+    let stored_axis = stored_axis(channels_last, rank, axis);
     let mut b = Builder::new(ctx, node);
-    let xv = b.ctx.plain(x)?;
+    let xv = if channels_last {
+        b.ctx.channels_last(x)?
+    } else {
+        b.ctx.plain(x)?
+    };
     let dtype = xv.dtype();
     let parts = match sizes {
         Some(p) => {
@@ -360,7 +396,7 @@ fn split(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 Param::Known(v) => b.i64s(&v)?,
                 Param::Runtime(n) => b.int64_input(n)?,
             };
-            let axis_t = b.tensor(Tensor::scalar(axis as i32))?;
+            let axis_t = b.tensor(Tensor::scalar(stored_axis as i32))?;
             b.op_n(
                 "SplitV",
                 &[&xv, &s, &axis_t],
@@ -369,22 +405,26 @@ fn split(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                     t(dtype),
                     ("Tlen", Attr::Type(DType::Int64)),
                 ],
-                shapes.clone(),
+                stored,
             )?
         }
         None => {
-            let axis_t = b.tensor(Tensor::scalar(axis as i32))?;
+            let axis_t = b.tensor(Tensor::scalar(stored_axis as i32))?;
             b.op_n(
                 "Split",
                 &[&axis_t, &xv],
                 &[("num_split", Attr::Int(outputs as i64)), t(dtype)],
-                shapes.clone(),
+                stored,
             )?
         }
     };
     for (k, part) in parts.into_iter().enumerate() {
         if let Some(name) = output_name(node, k) {
-            ctx.set_plain(name, part, shapes[k].clone());
+            if channels_last {
+                ctx.set_channels_last(name, part, shapes[k].clone());
+            } else {
+                ctx.set_plain(name, part, shapes[k].clone());
+            }
         }
     }
     Ok(())
