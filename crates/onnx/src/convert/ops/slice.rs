@@ -338,10 +338,11 @@ fn split(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let sizes: Option<Param<'_>> = match given {
         Some(p) => Some(p),
         None => {
-            let parts = if opset >= 18 {
-                node.required("num_outputs", node.attr_i("num_outputs")?)?
-            } else {
-                outputs as i64
+            // From opset 18 `num_outputs` says how many parts; the node's
+            // outputs say the same (and are all there is before).
+            let parts = match node.attr_i("num_outputs")? {
+                Some(n) if opset >= 18 => n,
+                _ => outputs as i64,
             };
             if parts < 1 {
                 return Err(ctx.error(format!("cannot split into {parts} parts")));
