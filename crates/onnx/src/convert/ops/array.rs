@@ -76,8 +76,8 @@ fn expand(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     if let (Some(v), Some(out_dims)) = (ctx.constant(x).cloned(), logical.dims()) {
         if let Some(bytes) = v.bytes() {
-            let n: i64 = out_dims.iter().product();
-            if (0..=1 << 16).contains(&n) {
+            let n = out_dims.iter().try_fold(1i64, |acc, &d| acc.checked_mul(d));
+            if n.is_some_and(|n| (0..=1 << 16).contains(&n)) {
                 let size = v.dtype().element_size().unwrap_or(1);
                 let index = constant::broadcast_index(v.shape(), out_dims);
                 let data: Vec<u8> = index
@@ -124,7 +124,7 @@ fn tile(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 &dims
                     .iter()
                     .zip(&r)
-                    .map(|(&d, &k)| if d < 0 { -1 } else { d * k })
+                    .map(|(&d, &k)| if d < 0 { -1 } else { d.saturating_mul(k) })
                     .collect::<Vec<_>>(),
             )
         }
@@ -177,8 +177,11 @@ fn range(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                             .unwrap_or(0)
                     })
                     .collect::<Vec<_>>();
-                let v: Vec<i64> = (0..n as i64).map(|i| ints[0] + i * ints[2]).collect();
-                constant::from_i64(dtype, &[n as i64], &v)
+                let v: Option<Vec<i64>> = (0..n as i64)
+                    .map(|i| i.checked_mul(ints[2]).and_then(|s| s.checked_add(ints[0])))
+                    .collect();
+                v.ok_or_else(|| "the range overflows int64".to_owned())
+                    .and_then(|v| constant::from_i64(dtype, &[n as i64], &v))
             } else {
                 let v: Vec<f64> = (0..n).map(|i| start + i as f64 * delta).collect();
                 constant::from_f64(dtype, &[n as i64], &v)
@@ -201,8 +204,8 @@ fn range(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
 fn block_size(ctx: &Ctx, node: &NodeView<'_>) -> Result<i64> {
     let bs = node.required("blocksize", node.attr_i("blocksize")?)?;
-    if bs < 1 {
-        return Err(ctx.error(format!("blocksize {bs} is not positive")));
+    if !(1..=1 << 12).contains(&bs) {
+        return Err(ctx.error(format!("blocksize {bs} is out of range")));
     }
     Ok(bs)
 }
@@ -217,7 +220,7 @@ fn depth_to_space(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let out = output0(ctx, node)?;
     let d = dims_of(ctx, x)?;
     let c = d[1];
-    let scaled = |v: i64| if v < 0 { -1 } else { v * bs };
+    let scaled = |v: i64| if v < 0 { -1 } else { v.saturating_mul(bs) };
     let logical = Shape::new(&[
         d[0],
         if c < 0 { -1 } else { c / (bs * bs) },
@@ -231,8 +234,10 @@ fn depth_to_space(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         "CRD" => {
             // TensorFlow's DepthToSpace is DCR: channel (i*bs + j)*C' + c.
             // CRD numbers them c*bs*bs + i*bs + j; reorder the channels.
-            if c < 0 {
-                return Err(b.ctx.error("CRD mode needs the channel count"));
+            if !(0..=1 << 20).contains(&c) {
+                return Err(b
+                    .ctx
+                    .error("CRD mode needs the channel count (at most 2^20)"));
             }
             let cp = c / (bs * bs);
             let order: Vec<i64> = (0..bs * bs)
@@ -269,7 +274,11 @@ fn space_to_depth(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let down = |v: i64| if v < 0 { -1 } else { v / bs };
     let logical = Shape::new(&[
         d[0],
-        if d[1] < 0 { -1 } else { d[1] * bs * bs },
+        if d[1] < 0 {
+            -1
+        } else {
+            d[1].saturating_mul(bs * bs)
+        },
         down(d[2]),
         down(d[3]),
     ]);
@@ -293,8 +302,10 @@ fn space_to_depth(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             // CRD (opset 28) numbers output channels c*bs*bs + i*bs + j;
             // TensorFlow gives (i*bs + j)*C + c: reorder them.
             let c = d[1];
-            if c < 0 {
-                return Err(b.ctx.error("CRD mode needs the channel count"));
+            if !(0..=1 << 20).contains(&c.saturating_mul(bs * bs)) {
+                return Err(b
+                    .ctx
+                    .error("CRD mode needs the channel count (at most 2^20)"));
             }
             let order: Vec<i64> = (0..c)
                 .flat_map(|k| (0..bs * bs).map(move |ij| ij * c + k))
@@ -439,7 +450,7 @@ fn eye_like(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     let k = node.attr_i_or("k", 0)?;
     let (rows, cols) = (dims[0], dims[1]);
-    if rows * cols > 1 << 24 {
+    if rows.checked_mul(cols).is_none_or(|n| n > 1 << 22) {
         return Err(ctx.error("EyeLike output is too large to fold"));
     }
     let values: Vec<f64> = (0..rows)

@@ -130,8 +130,11 @@ fn gather_nd(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
         _ => Shape::unknown(),
     };
-    if k < 0 {
-        return Err(ctx.error("the last dimension of the indices must be known"));
+    if k < 0 || k as usize > x_rank - batch {
+        return Err(ctx.error(format!(
+            "the last dimension of the indices ({k}) must be known and at most {}",
+            x_rank - batch
+        )));
     }
     let mut b = Builder::new(ctx, node);
     let xv = b.ctx.plain(x)?;
@@ -263,10 +266,12 @@ fn scatter_multiply(
     }
     let mut strides = vec![1i64; head.len()];
     for a in (0..head.len().saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * head[a + 1];
+        strides[a] = strides[a + 1].saturating_mul(head[a + 1]);
     }
-    let slices: i64 = head.iter().product();
-    let slice_size: i64 = rest.iter().product();
+    let product = |d: &[i64]| d.iter().try_fold(1i64, |acc, &v| acc.checked_mul(v));
+    let (Some(slices), Some(slice_size)) = (product(head), product(rest)) else {
+        return Err(b.ctx.error("the data shape overflows int64"));
+    };
     let strides = b.i64s(&strides)?;
     let scaled = b.bin("Mul", coords, &strides)?;
     let last = b.tensor(savedmodel_graph::Tensor::scalar(-1i32))?;

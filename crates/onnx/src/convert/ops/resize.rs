@@ -227,7 +227,7 @@ fn output_dims(
         for (k, &a) in spec.axes.iter().enumerate() {
             out[a] = match common {
                 Some(c) => (c * dims[a] as f64).round_ties_even() as i64,
-                None if spec.policy == "stretch" => s[k],
+                None if spec.policy == "stretch" => s[k].max(-1),
                 None => -1,
             };
         }
@@ -362,7 +362,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
                 let taps = taps(spec, k, dims[a], &known_scales, &known_sizes)
                     .ok_or_else(|| {
                         b.ctx.error(
-                            "antialias needs the scale, or the input dimension (at most 16), when the model is converted",
+                            "antialias needs the scale (at least 1/16), or the input dimension (at most 16), when the model is converted",
                         )
                     })?;
                 let axis = Axis {
@@ -531,7 +531,8 @@ fn taps(
         None => return None,
     };
     let start = (-radius * inverse).floor() as i64 + 1;
-    (start..=1 - start).collect::<Vec<_>>().into()
+    // A graph of at most 64 taps per axis.
+    (start > -32).then(|| (start..=1 - start).collect())
 }
 
 /// One resized axis: the value, its input coordinates, its scale, its

@@ -67,17 +67,18 @@ pub(super) fn take(x: &Tensor, picks: &[Vec<usize>]) -> std::result::Result<Tens
 pub(super) fn slice_axis(start: i64, end: i64, step: i64, dim: i64) -> (i64, i64, i64) {
     let fwd = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     let (s, e) = (fwd(start), fwd(end));
+    // The count is ceil(span / |step|), in i128 so no step overflows.
+    let count = |span: i64| -> i64 {
+        let size = i128::from(step).abs();
+        ((i128::from(span) + size - 1) / size) as i64
+    };
     if step > 0 {
         let (s, e) = (s.clamp(0, dim), e.clamp(0, dim));
-        let n = if e > s { (e - s + step - 1) / step } else { 0 };
+        let n = if e > s { count(e - s) } else { 0 };
         (s, e, n)
     } else {
         let (s, e) = (s.clamp(0, (dim - 1).max(0)), e.clamp(-1, dim - 1));
-        let n = if s > e && dim > 0 {
-            (s - e + (-step) - 1) / (-step)
-        } else {
-            0
-        };
+        let n = if s > e && dim > 0 { count(s - e) } else { 0 };
         (s, e, n)
     }
 }
@@ -232,14 +233,19 @@ fn slice_known(
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
         return Err(ctx.error("starts, ends, axes and steps differ in length"));
     }
+    // StridedSlice's masks are bits of an int64.
+    if rank >= 63 {
+        return Err(ctx.error(format!("cannot slice a value of rank {rank}")));
+    }
     let mut begin = vec![0i64; rank];
     let mut end = vec![0i64; rank];
     let mut stride = vec![1i64; rank];
     let (mut begin_mask, mut end_mask) = ((1i64 << rank) - 1, (1i64 << rank) - 1);
     let mut out_dims = dims.to_vec();
-    let mut picks: Vec<Option<Vec<usize>>> = dims
+    // Per axis, (first index, step, count) where the dimension is known.
+    let mut ranges: Vec<Option<(i64, i64, i64)>> = dims
         .iter()
-        .map(|&d| (d >= 0).then(|| (0..d as usize).collect()))
+        .map(|&d| (d >= 0).then_some((0, 1, d)))
         .collect();
     let mut seen = vec![false; rank];
     for i in 0..starts.len() {
@@ -263,7 +269,7 @@ fn slice_known(
                 end_mask |= 1 << a;
             }
             out_dims[a] = n;
-            picks[a] = Some((0..n).map(|k| (s + k * step) as usize).collect());
+            ranges[a] = Some((s, step, n));
         } else {
             begin[a] = starts[i];
             end[a] = ends[i];
@@ -271,9 +277,16 @@ fn slice_known(
         }
     }
     if let Some(v) = ctx.constant(x).cloned() {
-        let picks: Option<Vec<Vec<usize>>> = picks.into_iter().collect();
-        if let Some(p) = picks {
-            if let Ok(r) = take(&v, &p) {
+        // A known value is folded (the index lists are bounded: a value
+        // with no elements may still have a large dimension).
+        let ranges: Option<Vec<(i64, i64, i64)>> = ranges.into_iter().collect();
+        let small = |r: &Vec<(i64, i64, i64)>| r.iter().map(|&(_, _, n)| n).sum::<i64>() <= 1 << 20;
+        if let Some(ranges) = ranges.filter(small) {
+            let picks: Vec<Vec<usize>> = ranges
+                .iter()
+                .map(|&(s, step, n)| (0..n).map(|k| (s + k * step) as usize).collect())
+                .collect();
+            if let Ok(r) = take(&v, &picks) {
                 ctx.set_constant(out, r);
                 return Ok(());
             }
@@ -344,8 +357,10 @@ fn split(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 Some(n) if opset >= 18 => n,
                 _ => outputs as i64,
             };
-            if parts < 1 {
-                return Err(ctx.error(format!("cannot split into {parts} parts")));
+            if parts < 1 || parts != outputs as i64 {
+                return Err(ctx.error(format!(
+                    "cannot split into {parts} parts for {outputs} outputs"
+                )));
             }
             if d >= 0 {
                 let chunk = (d + parts - 1) / parts;
@@ -481,7 +496,13 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             &dims
                 .iter()
                 .zip(pairs)
-                .map(|(&d, &(s, e))| if d < 0 { -1 } else { d + s + e })
+                .map(|(&d, &(s, e))| {
+                    if d < 0 {
+                        -1
+                    } else {
+                        d.saturating_add(s).saturating_add(e)
+                    }
+                })
                 .collect::<Vec<_>>(),
         ),
         None => Shape::unknown_dims(rank),
