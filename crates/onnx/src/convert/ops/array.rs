@@ -93,15 +93,20 @@ fn expand(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let mut b = Builder::new(ctx, node);
     let xv = b.ctx.plain(x)?;
-    let s = b.int64_input(shape_name)?;
-    let xs = b.shape(&xv)?;
     // ONNX's Expand broadcasts both ways: a 1 in the shape keeps x's dim.
-    let full = b.op(
-        "BroadcastArgs",
-        &[&xs, &s],
-        &[t(DType::Int64)],
-        Shape::unknown_dims(1),
-    )?;
+    let full = match logical.dims().filter(|d| d.iter().all(|&v| v >= 0)) {
+        Some(d) => b.i64s(d)?,
+        None => {
+            let s = b.int64_input(shape_name)?;
+            let xs = b.shape(&xv)?;
+            b.op(
+                "BroadcastArgs",
+                &[&xs, &s],
+                &[t(DType::Int64)],
+                Shape::unknown_dims(1),
+            )?
+        }
+    };
     let y = b.op(
         "BroadcastTo",
         &[&xv, &full],

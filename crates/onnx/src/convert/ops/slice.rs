@@ -148,6 +148,26 @@ fn slice(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let starts = as_tensor(&mut b, Some(starts), 0)?;
     let ends = as_tensor(&mut b, Some(ends), 0)?;
     let steps = as_tensor(&mut b, steps, 1)?;
+    // Axes known when converting keep the other dimensions known.
+    let sliced: Option<Vec<i64>> = match &axes {
+        Some(Param::Known(a)) => Some(
+            a.iter()
+                .map(|&v| if v < 0 { v + rank as i64 } else { v })
+                .collect(),
+        ),
+        None if n >= 0 => Some((0..n).collect()),
+        _ => None,
+    };
+    let logical = match sliced {
+        Some(sliced) => Shape::new(
+            &dims
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| if sliced.contains(&(i as i64)) { -1 } else { d })
+                .collect::<Vec<_>>(),
+        ),
+        None => Shape::unknown_dims(rank),
+    };
     let axes = match axes {
         Some(a) => {
             let a = as_tensor(&mut b, Some(a), 0)?;
@@ -181,7 +201,6 @@ fn slice(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         Shape::new(&[rank as i64]),
     )?;
     let begin = b.select(&below, &zeros, &begin)?;
-    let logical = Shape::unknown_dims(rank);
     let y = strided_slice(&mut b, &xv, &begin, &end, &strides, 0, 0, logical.clone())?;
     ctx.set_plain(out, y, logical);
     Ok(())
@@ -520,6 +539,11 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             p
         }
     });
+    let stored = if channels_last {
+        permute_shape(&logical, &to_channels_last(rank))
+    } else {
+        logical.clone()
+    };
     let mut b = Builder::new(ctx, node);
     let xv = if channels_last {
         b.ctx.channels_last(x)?
@@ -585,18 +609,53 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
                 }
                 (None, v) => b.scalar(dtype, v.unwrap_or(0.0))?,
             };
+            // Negative pads crop: slice them off, then pad the rest.
+            let (cropped, paddings) = match &known_pairs {
+                Some(pairs) if pairs.iter().any(|&(s, e)| s < 0 || e < 0) => {
+                    let begin: Vec<i64> = pairs.iter().map(|&(s, _)| (-s).max(0)).collect();
+                    let end: Vec<i64> = pairs.iter().map(|&(_, e)| e.min(0)).collect();
+                    let end_mask = end
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, &e)| e == 0)
+                        .map(|(i, _)| 1i64 << i)
+                        .sum();
+                    let flat: Vec<i64> = pairs
+                        .iter()
+                        .flat_map(|&(s, e)| [s.max(0), e.max(0)])
+                        .collect();
+                    let begin = b.i64s(&begin)?;
+                    let end = b.i64s(&end)?;
+                    let ones = b.i64s(&vec![1; rank])?;
+                    let cropped = strided_slice(
+                        &mut b,
+                        &xv,
+                        &begin,
+                        &end,
+                        &ones,
+                        0,
+                        end_mask,
+                        Shape::unknown_dims(rank),
+                    )?;
+                    let paddings = b.tensor(
+                        Tensor::new(&[rank as i64, 2], &flat).map_err(|e| b.ctx.build_error(e))?,
+                    )?;
+                    (cropped, paddings)
+                }
+                _ => (xv.clone(), paddings),
+            };
             b.op(
                 "PadV2",
-                &[&xv, &paddings, &cv],
+                &[&cropped, &paddings, &cv],
                 &pad_attrs(None),
-                logical.clone(),
+                stored.clone(),
             )?
         }
         "reflect" => b.op(
             "MirrorPad",
             &[&xv, &paddings],
             &pad_attrs(Some("REFLECT")),
-            logical.clone(),
+            stored.clone(),
         )?,
         "edge" | "wrap" => {
             // Per padded axis, gather the source index of every output
