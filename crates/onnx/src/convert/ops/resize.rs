@@ -4,15 +4,19 @@
 //! coordinate transformations and rounding modes, so each resized axis is
 //! computed in the graph instead.
 //!
-//! For each resized axis (the last first, as ONNX's recursive definition
-//! does), every output position `o` maps to an input coordinate `x`
+//! For each resized axis in turn (the order of ONNX's separable
+//! reference, so rounding matches), every output position `o` maps to an input coordinate `x`
 //! (float64, by `coordinate_transformation_mode`). Nearest picks one
 //! index by `nearest_mode`; linear and cubic take the taps
 //! `base + j` around `base = ceil(x) - 1` (so the fraction `x - base` is in
 //! (0, 1], as ONNX's reference prefers the lower neighbour), clamped into
 //! the axis (edge padding), weighted by the kernel at `j - (x - base)`.
+//! Divisions are `DivNoNan`, which Grappler leaves alone: it rewrites a
+//! `RealDiv` by a constant into a multiplication by the reciprocal, which
+//! rounds differently (and moves nearest's rounding boundaries).
 //! Scales and sizes may be known only when the model runs: everything is
-//! computed from them in the graph.
+//! computed from them in the graph. Integers are interpolated in float64
+//! and rounded and saturated back.
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
@@ -226,7 +230,8 @@ fn output_dims(
         };
         for (k, &a) in spec.axes.iter().enumerate() {
             out[a] = match common {
-                Some(c) => (c * dims[a] as f64).round_ties_even() as i64,
+                // ONNX rounds half up here.
+                Some(c) => (c * dims[a] as f64 + 0.5).floor() as i64,
                 None if spec.policy == "stretch" => s[k].max(-1),
                 None => -1,
             };
@@ -261,6 +266,11 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         b.ctx.plain(x)?
     };
     let dtype = cur.dtype();
+    // Integers are interpolated in float64 (nearest only moves them).
+    let widened = !constant::is_float(dtype) && !matches!(spec.kind, Kind::Nearest(_));
+    if widened {
+        cur = b.cast(&cur, DType::Double)?;
+    }
     let scales = match &spec.scales {
         Some(Scales::Known(v)) => Some(b.tensor(savedmodel_graph::Tensor::vector(v))?),
         Some(Scales::Input(name)) => {
@@ -286,7 +296,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
             let in_dims = b.gather(&shape, &which, 0, Shape::new(&[n]))?;
             let in_dims = b.cast(&in_dims, DType::Double)?;
             let s = b.cast(s, DType::Double)?;
-            let ratios = b.bin("RealDiv", &s, &in_dims)?;
+            let ratios = b.bin("DivNoNan", &s, &in_dims)?;
             let zero = b.tensor(savedmodel_graph::Tensor::scalar(0i32))?;
             Some(b.op(
                 if policy == "not_larger" { "Min" } else { "Max" },
@@ -306,7 +316,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
             )));
         }
     };
-    for (k, &a) in spec.axes.iter().enumerate().rev() {
+    for (k, &a) in spec.axes.iter().enumerate() {
         let unchanged = known_scales
             .as_ref()
             .is_some_and(|s| s.get(k) == Some(&1.0))
@@ -319,8 +329,11 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         let in_i = b.element(&shape, p as i64)?;
         let in_f = b.cast(&in_i, DType::Double)?;
         let (scale, out_i) = if let Some(c) = &common {
+            // ONNX rounds half up here: floor(c * dim + 0.5).
             let w = b.bin("Mul", c, &in_f)?;
-            let w = b.un("Round", &w)?;
+            let half = b.scalar(DType::Double, 0.5)?;
+            let w = b.bin("AddV2", &w, &half)?;
+            let w = b.un("Floor", &w)?;
             (c.clone(), b.cast(&w, DType::Int64)?)
         } else if let Some(s) = &scales {
             let scale = b.element(s, k as i64)?;
@@ -330,7 +343,7 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
         } else if let Some(s) = &sizes {
             let out_i = b.element(s, k as i64)?;
             let out_f = b.cast(&out_i, DType::Double)?;
-            (b.bin("RealDiv", &out_f, &in_f)?, out_i)
+            (b.bin("DivNoNan", &out_f, &in_f)?, out_i)
         } else {
             return Err(b.ctx.error("one of scales and sizes is required"));
         };
@@ -394,10 +407,13 @@ fn run(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, spec: &Spec<'_>) -> Result<(
             )?;
             let outside = b.op("LogicalOr", &[&below, &above], &[], Shape::unknown())?;
             let outside = b.reshape(&outside, &trailing)?;
-            let fill = b.scalar(dtype, spec.extrapolation)?;
+            let fill = b.scalar(cur.dtype(), spec.extrapolation)?;
             value = b.select(&outside, &fill, &value)?;
         }
         cur = value;
+    }
+    if widened {
+        cur = saturate(&mut b, &cur, dtype)?;
     }
     if channels_last {
         ctx.set_channels_last(out, cur, logical);
@@ -436,7 +452,7 @@ fn coordinates(
     )?;
     let half_pixel = |b: &mut Builder<'_>| -> Result<Output> {
         let v = b.bin("AddV2", &o, &half)?;
-        let v = b.bin("RealDiv", &v, scale)?;
+        let v = b.bin("DivNoNan", &v, scale)?;
         b.bin("Sub", &v, &half)
     };
     match spec.transform {
@@ -446,20 +462,20 @@ fn coordinates(
             let fallback = b.scalar(DType::Double, -0.5)?;
             b.select(&is_one, &fallback, &v)
         }
-        "asymmetric" => b.bin("RealDiv", &o, scale),
+        "asymmetric" => b.bin("DivNoNan", &o, scale),
         "align_corners" => {
             let span = b.bin("Sub", in_f, &one_f)?;
             let steps = b.bin("Sub", &width, &one_f)?;
             let v = b.bin("Mul", &o, &span)?;
-            let v = b.bin("RealDiv", &v, &steps)?;
+            let v = b.bin("DivNoNan", &v, &steps)?;
             let zero_f = b.scalar(DType::Double, 0.0)?;
             b.select(&is_one, &zero_f, &v)
         }
         "half_pixel_symmetric" => {
             let out_f = b.cast(out_i, DType::Double)?;
-            let adjustment = b.bin("RealDiv", &out_f, &width)?;
+            let adjustment = b.bin("DivNoNan", &out_f, &width)?;
             let two = b.scalar(DType::Double, 2.0)?;
-            let center = b.bin("RealDiv", in_f, &two)?;
+            let center = b.bin("DivNoNan", in_f, &two)?;
             let rest = b.bin("Sub", &one_f, &adjustment)?;
             let offset = b.bin("Mul", &center, &rest)?;
             let v = half_pixel(b)?;
@@ -473,10 +489,10 @@ fn coordinates(
             let extent = b.bin("Sub", &end, &start)?;
             let extent = b.bin("Mul", &extent, &span)?;
             let two = b.scalar(DType::Double, 2.0)?;
-            let single = b.bin("RealDiv", &extent, &two)?;
+            let single = b.bin("DivNoNan", &extent, &two)?;
             let steps = b.bin("Sub", &width, &one_f)?;
             let v = b.bin("Mul", &o, &extent)?;
-            let v = b.bin("RealDiv", &v, &steps)?;
+            let v = b.bin("DivNoNan", &v, &steps)?;
             let v = b.select(&is_one, &single, &v)?;
             let origin = b.bin("Mul", &start, &span)?;
             b.bin("AddV2", &v, &origin)
@@ -577,10 +593,25 @@ fn interpolate(
     let mut positions = Vec::new();
     for &j in taps {
         let jf = b.scalar(DType::Double, j as f64)?;
-        let d = b.bin("Sub", &jf, &fraction)?;
-        let mut d = b.un("Abs", &d)?;
+        // The tap's distance |j - f|, for the near taps in the form ONNX's
+        // reference computes it (so the weights round alike).
+        let mut d = match j {
+            -1 => b.bin("AddV2", &fraction, &one_f)?,
+            0 => fraction.clone(),
+            1 => b.bin("Sub", &one_f, &fraction)?,
+            2 => {
+                let rest = b.bin("Sub", &one_f, &fraction)?;
+                b.bin("AddV2", &rest, &one_f)?
+            }
+            _ => {
+                let d = b.bin("Sub", &jf, &fraction)?;
+                b.un("Abs", &d)?
+            }
+        };
         let w = match (&stretch, spec.kind) {
             (None, Kind::Cubic(c)) => cubic_weight(b, &d, c, (0..=1).contains(&j))?,
+            // Linear: 1 - f and f.
+            (None, _) if j == 1 => fraction.clone(),
             (None, _) => b.bin("Sub", &one_f, &d)?,
             (Some(s), kind) => {
                 d = b.bin("Mul", &d, s)?;
@@ -636,11 +667,13 @@ fn interpolate(
         }
         normalize(b, &mut weights)?;
     }
+    let work = x.dtype();
     let mut sum: Option<Output> = None;
     for (w, p) in weights.iter().zip(&positions) {
         let index = clamp_index(b, p, last)?;
         let g = b.gather(x, &index, a, Shape::unknown_dims(rank))?;
-        let w = b.cast(w, x.dtype())?;
+        let g = b.cast(&g, work)?;
+        let w = b.cast(w, work)?;
         let w = b.reshape(&w, trailing)?;
         let term = b.bin("Mul", &g, &w)?;
         sum = Some(match sum {
@@ -649,6 +682,36 @@ fn interpolate(
         });
     }
     sum.ok_or_else(|| b.ctx.error("no taps"))
+}
+
+/// An interpolated integer value (float64) back in `dtype`: rounded half
+/// to even and saturated, as ONNX's reference casts
+/// (`onnx.numpy_helper.saturate_cast`).
+fn saturate(b: &mut Builder<'_>, v: &Output, dtype: DType) -> Result<Output> {
+    let (low, high) = integer_range(dtype)
+        .ok_or_else(|| b.ctx.error(format!("cannot interpolate {dtype} values")))?;
+    let rounded = b.un("Round", v)?;
+    let low = b.scalar(DType::Double, low)?;
+    let high = b.scalar(DType::Double, high)?;
+    let v = b.bin("Maximum", &rounded, &low)?;
+    let v = b.bin("Minimum", &v, &high)?;
+    b.cast(&v, dtype)
+}
+
+/// The range of an integer dtype, as float64 (64-bit ends rounded inward
+/// to representable values).
+fn integer_range(dtype: DType) -> Option<(f64, f64)> {
+    Some(match dtype {
+        DType::UInt8 => (0.0, 255.0),
+        DType::Int8 => (-128.0, 127.0),
+        DType::UInt16 => (0.0, 65535.0),
+        DType::Int16 => (-32768.0, 32767.0),
+        DType::UInt32 => (0.0, 4294967295.0),
+        DType::Int32 => (-2147483648.0, 2147483647.0),
+        DType::UInt64 => (0.0, 18446744073709549568.0),
+        DType::Int64 => (-9223372036854775808.0, 9223372036854774784.0),
+        _ => return None,
+    })
 }
 
 /// The cubic kernel with coefficient `c` at distance `d` (float64):
@@ -682,7 +745,7 @@ fn normalize(b: &mut Builder<'_>, weights: &mut [Output]) -> Result<()> {
     }
     if let Some(total) = total {
         for w in weights.iter_mut() {
-            *w = b.bin("RealDiv", w, &total)?;
+            *w = b.bin("DivNoNan", w, &total)?;
         }
     }
     Ok(())
