@@ -8,7 +8,12 @@
 //! support is an error naming the node.
 
 mod arg;
+mod array;
+#[cfg(test)]
+mod array_tests;
+mod build;
 mod elementwise;
+mod index;
 mod loss;
 mod math;
 mod more;
@@ -16,7 +21,9 @@ mod nn;
 mod norm;
 mod pool;
 mod reduce;
+mod resize;
 mod shape;
+mod slice;
 mod squeeze;
 
 use super::context::Ctx;
@@ -36,6 +43,10 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| norm::lookup(op_type))
         .or_else(|| loss::lookup(op_type))
         .or_else(|| more::lookup(op_type))
+        .or_else(|| array::lookup(op_type))
+        .or_else(|| slice::lookup(op_type))
+        .or_else(|| index::lookup(op_type))
+        .or_else(|| resize::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default

@@ -370,6 +370,12 @@ pub(super) fn conv_of(
     let x_shape = dims(&ctx.slot(x_name)?.shape).unwrap_or_else(|| vec![-1; rank]);
     let w_shape = dims(&ctx.slot(w_name)?.shape)
         .ok_or_else(|| ctx.error("the weight's shape must be known"))?;
+    if w_shape.len() != rank {
+        return Err(ctx.error(format!(
+            "the weight has rank {}, the input rank {rank}",
+            w_shape.len()
+        )));
+    }
     let group = node.attr_i_or("group", 1)?;
     let kernel = node
         .attr_ints("kernel_shape")?
@@ -413,7 +419,9 @@ pub(super) fn conv_of(
     let tf_spatial = k_dims.len();
 
     // The filter, in TensorFlow's layout.
-    let depthwise = group > 1 && group == c_in && c_per_group == 1 && tf_spatial == 2;
+    // (A 1-D depthwise filter has no second spatial dim to lay out as one:
+    // it takes the grouped path.)
+    let depthwise = group > 1 && group == c_in && c_per_group == 1 && tf_spatial == 2 && !as_2d;
     let layout = if depthwise {
         WeightLayout::Depthwise {
             multiplier: (m / group).max(1) as usize,
