@@ -493,11 +493,19 @@ fn command_line(options: &Options) -> String {
             let _ = write!(line, " {flag} {value}");
         }
     }
+    if let Some(cli) = &options.cli {
+        let _ = write!(line, " --cli {}", cli.display());
+    }
     line
 }
 
+/// Bytes in MiB (GiB from 1 GiB), or KiB below 1 MiB.
 fn mib(bytes: u64) -> String {
-    format_bytes(bytes as f64)
+    if bytes < 1 << 20 {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    } else {
+        format_bytes(bytes as f64)
+    }
 }
 
 /// The markdown section.
@@ -547,10 +555,14 @@ fn render(options: &Options, r: &Results) -> String {
     let _ = writeln!(w, "### Conversion, as a whole process\n");
     let _ = writeln!(
         w,
-        "Release `savedmodel`, one untimed round, then {} rounds of the three commands in turn, \
+        "{}, one untimed round, then {} rounds of the three commands in turn, \
          each conversion into a fresh `--base` (atomic publish with fsync, as always), warm page \
          cache. Wall time from spawn to exit; peak RSS is the process's own `ru_maxrss` \
          (`wait4`), the largest over the rounds; CPU is user + system time.\n",
+        options.cli.as_ref().map_or_else(
+            || "Release `savedmodel`".to_owned(),
+            |cli| format!("`savedmodel` from `--cli {}`", cli.display())
+        ),
         options.repeats
     );
     let _ = writeln!(
