@@ -22,7 +22,8 @@ counts, file sizes.
 `infer` times TensorFlow 2.21 running the converted SavedModel (the
 `serving_default` signature, loaded into a `tf.compat.v1.Session` as
 TensorFlow Serving does, with `intra_op_parallelism_threads` and
-`inter_op_parallelism_threads` both N) against onnxruntime on the ONNX model
+`inter_op_parallelism_threads` both N, oneDNN as the environment says:
+TensorFlow's default, on, unless `TF_ENABLE_ONEDNN_OPTS` is set) against onnxruntime on the ONNX model
 (`intra_op_num_threads` and `inter_op_num_threads` both N, CPU provider,
 default graph optimizations), on the same random inputs. For each batch
 size, after WARMUP untimed runs of each, RUNS rounds alternate one
@@ -40,7 +41,6 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 
@@ -200,6 +200,7 @@ def infer(args):
         "threads": threads,
         "tensorflow": tf.__version__,
         "onnxruntime": ort.__version__,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "transposes": count_transposes(args.saved_model),
         "batches": [],
     }

@@ -145,6 +145,8 @@ struct Inference {
     threads: usize,
     tensorflow: String,
     onnxruntime: String,
+    /// `TF_ENABLE_ONEDNN_OPTS` as the Python side saw it.
+    onednn: String,
     transposes: u64,
     batches: Vec<BatchTimes>,
 }
@@ -653,16 +655,29 @@ fn render(options: &Options, r: &Results) -> String {
         w,
         "### Inference latency: TensorFlow on the converted SavedModel against onnxruntime\n"
     );
-    let (tf_version, ort_version, in_graph) = r.inference.first().map_or(("?", "?", 0), |i| {
-        (i.tensorflow.as_str(), i.onnxruntime.as_str(), i.transposes)
-    });
+    let (tf_version, ort_version, onednn, in_graph) =
+        r.inference
+            .first()
+            .map_or(("?", "?", "?".to_owned(), 0), |i| {
+                let onednn = if i.onednn == "unset" {
+                    "TensorFlow's default, on: `TF_ENABLE_ONEDNN_OPTS` unset".to_owned()
+                } else {
+                    format!("`TF_ENABLE_ONEDNN_OPTS={}`", i.onednn)
+                };
+                (
+                    i.tensorflow.as_str(),
+                    i.onnxruntime.as_str(),
+                    onednn,
+                    i.transposes,
+                )
+            });
     let _ = writeln!(
         w,
         "TensorFlow {tf_version} loads the converted SavedModel into a `tf.compat.v1.Session` \
          (as TensorFlow Serving does; `intra_op_parallelism_threads` and \
          `inter_op_parallelism_threads` both set to the thread count) and runs its \
-         `serving_default` signature; onnxruntime {ort_version} runs `model.onnx` (CPU provider, \
-         default graph optimizations, `intra_op_num_threads` and `inter_op_num_threads` both set \
+         `serving_default` signature (oneDNN custom operations: {onednn}); onnxruntime {ort_version} runs `model.onnx` (CPU provider, \
+         default graph optimizations and thread spinning, `intra_op_num_threads` and `inter_op_num_threads` both set \
          to the thread count). Same random input for both; outputs checked to agree (largest \
          difference below). One process per thread count; 3 untimed runs of each, then {} runs \
          of each alternating, each timed around `Session.run` / `InferenceSession.run` alone. \
