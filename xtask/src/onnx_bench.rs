@@ -521,17 +521,17 @@ fn mib(bytes: u64) -> String {
 fn render(options: &Options, r: &Results) -> String {
     let m = &r.models.model;
     let mut w = String::new();
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let _ = writeln!(w, "{SECTION}\n");
     let _ = writeln!(
         w,
         "Command: `{}` (`xtask/src/onnx_bench.rs`, `tests/python/onnx_bench.py`), {}, {:.0} s. \
-         Machine: {} CPUs ({}), shared with other sessions that were compiling and testing \
-         during the run: load average {} at the start, {} at the end. Every number below is \
-         from a busy machine; the CPU times say how much of a wall time was work.\n",
+         Machine: {cpus} CPUs ({}), shared with other sessions that compile and test on it: load \
+         average {} at the start, {} at the end (above {cpus} means processes waited for a CPU); \
+         the CPU times say how much of a wall time was work.\n",
         command_line(options),
         r.date,
         r.seconds,
-        std::thread::available_parallelism().map_or(0, usize::from),
         cpu_model(),
         r.load_start,
         r.load_end,
