@@ -4,6 +4,7 @@
 //! - `tf-env`: create or update the project's TensorFlow virtualenv (`.tf-venv/`)
 //! - `op-registry`: write the ops TensorFlow registers to `crates/saved_model/src/op_registry.binpb`
 //! - `onnx-table`: the ONNX backend node suite through the converter and TensorFlow (writes `docs/onnx.md`)
+//! - `onnx-bench`: conversion time and memory of a 25M-parameter ONNX CNN, TensorFlow's latency on it against onnxruntime's
 //! - `bench`: checkpoint benchmarks against TensorFlow and safetensors (writes `docs/performance.md`)
 //! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, docs, fuzz build)
 //! - `export`: train a softmax regression on iris and publish it to `./models/iris/<version>/`
@@ -14,8 +15,10 @@
 mod bench;
 mod ci;
 mod codegen;
+mod doc_section;
 mod export;
 mod export_bench;
+mod onnx_bench;
 mod onnx_table;
 mod op_registry;
 mod show_bench;
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | op-registry | onnx-table [--match REGEX] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         "tf-env" => tf_env::ensure(&root).map(|_| ()),
         "op-registry" => op_registry::write(&root),
         "onnx-table" => onnx_table::run(&root, rest),
+        "onnx-bench" => onnx_bench::run(&root, rest),
         "bench" => bench::run(&root, rest),
         "ci" => ci::run(&root),
         "export" => export::run(rest),

@@ -139,7 +139,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
          `saved_model_cli` spends its time importing TensorFlow.\n"
     ));
     println!("{section}");
-    write_section(&root.join("docs/performance.md"), &section)
+    crate::doc_section::replace(&root.join("docs/performance.md"), SECTION, &section)
 }
 
 /// min / median / max of a series of runs.
@@ -202,21 +202,4 @@ fn write_weights(path: &Path) -> anyhow::Result<()> {
         out.extend(v.to_le_bytes());
     }
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
-}
-
-/// Replaces (or appends) this task's section of `docs/performance.md`.
-fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let updated = match existing.find(SECTION) {
-        Some(start) => {
-            let rest = &existing[start + SECTION.len()..];
-            let end = rest
-                .find("\n## ")
-                .map_or(existing.len(), |i| start + SECTION.len() + i + 1);
-            format!("{}{}\n{}", &existing[..start], section, &existing[end..])
-        }
-        None => format!("{}\n{section}", existing.trim_end()),
-    };
-    std::fs::write(path, updated.trim_end().to_owned() + "\n")
-        .with_context(|| format!("writing {}", path.display()))
 }

@@ -54,9 +54,10 @@ use anyhow::{Context, bail};
 
 mod report;
 
-use report::{
-    Machine, criterion_medians, format_bytes, format_seconds, layout_label, memory_state, ratio,
-    render, stats, write_doc,
+use report::{Machine, criterion_medians, layout_label, memory_state, render, stats, write_doc};
+// Shared with the other benchmarks' reports.
+pub(crate) use report::{
+    cpu_model, format_bytes, format_seconds, min_median_max, ratio, thousands,
 };
 
 /// Start of the generated part of the performance document.

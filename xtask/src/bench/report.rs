@@ -14,18 +14,25 @@ use super::{
 
 /// (min, median, max) of the wall times.
 pub(super) fn stats(samples: &[Sample]) -> (f64, f64, f64) {
-    let mut times: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
-    times.sort_by(f64::total_cmp);
-    let n = times.len();
+    let times: Vec<f64> = samples.iter().map(|s| s.seconds).collect();
+    min_median_max(&times)
+}
+
+/// (min, median, max) of `values` (the median of an even count is the mean
+/// of the middle two); NaNs when empty.
+pub(crate) fn min_median_max(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
     if n == 0 {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
     let median = if n % 2 == 1 {
-        times[n / 2]
+        sorted[n / 2]
     } else {
-        (times[n / 2 - 1] + times[n / 2]) / 2.0
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     };
-    (times[0], median, times[n - 1])
+    (sorted[0], median, sorted[n - 1])
 }
 
 /// Medians of the CPU and run-queue waiting times, when measured.
@@ -49,7 +56,7 @@ pub(super) fn cpu_medians(samples: &[Sample]) -> Option<(f64, f64)> {
     ))
 }
 
-pub(super) fn format_seconds(s: f64) -> String {
+pub(crate) fn format_seconds(s: f64) -> String {
     if s == 0.0 {
         "0".to_owned()
     } else if s >= 1.0 {
@@ -65,7 +72,7 @@ pub(super) fn format_seconds(s: f64) -> String {
     }
 }
 
-pub(super) fn format_bytes(bytes: f64) -> String {
+pub(crate) fn format_bytes(bytes: f64) -> String {
     let mib = bytes / f64::from(1 << 20);
     if mib.abs() >= 1024.0 {
         format!("{:.2} GiB", mib / 1024.0)
@@ -76,7 +83,7 @@ pub(super) fn format_bytes(bytes: f64) -> String {
     }
 }
 
-pub(super) fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -102,7 +109,7 @@ pub(super) fn layout_label(bytes: u64, count: usize) -> String {
     format!("{} x {}", thousands(count as u64), size.replace(".0 ", " "))
 }
 
-pub(super) fn ratio(r: f64) -> String {
+pub(crate) fn ratio(r: f64) -> String {
     if r >= 100.0 {
         format!("{r:.0}x")
     } else {
@@ -152,7 +159,7 @@ pub(super) fn meminfo_total() -> String {
         .map_or_else(|| "?".to_owned(), |kib| format_bytes(kib * 1024.0))
 }
 
-pub(super) fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
