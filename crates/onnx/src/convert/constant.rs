@@ -216,25 +216,106 @@ fn transpose_indices(shape: &[i64], perm: &[i64]) -> FoldResult<Vec<usize>> {
 }
 
 /// Transposes row-major elements of `size` bytes.
+///
+/// Walks the output in order, keeping the source offset from the strides
+/// (no per-element index list: a filter's transpose costs one pass and the
+/// output buffer), and copies the innermost output axis as one slice when
+/// it is contiguous in the source, else element by element with a
+/// fixed-size copy.
 pub(crate) fn transpose_bytes(
     bytes: &[u8],
     size: usize,
     shape: &[i64],
     perm: &[i64],
 ) -> FoldResult<Vec<u8>> {
-    let index = transpose_indices(shape, perm)?;
-    if index.len() * size != bytes.len() {
+    let rank = shape.len();
+    check_perm(perm, rank)?;
+    let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    let total: usize = dims.iter().product();
+    if total.checked_mul(size) != Some(bytes.len()) {
         return Err(format!(
-            "{} bytes do not hold {} elements of {size} bytes",
-            bytes.len(),
-            index.len()
+            "{} bytes do not hold {total} elements of {size} bytes",
+            bytes.len()
         ));
     }
-    let mut out = Vec::with_capacity(bytes.len());
-    for i in index {
-        out.extend_from_slice(&bytes[i * size..(i + 1) * size]);
+    if rank == 0 || total == 0 {
+        return Ok(bytes.to_vec());
     }
-    Ok(out)
+    let mut strides = vec![size; rank];
+    for i in (0..rank - 1).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1];
+    }
+    let out_dims: Vec<usize> = perm.iter().map(|&p| dims[p as usize]).collect();
+    let src: Vec<usize> = perm.iter().map(|&p| strides[p as usize]).collect();
+    let (inner_n, inner_stride) = (out_dims[rank - 1], src[rank - 1]);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut counter = vec![0usize; rank - 1];
+    let mut offset = 0usize;
+    loop {
+        if inner_stride == size {
+            out.extend_from_slice(&bytes[offset..offset + inner_n * size]);
+        } else {
+            match size {
+                1 => copy_strided::<1>(&mut out, bytes, offset, inner_stride, inner_n),
+                2 => copy_strided::<2>(&mut out, bytes, offset, inner_stride, inner_n),
+                4 => copy_strided::<4>(&mut out, bytes, offset, inner_stride, inner_n),
+                8 => copy_strided::<8>(&mut out, bytes, offset, inner_stride, inner_n),
+                _ => {
+                    for k in 0..inner_n {
+                        let o = offset + k * inner_stride;
+                        out.extend_from_slice(&bytes[o..o + size]);
+                    }
+                }
+            }
+        }
+        // The next position of the outer output axes.
+        let mut axis = rank - 1;
+        loop {
+            if axis == 0 {
+                return Ok(out);
+            }
+            axis -= 1;
+            counter[axis] += 1;
+            offset += src[axis];
+            if counter[axis] < out_dims[axis] {
+                break;
+            }
+            offset -= src[axis] * out_dims[axis];
+            counter[axis] = 0;
+        }
+    }
+}
+
+/// Appends `n` elements of `N` bytes found `stride` bytes apart from
+/// `start`.
+fn copy_strided<const N: usize>(
+    out: &mut Vec<u8>,
+    bytes: &[u8],
+    start: usize,
+    stride: usize,
+    n: usize,
+) {
+    for k in 0..n {
+        let o = start + k * stride;
+        let mut element = [0u8; N];
+        element.copy_from_slice(&bytes[o..o + N]);
+        out.extend_from_slice(&element);
+    }
+}
+
+/// Fails unless `perm` is a permutation of `rank` axes.
+fn check_perm(perm: &[i64], rank: usize) -> FoldResult<()> {
+    if perm.len() != rank {
+        return Err(format!("permutation {perm:?} does not fit rank {rank}"));
+    }
+    let mut seen = vec![false; rank];
+    for &p in perm {
+        match usize::try_from(p).ok().filter(|&p| p < rank && !seen[p]) {
+            Some(p) => seen[p] = true,
+            None => return Err(format!("{perm:?} is not a permutation of {rank} axes")),
+        }
+    }
+    Ok(())
 }
 
 /// The broadcast of two shapes (numpy rules), or why they do not broadcast.
@@ -415,5 +496,35 @@ pub(crate) fn reshape(x: &Tensor, shape: &[i64]) -> FoldResult<Tensor> {
         None => {
             Tensor::strings(shape, x.string_values().unwrap_or_default()).map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod transpose_tests {
+    use super::*;
+
+    #[test]
+    fn strided_transpose_equals_the_element_by_element_one() {
+        for (shape, perm) in [
+            (vec![2i64, 3, 4, 5], vec![2i64, 3, 1, 0]),
+            (vec![4, 3, 2, 2], vec![0, 2, 3, 1]),
+            (vec![3, 1, 2], vec![2, 1, 0]),
+            (vec![6], vec![0]),
+            (vec![2, 3], vec![0, 1]),
+        ] {
+            for size in [1usize, 2, 3, 4, 8] {
+                let n: usize = shape.iter().map(|&d| d as usize).product();
+                let bytes: Vec<u8> = (0..n * size).map(|i| (i * 7 % 251) as u8).collect();
+                let index = transpose_indices(&shape, &perm).unwrap();
+                let want: Vec<u8> = index
+                    .iter()
+                    .flat_map(|&i| bytes[i * size..(i + 1) * size].to_vec())
+                    .collect();
+                let got = transpose_bytes(&bytes, size, &shape, &perm).unwrap();
+                assert_eq!(got, want, "{shape:?} {perm:?} size {size}");
+            }
+        }
+        assert!(transpose_bytes(&[0; 4], 1, &[2, 2], &[0, 0]).is_err());
+        assert!(transpose_bytes(&[0; 3], 1, &[2, 2], &[1, 0]).is_err());
     }
 }
