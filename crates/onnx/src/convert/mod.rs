@@ -9,12 +9,12 @@
 //!   `Constant` nodes and everything computed only from them (the
 //!   `Shape -> Gather -> Concat -> Reshape` chains exporters emit, with
 //!   `Shape` of a statically known shape being a constant too) are
-//!   [`Tensor`]s in the converter, not nodes; they become `Const` nodes only
+//!   [`Tensor`](savedmodel_graph::Tensor)s in the converter, not nodes; they become `Const` nodes only
 //!   where a TensorFlow op consumes them.
 //! - **Layout is a property of a value, not a guess.** ONNX is channels
 //!   first; TensorFlow's CPU kernels for convolution and pooling are
 //!   channels last. Each value may exist in its ONNX layout, its
-//!   channels-last layout, or both ([`context::Slot`]); a convolution asks
+//!   channels-last layout, or both (`context.rs: Slot`); a convolution asks
 //!   for its input channels last and gives its output channels last,
 //!   elementwise ops keep whatever layout their inputs have, and any op that
 //!   cares about axes asks for the ONNX layout. A `Transpose` is built only
@@ -25,10 +25,10 @@
 //! - **Weights are not copied.** Initializers above
 //!   [`ConvertOptions::const_limit`] bytes become resource variables whose
 //!   values are read from the memory-mapped model when the checkpoint is
-//!   written ([`weights`]).
+//!   written (`weights.rs`).
 //!
 //! Every unsupported operator of the model is listed in one error before
-//! anything is built ([`Error::Unsupported`](crate::Error::Unsupported)).
+//! anything is built ([`crate::Error::Unsupported`]).
 
 mod constant;
 mod context;
