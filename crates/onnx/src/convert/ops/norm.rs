@@ -92,6 +92,32 @@ fn moments(
     Ok((mean, centered, var))
 }
 
+/// `(x - mean) / sqrt(variance + epsilon)` over `axes`, with the mean and
+/// `1 / sqrt(variance + epsilon)` (the statistics some normalizations also
+/// output); `shape` is the result's shape.
+fn standardize(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    axes: &[i64],
+    epsilon: f64,
+    shape: Shape,
+) -> Result<(Output, Output, Output)> {
+    let (mean, centered, var) = moments(ctx, base, x, axes)?;
+    let eps = ctx.const_scalar(&sub(base, "epsilon"), x.dtype(), epsilon)?;
+    let v = binary(
+        ctx,
+        &sub(base, "var_eps"),
+        "AddV2",
+        &var,
+        &eps,
+        var.shape().clone(),
+    )?;
+    let inv = unary(ctx, &sub(base, "inv_std"), "Rsqrt", &v)?;
+    let normalized = binary(ctx, &sub(base, "normalized"), "Mul", &centered, &inv, shape)?;
+    Ok((mean, inv, normalized))
+}
+
 fn layer_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x_name = required_input(ctx, node, 0)?;
     let scale_name = required_input(ctx, node, 1)?;
@@ -106,25 +132,7 @@ fn layer_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let stash = stash_type(node, dtype)?;
     let xs = cast(ctx, &sub(&base, "stashed"), &x, stash)?;
     let axes: Vec<i64> = (axis as i64..rank as i64).collect();
-    let (mean, centered, var) = moments(ctx, &base, &xs, &axes)?;
-    let eps = ctx.const_scalar(&sub(&base, "epsilon"), stash, epsilon)?;
-    let v = binary(
-        ctx,
-        &sub(&base, "var_eps"),
-        "AddV2",
-        &var,
-        &eps,
-        var.shape().clone(),
-    )?;
-    let inv = unary(ctx, &sub(&base, "inv_std"), "Rsqrt", &v)?;
-    let normalized = binary(
-        ctx,
-        &sub(&base, "normalized"),
-        "Mul",
-        &centered,
-        &inv,
-        logical.clone(),
-    )?;
+    let (mean, inv, normalized) = standardize(ctx, &base, &xs, &axes, epsilon, logical.clone())?;
     let normalized = cast(ctx, &sub(&base, "normalized_cast"), &normalized, dtype)?;
     let scale = ctx.plain(scale_name)?;
     let b_name = input_name(node, 2);
@@ -247,25 +255,8 @@ fn group_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         &reshape_attrs,
         Shape::new(&[dims[0], groups, per_group]),
     )?;
-    let (_, centered, var) = moments(ctx, &base, &grouped, &[2])?;
-    let eps = ctx.const_scalar(&sub(&base, "epsilon"), stash, epsilon)?;
-    let v = binary(
-        ctx,
-        &sub(&base, "var_eps"),
-        "AddV2",
-        &var,
-        &eps,
-        var.shape().clone(),
-    )?;
-    let inv = unary(ctx, &sub(&base, "inv_std"), "Rsqrt", &v)?;
-    let normalized = binary(
-        ctx,
-        &sub(&base, "normalized"),
-        "Mul",
-        &centered,
-        &inv,
-        grouped.shape().clone(),
-    )?;
+    let (_, _, normalized) =
+        standardize(ctx, &base, &grouped, &[2], epsilon, grouped.shape().clone())?;
     let normalized = cast(ctx, &sub(&base, "normalized_cast"), &normalized, dtype)?;
     // Per group, the parameters apply to the grouped values ([G, 1]); per
     // channel, to the values back in their shape ([C, 1, ..., 1]).
@@ -348,27 +339,8 @@ fn instance_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         dims.extend(std::iter::repeat_n(1, rank - 2));
         (ctx.plain(x_name)?, (2..rank as i64).collect(), dims)
     };
-    let dtype = x.dtype();
     let st = x.shape().clone();
-    let (_, centered, var) = moments(ctx, &base, &x, &axes)?;
-    let eps = ctx.const_scalar(&sub(&base, "epsilon"), dtype, epsilon)?;
-    let v = binary(
-        ctx,
-        &sub(&base, "var_eps"),
-        "AddV2",
-        &var,
-        &eps,
-        var.shape().clone(),
-    )?;
-    let inv = unary(ctx, &sub(&base, "inv_std"), "Rsqrt", &v)?;
-    let normalized = binary(
-        ctx,
-        &sub(&base, "normalized"),
-        "Mul",
-        &centered,
-        &inv,
-        st.clone(),
-    )?;
+    let (_, _, normalized) = standardize(ctx, &base, &x, &axes, epsilon, st.clone())?;
     let scale = reshaped(ctx, &sub(&base, "scale"), scale_name, &param_dims)?;
     let shift = reshaped(ctx, &sub(&base, "shift"), b_name, &param_dims)?;
     let y = binary(
