@@ -987,6 +987,20 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                     .arg(count.to_string()),
             )?;
         }
+        let reads_safetensors = tasks
+            .iter()
+            .any(|t| t.operation != Operation::Write && t.tool == Tool::Safetensors);
+        let writes_safetensors = tasks
+            .iter()
+            .any(|t| t.operation == Operation::Write && t.tool == Tool::Safetensors);
+        if reads_safetensors && !writes_safetensors {
+            // Likewise for the safetensors file the safetensors rows read.
+            if let Some(worker) = worker.as_mut() {
+                worker
+                    .call(&format!("st_write {}", paths.safetensors.display()))
+                    .context("writing the safetensors file the read rows read")?;
+            }
+        }
         let mut runner = Runner {
             bench_bin: &bench_bin,
             cli: &cli,
