@@ -14,6 +14,9 @@
 //!   `tf.saved_model.load`, and compared with onnxruntime's outputs. The CNN
 //!   keeps at most two `Transpose` nodes, and none at its input with
 //!   `--input-layout nhwc`.
+//! - The models the `onnx` package ships from PyTorch's exporter
+//!   (`pytorch-converted`, `pytorch-operator`) are converted and compared
+//!   with onnxruntime through both TensorFlow loaders.
 //! - An unsupported model fails with every unsupported node listed and
 //!   publishes nothing.
 
@@ -30,7 +33,7 @@ use savedmodel_onnx::proto::{
     ValueInfoProto, tensor_shape_proto, type_proto,
 };
 use savedmodel_onnx::{ConvertOptions, OnnxModel};
-use savedmodel_tests::onnx_suite::{self, Outcome};
+use savedmodel_tests::onnx_suite::{self, Outcome, Selection};
 use savedmodel_tests::paths::workspace_root;
 use savedmodel_tests::tf::{self, Tensor, request};
 use serde_json::Value;
@@ -65,7 +68,7 @@ fn savedmodel_bin() -> PathBuf {
 #[test]
 fn the_node_suite_passes_what_it_passed() {
     let work = tempfile::tempdir().unwrap();
-    let results = onnx_suite::run(work.path(), None).unwrap();
+    let results = onnx_suite::run(work.path(), Selection::NODE).unwrap();
     let expected: BTreeSet<String> =
         std::fs::read_to_string(workspace_root().join("tests/onnx/passing.txt"))
             .unwrap()
@@ -101,6 +104,46 @@ fn the_node_suite_passes_what_it_passed() {
         .filter(|n| !results.cases.iter().any(|c| &&c.name == n))
         .collect();
     assert!(missing.is_empty(), "cases gone from the suite: {missing:?}");
+}
+
+/// The models the `onnx` package ships from PyTorch's exporter (82
+/// `pytorch-converted` layers, 35 `pytorch-operator` models; most import
+/// opset 6): every one converts, and through both the C++ loader and
+/// `tf.saved_model.load` gives onnxruntime's outputs (and the expected
+/// ones, for the opset-6 models onnxruntime no longer runs).
+#[test]
+fn pytorch_exported_models_match_onnxruntime_through_both_loaders() {
+    let work = tempfile::tempdir().unwrap();
+    let results = onnx_suite::run(
+        work.path(),
+        Selection {
+            kinds: "pytorch-converted,pytorch-operator",
+            filter: None,
+            onnxruntime: true,
+        },
+    )
+    .unwrap();
+    let count = |kind: &str| results.cases.iter().filter(|c| c.kind == kind).count();
+    assert_eq!(
+        (count("pytorch-converted"), count("pytorch-operator")),
+        (82, 35),
+        "onnx 1.23 ships 82 pytorch-converted and 35 pytorch-operator cases"
+    );
+    let failures: Vec<String> = results
+        .cases
+        .iter()
+        .filter(|c| c.outcome != Outcome::Pass)
+        .map(|c| format!("{} ({}): {:?}", c.name, c.kind, c.outcome))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases fail:\n{}",
+        failures.len(),
+        results.cases.len(),
+        failures.join("\n")
+    );
+    // Opset 6 is most of them: the legacy rules are exercised.
+    assert!(results.cases.iter().filter(|c| c.opset == Some(6)).count() >= 100);
 }
 
 /// The arrays of an .npz file as judge tensors, by name.

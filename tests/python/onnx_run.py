@@ -16,6 +16,14 @@ runner compares them (`onnx/backend/test/runner/__init__.py`,
 `assert_similar_outputs`): same shape, same dtype, strings equal, numbers by
 `numpy.testing.assert_allclose(out, ref, rtol, atol)`.
 
+A case with an "onnxruntime" entry ({"model": "<model.onnx>",
+"signature_feeds": {key: "input_0"}, "onnx_feeds": {name: "input_0"},
+"signature_fetches": [[key, onnx_name, "output_0"]]}) is also run by
+onnxruntime and through `tf.saved_model.load`, and both TensorFlow loaders'
+outputs must match onnxruntime's within the same tolerances (for a model of
+an opset before 7, which onnxruntime no longer runs, onnxruntime runs it as
+`onnx.version_converter` rewrites it for opset 7).
+
 RESULTS.json maps each case name to "pass" or "fail: <why>". The cases run
 in a worker process; a case that kills it (a TensorFlow CHECK failure)
 is reported as "fail: crashed ..." and the worker restarts after it.
@@ -128,6 +136,58 @@ def run_case(lib, case):
                         case["rtol"], case["atol"])
         if problem:
             return "fail: output %s: %s" % (key, problem)
+    if "onnxruntime" in case:
+        cc_outputs = {key: from_tf(run["outputs"][tensor]) for tensor, key in case["fetches"]}
+        return against_onnxruntime(case, data, cc_outputs)
+    return "pass"
+
+
+def against_onnxruntime(case, data, cc_outputs):
+    """Runs the ONNX model in onnxruntime and the SavedModel through
+    `tf.saved_model.load`'s `serving_default` on the same inputs, and
+    compares both loaders' outputs with onnxruntime's."""
+    import onnxruntime  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    spec = case["onnxruntime"]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    names = [onnx_name for _, onnx_name, _ in spec["signature_fetches"]]
+    try:
+        session = onnxruntime.InferenceSession(spec["model"], options, providers=["CPUExecutionProvider"])
+    except onnxruntime.capi.onnxruntime_pybind11_state.NotImplemented:
+        # onnxruntime dropped the operator versions of opsets before 7 (the
+        # pytorch-converted cases import opset 6): it runs the model as the
+        # onnx package's version converter rewrites it for opset 7.
+        import onnx  # noqa: PLC0415
+        from onnx import version_converter  # noqa: PLC0415
+
+        upgraded = version_converter.convert_version(onnx.load(spec["model"]), 7)
+        session = onnxruntime.InferenceSession(
+            upgraded.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    ort_feeds = {name: data[key] for name, key in spec["onnx_feeds"].items()}
+    try:
+        ort_outputs = dict(zip(names, session.run(names, ort_feeds)))
+    except onnxruntime.capi.onnxruntime_pybind11_state.Fail as e:
+        # The version converter keeps an opset-6 PRelu's 1-D per-channel
+        # slope as it is, which opset 7 broadcasts along the last axis
+        # instead: onnxruntime then refuses the shapes. The expected
+        # outputs (from PyTorch) judge those cases alone.
+        print("onnx_run: %s: onnxruntime cannot run the upgraded model (%s); judged by the expected outputs"
+              % (case["name"], str(e).splitlines()[0][:160]), file=sys.stderr)
+        ort_outputs = {onnx_name: data[key] for _, onnx_name, key in spec["signature_fetches"]}
+    loaded = tf.saved_model.load(case["dir"])
+    function = loaded.signatures["serving_default"]
+    py_outputs = function(**{k: tf.constant(data[key]) for k, key in spec["signature_feeds"].items()})
+    rtol, atol = case["rtol"], case["atol"]
+    for sig_key, onnx_name, key in spec["signature_fetches"]:
+        ref = np.asarray(ort_outputs[onnx_name])
+        problem = judge(cc_outputs[key], ref, "", rtol, atol)
+        if problem:
+            return "fail: output %s against onnxruntime (C++ loader): %s" % (key, problem)
+        problem = judge(py_outputs[sig_key].numpy(), ref, "", rtol, atol)
+        if problem:
+            return "fail: output %s against onnxruntime (tf.saved_model.load): %s" % (key, problem)
     return "pass"
 
 
@@ -136,6 +196,14 @@ def worker(requests_path, start):
 
     with open(requests_path, encoding="utf-8") as f:
         cases = json.load(f)
+    if any("onnxruntime" in case for case in cases[start:]):
+        # TensorFlow's Python module must be loaded before cc_loader loads
+        # the C++ library by hand: the other order crashes the import.
+        import onnxruntime  # noqa: PLC0415
+        import tensorflow  # noqa: F401, PLC0415
+
+        # Errors only: opset-6 models make it warn about every node.
+        onnxruntime.set_default_logger_severity(3)
     lib = cc_loader.load_library()
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

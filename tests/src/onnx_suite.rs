@@ -37,11 +37,56 @@ pub enum Outcome {
 pub struct CaseResult {
     /// The case's name (`test_abs`).
     pub name: String,
+    /// The case's kind: `node`, `pytorch-converted`, `pytorch-operator` or
+    /// `simple`.
+    pub kind: String,
     /// The operators the case's model uses.
     pub op_types: Vec<String>,
+    /// The opset the model imports for the default domain.
+    pub opset: Option<i64>,
+    /// The TensorFlow op types of the converted graph (without the
+    /// plumbing every graph has: `Placeholder`, `Const`, `Identity`,
+    /// variables); empty when it did not convert.
+    pub tf_ops: Vec<String>,
     /// The outcome.
     pub outcome: Outcome,
 }
+
+/// Which cases to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Selection<'a> {
+    /// Comma-separated kinds (`node`, `pytorch-converted`,
+    /// `pytorch-operator`, `simple`).
+    pub kinds: &'a str,
+    /// A regex the case names must match, or every case.
+    pub filter: Option<&'a str>,
+    /// Also run every case through `tf.saved_model.load` and compare both
+    /// TensorFlow loaders' outputs with onnxruntime's on the same inputs
+    /// (besides the case's expected outputs).
+    pub onnxruntime: bool,
+}
+
+impl Selection<'static> {
+    /// Every node case, judged by the C++ loader against the expected
+    /// outputs.
+    pub const NODE: Selection<'static> = Selection {
+        kinds: "node",
+        filter: None,
+        onnxruntime: false,
+    };
+}
+
+/// TensorFlow ops every converted graph may have that say nothing about an
+/// operator's conversion.
+const PLUMBING_OPS: &[&str] = &[
+    "Placeholder",
+    "Const",
+    "Identity",
+    "VarHandleOp",
+    "ReadVariableOp",
+    "AssignVariableOp",
+    "NoOp",
+];
 
 /// The results of a run.
 #[derive(Clone, Debug)]
@@ -62,9 +107,8 @@ impl SuiteResults {
     }
 }
 
-/// Runs the node cases whose name matches `filter` (a regex for
-/// `onnx_cases.py --match`, or every case) in `work` (a scratch directory).
-pub fn run(work: &Path, filter: Option<&str>) -> anyhow::Result<SuiteResults> {
+/// Runs the cases `selection` picks in `work` (a scratch directory).
+pub fn run(work: &Path, selection: Selection<'_>) -> anyhow::Result<SuiteResults> {
     let python = crate::tf::python();
     let cases_dir = work.join("cases");
     let mut cmd = Command::new(&python);
@@ -72,8 +116,8 @@ pub fn run(work: &Path, filter: Option<&str>) -> anyhow::Result<SuiteResults> {
         .arg(&cases_dir)
         .arg("--npz")
         .arg("--kinds")
-        .arg("node");
-    if let Some(f) = filter {
+        .arg(selection.kinds);
+    if let Some(f) = selection.filter {
         cmd.arg("--match").arg(f);
     }
     let out = cmd.output().context("running onnx_cases.py")?;
@@ -102,7 +146,12 @@ pub fn run(work: &Path, filter: Option<&str>) -> anyhow::Result<SuiteResults> {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
-        let dir = models.join(&name);
+        let kind = case["kind"].as_str().unwrap_or("node").to_owned();
+        let opset = case["opset_imports"]
+            .get("")
+            .or_else(|| case["opset_imports"].get("ai.onnx"))
+            .and_then(Value::as_i64);
+        let dir = models.join(&kind).join(&name);
         match convert_case(case, &dir) {
             Ok(export) => {
                 for (i, set) in case["data_sets"]
@@ -111,17 +160,33 @@ pub fn run(work: &Path, filter: Option<&str>) -> anyhow::Result<SuiteResults> {
                     .iter()
                     .enumerate()
                 {
-                    requests.push(request(case, set, i, &name, &dir, &export));
+                    let mut r = request(case, set, i, &name, &dir, &export);
+                    if selection.onnxruntime {
+                        r["onnxruntime"] = onnxruntime_request(case, &export);
+                    }
+                    requests.push(r);
                 }
+                let tf_ops = export
+                    .op_counts
+                    .keys()
+                    .filter(|op| !PLUMBING_OPS.contains(&op.as_str()))
+                    .cloned()
+                    .collect();
                 results.push(CaseResult {
                     name,
+                    kind,
                     op_types,
+                    opset,
+                    tf_ops,
                     outcome: Outcome::Pass,
                 });
             }
             Err(e) => results.push(CaseResult {
                 name,
+                kind,
                 op_types,
+                opset,
+                tf_ops: Vec::new(),
                 outcome: Outcome::NotConverted(format!("{e:#}")),
             }),
         }
@@ -177,6 +242,37 @@ fn convert_case(case: &Value, dir: &Path) -> anyhow::Result<OnnxExport> {
     }
     export.write_to(dir)?;
     Ok(export)
+}
+
+/// What `onnx_run.py` needs to run a case through `tf.saved_model.load`
+/// and onnxruntime: the model, and the signature's and the ONNX graph's
+/// names for the data set's keys.
+fn onnxruntime_request(case: &Value, export: &OnnxExport) -> Value {
+    let position = |list: &str, onnx: &str| {
+        case[list]
+            .as_array()
+            .and_then(|names| names.iter().position(|n| n.as_str() == Some(onnx)))
+    };
+    let mut signature_feeds = serde_json::Map::new();
+    let mut onnx_feeds = serde_json::Map::new();
+    for s in &export.inputs {
+        if let Some(j) = position("inputs", &s.onnx_name) {
+            signature_feeds.insert(s.key.clone(), json!(format!("input_{j}")));
+            onnx_feeds.insert(s.onnx_name.clone(), json!(format!("input_{j}")));
+        }
+    }
+    let mut signature_fetches = Vec::new();
+    for s in &export.outputs {
+        if let Some(j) = position("outputs", &s.onnx_name) {
+            signature_fetches.push(json!([s.key, s.onnx_name, format!("output_{j}")]));
+        }
+    }
+    json!({
+        "model": case["model"],
+        "signature_feeds": signature_feeds,
+        "onnx_feeds": onnx_feeds,
+        "signature_fetches": signature_fetches,
+    })
 }
 
 fn request(

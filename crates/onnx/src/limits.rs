@@ -8,8 +8,11 @@ pub const MIN_IR_VERSION: i64 = 3;
 /// The newest IR version read: `IR_VERSION` of the onnx 1.23 release (14).
 pub const MAX_IR_VERSION: i64 = 14;
 
-/// The oldest opset of the default domain (`""` or `"ai.onnx"`) read.
-pub const MIN_ONNX_OPSET: i64 = 7;
+/// The oldest opset of the default domain (`""` or `"ai.onnx"`) read: 1.
+/// Operators of opsets 1 to 6 convert where they compute what opset 7's
+/// do, or where the difference has a rule (`convert/ops/legacy.rs`); the
+/// rest are refused by name.
+pub const MIN_ONNX_OPSET: i64 = 1;
 
 /// The newest opset of the default domain read: the last released version
 /// of onnx 1.23 (`last_release_version_map_[ONNX_DOMAIN]` in

@@ -2,6 +2,7 @@
 //! predict signature whose inputs and outputs carry the ONNX graph's names
 //! (made TensorFlow-legal), and optional warmup requests.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -48,6 +49,8 @@ pub struct OnnxExport {
     pub transposes: usize,
     /// Variables (initializers too large to be constants).
     pub variables: usize,
+    /// How many nodes of each TensorFlow op type the graph has.
+    pub op_counts: BTreeMap<String, usize>,
 }
 
 impl OnnxExport {
@@ -61,6 +64,10 @@ impl OnnxExport {
             transposes,
         } = convert(model, &options.convert)?;
         let nodes = graph.nodes().len();
+        let mut op_counts = BTreeMap::new();
+        for node in graph.nodes() {
+            *op_counts.entry(node.op.clone()).or_insert(0) += 1;
+        }
         let variables = graph.variables().len();
         let mut meta = MetaGraphBuilder::new(graph, &[SERVE_TAG]);
         let ins: Vec<(&str, &savedmodel::Output)> =
@@ -98,6 +105,7 @@ impl OnnxExport {
             nodes,
             transposes,
             variables,
+            op_counts,
         })
     }
 

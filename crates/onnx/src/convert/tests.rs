@@ -212,6 +212,17 @@ fn model_of(
     inputs: Vec<ValueInfoProto>,
     output: &str,
 ) -> Arc<OnnxModel> {
+    model_with_opset(22, nodes, initializer, inputs, output)
+}
+
+/// A model of `nodes` over `inputs` importing `opset` of the default domain.
+fn model_with_opset(
+    opset: i64,
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    output: &str,
+) -> Arc<OnnxModel> {
     let graph = GraphProto {
         name: Some("g".into()),
         node: nodes,
@@ -227,7 +238,7 @@ fn model_of(
         ir_version: Some(10),
         opset_import: vec![OperatorSetIdProto {
             domain: Some(String::new()),
-            version: Some(22),
+            version: Some(opset),
         }],
         graph: Some(graph),
         ..Default::default()
@@ -333,4 +344,58 @@ fn skip_connection_concat_and_channel_softmax_stay_channels_last() {
     assert_eq!(converted.transposes, 2);
     let y = crate::convert::output_named(&converted, "y").unwrap();
     assert_eq!(y.shape().dims(), Some(&[1i64, 5, 8, 8][..]));
+}
+
+#[test]
+fn an_opset_6_add_with_broadcast_and_axis_aligns_b_at_the_axis() {
+    // Opset 6: B of shape [3] added to A of shape [2, 3, 4, 5] at axis 1
+    // (per channel); NumPy's rule would align it with the last dimension.
+    let model = model_with_opset(
+        6,
+        vec![node(
+            "Add",
+            &["x", "b"],
+            "y",
+            vec![int("broadcast", 1), int("axis", 1)],
+        )],
+        vec![weights("b", &[3])],
+        vec![float_value("x", &[2, 3, 4, 5])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[2i64, 3, 4, 5][..]));
+    assert_eq!(op_count(&converted, "AddV2"), 1);
+}
+
+#[test]
+fn an_opset_3_concat_without_axis_concatenates_along_axis_1() {
+    let model = model_with_opset(
+        3,
+        vec![node("Concat", &["a", "b"], "y", vec![])],
+        vec![],
+        vec![float_value("a", &[1, 2, 3]), float_value("b", &[1, 4, 3])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[1i64, 6, 3][..]));
+}
+
+#[test]
+fn an_opset_1_reshape_with_a_shape_attribute_is_refused_by_name() {
+    let model = model_with_opset(
+        1,
+        vec![node("Reshape", &["x"], "y", vec![ints("shape", &[6])])],
+        vec![],
+        vec![float_value("x", &[2, 3])],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("version 1 of Reshape") && err.contains("shape as an attribute"),
+        "{err}"
+    );
 }

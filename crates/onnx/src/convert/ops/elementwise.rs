@@ -8,7 +8,7 @@
 
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
-use super::{Converter, input_name, output0, required_input, sub};
+use super::{Converter, input_name, legacy, output0, required_input, sub};
 use crate::convert::constant;
 use crate::convert::context::{Ctx, permute_shape, to_channels_last};
 use crate::{NodeView, Result};
@@ -192,7 +192,47 @@ fn elementwise(
 
 pub(super) fn unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
+    if fold_integer_unary(ctx, node, op_type, x)? {
+        return Ok(());
+    }
     elementwise(ctx, node, op_type, &[x], &[])
+}
+
+/// Folds `Neg`, `Abs` and `Sign` of a known integer tensor (the axis and
+/// shape arithmetic of function bodies, e.g. `LayerNormalization`'s
+/// `ConstantOfShape(Neg(axis))`): `false` when `x` is not a known signed
+/// integer tensor.
+fn fold_integer_unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, x: &str) -> Result<bool> {
+    let Some(value) = ctx.constant(x).cloned() else {
+        return Ok(false);
+    };
+    let dtype = value.dtype();
+    if !matches!(
+        dtype,
+        DType::Int8 | DType::Int16 | DType::Int32 | DType::Int64
+    ) {
+        return Ok(false);
+    }
+    let f: fn(i64) -> Option<i64> = match op_type {
+        "Neg" => i64::checked_neg,
+        "Abs" => i64::checked_abs,
+        "Sign" => |v| Some(v.signum()),
+        _ => return Ok(false),
+    };
+    let Ok(values) = constant::to_i64(&value) else {
+        return Ok(false);
+    };
+    let Some(folded) = values.into_iter().map(f).collect::<Option<Vec<i64>>>() else {
+        return Ok(false);
+    };
+    // A value the dtype cannot hold (Neg of i8::MIN) wraps, as TensorFlow's
+    // kernels and ONNX's reference compute it.
+    let Ok(t) = constant::from_i64(dtype, value.shape(), &folded) else {
+        return Ok(false);
+    };
+    let name = output0(ctx, node)?;
+    ctx.set_constant(name, t);
+    Ok(true)
 }
 
 /// Folds a binary op of two constants when the arithmetic is exact.
@@ -253,13 +293,21 @@ fn fold_binary(
     }
 }
 
-pub(super) fn binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
+/// The two operands of a binary node (`B` reshaped for an opset-1-to-6
+/// node's `broadcast`/`axis`, see `legacy.rs`).
+fn binary_operands<'n>(ctx: &mut Ctx, node: &NodeView<'n>) -> Result<(&'n str, String)> {
     let a = required_input(ctx, node, 0)?;
     let b = required_input(ctx, node, 1)?;
-    if fold_binary(ctx, node, op_type, a, b)? {
+    let b = legacy::broadcast_operand(ctx, node, a, b)?;
+    Ok((a, b))
+}
+
+pub(super) fn binary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result<()> {
+    let (a, b) = binary_operands(ctx, node)?;
+    if fold_binary(ctx, node, op_type, a, &b)? {
         return Ok(());
     }
-    elementwise(ctx, node, op_type, &[a, b], &[])
+    elementwise(ctx, node, op_type, &[a, &b], &[])
 }
 
 fn div(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
@@ -275,8 +323,8 @@ fn div(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 }
 
 fn pow(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
-    let a = required_input(ctx, node, 0)?;
-    let b = required_input(ctx, node, 1)?;
+    let (a, b) = binary_operands(ctx, node)?;
+    let b = b.as_str();
     let (ta, tb) = (ctx.slot(a)?.dtype, ctx.slot(b)?.dtype);
     if ta == tb {
         return elementwise(ctx, node, "Pow", &[a, b], &[]);
@@ -479,6 +527,8 @@ fn hard_swish(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 fn prelu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let slope = required_input(ctx, node, 1)?;
+    let slope = legacy::prelu_slope(ctx, node, x, slope)?;
+    let slope = slope.as_str();
     let base = ctx.node_name(node);
     let (inputs, layout, _) = operands(ctx, &[x, slope], &base)?;
     let shape = broadcast_shape(ctx, &[x, slope]);

@@ -14,6 +14,7 @@ mod array_tests;
 mod build;
 mod elementwise;
 mod index;
+mod legacy;
 mod loss;
 mod math;
 mod more;
@@ -64,10 +65,13 @@ pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
             "operators of domain {domain:?} are not supported"
         )));
     }
-    node.opset_version()?;
-    Ok(lookup(node.op_type())
-        .is_none()
-        .then(|| "operator not supported".to_owned()))
+    if lookup(node.op_type()).is_none() {
+        return Ok(Some("operator not supported".to_owned()));
+    }
+    match legacy::legacy_opset(node)? {
+        Some(opset) => legacy::unsupported(node, opset),
+        None => Ok(None),
+    }
 }
 
 /// Converts one node.

@@ -476,6 +476,15 @@ pub(super) fn conv_of(
         permute_shape(&out_logical, &to_channels_last(rank))
     };
 
+    // TensorFlow's CPU Conv3D has no dilations: the filter is dilated
+    // instead (zeros between its taps).
+    let mut dilations = dilations;
+    if tf_spatial == 3 && dilations.iter().any(|&d| d > 1) {
+        let mut f_dims = w_shape[2..].to_vec();
+        f_dims.extend([c_per_group, m]);
+        filter = dilate_filter(ctx, &base, &filter, &f_dims, &dilations)?;
+        dilations = vec![1; tf_spatial];
+    }
     let mut attrs = vec![
         t(dtype),
         ("strides", Attr::IntList(nhwc_list(&strides))),
@@ -516,9 +525,7 @@ pub(super) fn conv_of(
         )?;
     }
     if as_2d {
-        let axis = ctx.const_i32(&sub(&base, "squeeze_axis"), &[1])?;
         let st = permute_shape(&out_logical, &to_channels_last(3));
-        let _ = axis;
         y = ctx.op1(
             "Squeeze",
             &base,
@@ -529,6 +536,78 @@ pub(super) fn conv_of(
     }
     ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
     Ok(())
+}
+
+/// `filter` (TensorFlow layout `[k1, .., kn, C, M]`, dims `f_dims`) with
+/// `d - 1` zeros between neighbouring taps along each spatial axis of
+/// dilation `d`: a convolution by it without dilation is the dilated
+/// convolution by `filter` (up to an infinite or NaN input element where a
+/// zero tap meets it, which gives NaN). Per axis: a new axis of `d` after
+/// the taps (the tap, then zeros), merged into the tap axis, and the
+/// trailing zeros sliced off.
+fn dilate_filter(
+    ctx: &mut Ctx,
+    base: &str,
+    filter: &Output,
+    f_dims: &[i64],
+    dilations: &[i64],
+) -> Result<Output> {
+    let dtype = filter.dtype();
+    let mut f = filter.clone();
+    let mut dims = f_dims.to_vec();
+    for (axis, &d) in dilations.iter().enumerate() {
+        if d <= 1 {
+            continue;
+        }
+        let k = dims[axis];
+        let name = |what: &str| sub(base, &format!("dilate{axis}_{what}"));
+        let mut split = dims.clone();
+        split.insert(axis + 1, 1);
+        let target = ctx.const_i32(&name("split_shape"), &split)?;
+        f = ctx.op1(
+            "Reshape",
+            &name("split"),
+            &[&f, &target],
+            &[t(dtype), ("Tshape", Attr::Type(DType::Int32))],
+            Shape::new(&split),
+        )?;
+        let mut paddings = vec![0i64; 2 * split.len()];
+        paddings[2 * (axis + 1) + 1] = d - 1;
+        let rows = split.len() as i64;
+        let values: Vec<i32> = paddings.iter().map(|&p| p as i32).collect();
+        let table =
+            savedmodel_graph::Tensor::new(&[rows, 2], &values).map_err(|e| ctx.build_error(e))?;
+        let pads = ctx.const_tensor(&name("paddings"), table)?;
+        split[axis + 1] = d;
+        f = ctx.op1(
+            "Pad",
+            &name("zeros"),
+            &[&f, &pads],
+            &[t(dtype), ("Tpaddings", Attr::Type(DType::Int32))],
+            Shape::new(&split),
+        )?;
+        let mut merged = dims.clone();
+        merged[axis] = k * d;
+        let target = ctx.const_i32(&name("merged_shape"), &merged)?;
+        f = ctx.op1(
+            "Reshape",
+            &name("merged"),
+            &[&f, &target],
+            &[t(dtype), ("Tshape", Attr::Type(DType::Int32))],
+            Shape::new(&merged),
+        )?;
+        dims[axis] = (k - 1) * d + 1;
+        let begin = ctx.const_i32(&name("begin"), &vec![0; dims.len()])?;
+        let size = ctx.const_i32(&name("size"), &dims)?;
+        f = ctx.op1(
+            "Slice",
+            &name("taps"),
+            &[&f, &begin, &size],
+            &[t(dtype), ("Index", Attr::Type(DType::Int32))],
+            Shape::new(&dims),
+        )?;
+    }
+    Ok(f)
 }
 
 /// The filter of a convolution in TensorFlow's layout: a variable
@@ -589,7 +668,11 @@ fn grouped_conv(
 ) -> Result<Output> {
     let dtype = x.dtype();
     let rank = tf_spatial + 2;
-    let channel_axis = ctx.const_i32(&sub(base, "channel_axis"), &[rank as i64 - 1])?;
+    // One scalar for Split's `split_dim` and ConcatV2's `axis`.
+    let channel_axis = ctx.const_tensor(
+        &sub(base, "channel_axis"),
+        savedmodel_graph::Tensor::scalar(rank as i32 - 1),
+    )?;
     let split_attrs = [t(dtype), ("num_split", Attr::Int(group))];
     let xs = ctx.op(
         "Split",
@@ -616,17 +699,8 @@ fn grouped_conv(
             Shape::unknown_dims(rank),
         )?);
     }
-    let refs: Vec<&Output> = parts.iter().collect();
-    let mut inputs = refs.clone();
-    inputs.push(&channel_axis);
-    let axis = ctx.const_i32(&sub(base, "concat_axis"), &[rank as i64 - 1])?;
-    let axis_scalar = ctx.const_tensor(
-        &sub(base, "concat_axis_scalar"),
-        savedmodel_graph::Tensor::scalar(rank as i32 - 1),
-    )?;
-    let _ = axis;
-    let mut ins: Vec<&Output> = refs;
-    ins.push(&axis_scalar);
+    let mut ins: Vec<&Output> = parts.iter().collect();
+    ins.push(&channel_axis);
     ctx.op1(
         "ConcatV2",
         &sub(base, "conv"),

@@ -66,11 +66,12 @@ fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     // Dropout at inference is the identity; its mask output is all true.
     if node.op_type() == "Dropout" && node.opset_version()? >= 12 {
         if let Some(training) = input_name(node, 2) {
-            let on = ctx
+            let off = ctx
                 .constant(training)
-                .and_then(|t| constant::to_i64(t).ok());
-            if on.as_deref() != Some(&[0]) {
-                return Err(ctx.error("Dropout in training mode is not supported"));
+                .and_then(|t| constant::to_i64(t).ok())
+                .is_some_and(|v| v == [0]);
+            if !off {
+                return training_dropout(ctx, node, training);
             }
         }
     }
@@ -553,7 +554,12 @@ fn concat(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         .first()
         .ok_or_else(|| ctx.error("needs at least one input"))?;
     let rank = rank_of(ctx, first)?;
-    let axis = normalize_axis(ctx, node.required("axis", node.attr_i("axis")?)?, rank)?;
+    // Version 1 (before opset 4) made `axis` optional, 1 by default.
+    let axis = match node.attr_i("axis")? {
+        None if node.opset_version()? < 4 => 1,
+        axis => node.required("axis", axis)?,
+    };
+    let axis = normalize_axis(ctx, axis, rank)?;
     let out = output0(ctx, node)?;
     let consts: Option<Vec<Tensor>> = names.iter().map(|n| ctx.constant(n).cloned()).collect();
     if let Some(parts) = &consts {
@@ -784,5 +790,120 @@ fn constant_of_shape(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         logical.clone(),
     )?;
     ctx.set_plain(out, y, logical);
+    Ok(())
+}
+
+/// `Dropout` whose `training_mode` is on or known only at run time: where
+/// it is on, each element is kept with probability `1 - ratio` (a
+/// `RandomUniform` draw at least `ratio`) and scaled by `1 / (1 - ratio)`;
+/// where it is off, the identity. Random, so equal to another runtime's
+/// output only when nothing is dropped (a ratio of 0).
+fn training_dropout(ctx: &mut Ctx, node: &NodeView<'_>, training: &str) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    let shape = ctx.slot(x_name)?.shape.clone();
+    let base = ctx.node_name(node);
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    if !constant::is_float(dtype) {
+        return Err(ctx.error(format!(
+            "Dropout of {dtype} in training mode is not supported"
+        )));
+    }
+    let ratio = match input_name(node, 1) {
+        Some(r) => {
+            let r_dtype = ctx.slot(r)?.dtype;
+            let r = ctx.plain(r)?;
+            if r_dtype == dtype {
+                r
+            } else {
+                ctx.op1(
+                    "Cast",
+                    &sub(&base, "ratio"),
+                    &[&r],
+                    &[("SrcT", Attr::Type(r_dtype)), ("DstT", Attr::Type(dtype))],
+                    Shape::new(&[]),
+                )?
+            }
+        }
+        None => ctx.const_scalar(&sub(&base, "ratio"), dtype, 0.5)?,
+    };
+    let seed = node.attr_i_or("seed", 0)?;
+    let dims = ctx.op1(
+        "Shape",
+        &sub(&base, "shape"),
+        &[&x],
+        &[t(dtype), ("out_type", Attr::Type(DType::Int32))],
+        Shape::unknown_dims(1),
+    )?;
+    let draw = ctx.op1(
+        "RandomUniform",
+        &sub(&base, "uniform"),
+        &[&dims],
+        &[
+            ("dtype", Attr::Type(dtype)),
+            ("T", Attr::Type(DType::Int32)),
+            ("seed", Attr::Int(seed)),
+            ("seed2", Attr::Int(seed)),
+        ],
+        shape.clone(),
+    )?;
+    let keep = ctx.op1(
+        "GreaterEqual",
+        &sub(&base, "keep"),
+        &[&draw, &ratio],
+        &[t(dtype)],
+        shape.clone(),
+    )?;
+    let one = ctx.const_scalar(&sub(&base, "one"), dtype, 1.0)?;
+    let kept_share = ctx.op1(
+        "Sub",
+        &sub(&base, "kept_share"),
+        &[&one, &ratio],
+        &[t(dtype)],
+        Shape::new(&[]),
+    )?;
+    let scaled = ctx.op1(
+        "RealDiv",
+        &sub(&base, "scaled"),
+        &[&x, &kept_share],
+        &[t(dtype)],
+        shape.clone(),
+    )?;
+    let zeros = ctx.op1(
+        "ZerosLike",
+        &sub(&base, "zeros"),
+        &[&x],
+        &[t(dtype)],
+        shape.clone(),
+    )?;
+    let dropped = ctx.op1(
+        "SelectV2",
+        &sub(&base, "dropped"),
+        &[&keep, &scaled, &zeros],
+        &[t(dtype)],
+        shape.clone(),
+    )?;
+    // Where training mode is off at run time: the input, all kept.
+    let on = ctx.plain(training)?;
+    let y = ctx.op1(
+        "SelectV2",
+        &base,
+        &[&on, &dropped, &x],
+        &[t(dtype)],
+        shape.clone(),
+    )?;
+    ctx.set_plain(out, y, shape.clone());
+    if let Some(mask) = super::output_name(node, 1) {
+        let all = ctx.const_tensor(&sub(&base, "all_kept"), Tensor::scalar(true))?;
+        let m = ctx.op1(
+            "SelectV2",
+            &sub(&base, "mask"),
+            &[&on, &keep, &all],
+            &[t(DType::Bool)],
+            shape.clone(),
+        )?;
+        ctx.set_plain(mask, m, shape);
+    }
     Ok(())
 }
