@@ -22,6 +22,7 @@
 //! or a [`TensorSource`](crate::tensor::TensorSource) read only when the
 //! checkpoint is written), and cloning a graph shares the values.
 
+mod function;
 mod shape;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,8 @@ use std::path::PathBuf;
 
 use savedmodel_checkpoint::DType;
 use savedmodel_proto::tensorflow::{
-    AttrValue, GraphDef, NameAttrList, NodeDef, OpDef, VersionDef, attr_value,
+    AttrValue, FunctionDef, FunctionDefLibrary, GraphDef, NameAttrList, NodeDef, OpDef, VersionDef,
+    attr_value,
 };
 
 pub use shape::Shape;
@@ -397,6 +399,8 @@ pub struct Graph {
     pub(crate) variables: Vec<VariableRecord>,
     pub(crate) table_initializers: Vec<Operation>,
     pub(crate) assets: Vec<AssetRecord>,
+    /// The function library ([`Graph::add_function`]).
+    pub(crate) functions: Vec<FunctionDef>,
 }
 
 /// Whether `name` is a valid node name: `[A-Za-z0-9.][A-Za-z0-9_.\-/>]*`
@@ -593,6 +597,10 @@ impl Graph {
                 producer: op_registry::GRAPH_DEF_VERSION,
                 min_consumer: 0,
                 bad_consumers: Vec::new(),
+            }),
+            library: (!self.functions.is_empty()).then(|| FunctionDefLibrary {
+                function: self.functions.clone(),
+                ..Default::default()
             }),
             ..Default::default()
         }
@@ -872,6 +880,40 @@ impl OpBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_function_names_outputs_by_output_arg_and_arguments_by_name() {
+        let mut body = Graph::new();
+        let x = body
+            .placeholder("x", DType::Float, Shape::new(&[4]))
+            .unwrap();
+        let axis = body.constant("axis", Tensor::scalar(0i32)).unwrap();
+        let parts = body
+            .op("Split", "split")
+            .input(&axis)
+            .input(&x)
+            .attr("T", DType::Float)
+            .attr("num_split", 2i64)
+            .infer_outputs(vec![Shape::new(&[2]), Shape::new(&[2])])
+            .build()
+            .unwrap();
+        let second = parts.output(1).unwrap();
+        let mut g = Graph::new();
+        g.add_function("second_half", &body, std::slice::from_ref(&x), &[second])
+            .unwrap();
+        let f = &g.functions()[0];
+        let split = f.node_def.iter().find(|n| n.name == "split").unwrap();
+        assert_eq!(split.input, ["axis:output:0", "arg0"]);
+        assert_eq!(f.ret["output0"], "split:output:1");
+        assert!(f.node_def.iter().all(|n| n.op != "Placeholder"));
+        assert_eq!(g.to_graph_def().library.unwrap().function.len(), 1);
+        // The same name twice, or an argument that is no Placeholder, is
+        // an error naming the function.
+        let err = g.add_function("second_half", &body, &[x], &[]).unwrap_err();
+        assert!(err.to_string().contains("function second_half"), "{err}");
+        let err = g.add_function("other", &body, &[axis], &[]).unwrap_err();
+        assert!(err.to_string().contains("not a Placeholder"), "{err}");
+    }
 
     #[test]
     fn unique_names_follow_tensorflow() {

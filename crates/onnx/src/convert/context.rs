@@ -100,6 +100,45 @@ impl Ctx {
         &self.graph
     }
 
+    /// The graph, to add functions or nodes that have no ONNX value.
+    pub(crate) fn graph_mut(&mut self) -> &mut Graph {
+        &mut self.graph
+    }
+
+    /// A context for converting a subgraph (a control-flow body) into a
+    /// graph of its own, which becomes a function: the same model, every
+    /// initializer a constant (a function cannot hold variables), the
+    /// ONNX layout at its arguments.
+    pub(crate) fn for_body(&self) -> Ctx {
+        let mut options = self.options.clone();
+        options.const_limit = usize::MAX;
+        options.input_layout_nhwc = false;
+        options.dynamic_batch = false;
+        Ctx::new(Arc::clone(&self.model), options)
+    }
+
+    /// Defines ONNX value `name` as a new `Placeholder` `key` (a function
+    /// argument) of `dtype` and `shape`, in the ONNX layout.
+    pub(crate) fn add_arg(
+        &mut self,
+        name: &str,
+        key: &str,
+        dtype: DType,
+        shape: Shape,
+    ) -> Result<Output> {
+        let tensor = self
+            .graph
+            .placeholder(key, dtype, shape.clone())
+            .map_err(|e| self.build_error(e))?;
+        self.set_plain(name, tensor.clone(), shape);
+        Ok(tensor)
+    }
+
+    /// Whether ONNX value `name` is defined.
+    pub(crate) fn is_defined(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
     pub(crate) fn into_graph(self) -> Graph {
         self.graph
     }

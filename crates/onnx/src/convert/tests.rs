@@ -399,3 +399,86 @@ fn an_opset_1_reshape_with_a_shape_attribute_is_refused_by_name() {
         "{err}"
     );
 }
+
+/// A graph attribute holding `graph`.
+fn graph_attr(name: &str, graph: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Graph as i32),
+        g: Some(graph),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_loop_becomes_a_while_with_body_and_condition_functions_capturing_outer_values() {
+    // y_final, ys = Loop(M, "", y0) { y = y_prev + x (captured); scan y }.
+    let body = GraphProto {
+        name: Some("body".into()),
+        node: vec![
+            node("Add", &["y_prev", "x"], "y", vec![]),
+            node("Identity", &["c_in"], "c_out", vec![]),
+            node("Identity", &["y"], "scan", vec![]),
+        ],
+        input: vec![
+            int64_value("i", &[]),
+            {
+                let mut v = float_value("c_in", &[]);
+                if let Some(TypeProto {
+                    value: Some(type_proto::Value::TensorType(t)),
+                    ..
+                }) = v.r#type.as_mut()
+                {
+                    t.elem_type = Some(DataType::Bool as i32);
+                }
+                v
+            },
+            float_value("y_prev", &[3]),
+        ],
+        output: ["c_out", "y", "scan"]
+            .iter()
+            .map(|n| ValueInfoProto {
+                name: Some((*n).into()),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let mut looped = node(
+        "Loop",
+        &["m", "", "y0"],
+        "y_final",
+        vec![graph_attr("body", body)],
+    );
+    looped.output.push("ys".into());
+    let model = model_of(
+        vec![looped],
+        vec![],
+        vec![
+            int64_value("m", &[]),
+            float_value("y0", &[3]),
+            float_value("x", &[3]),
+        ],
+        "ys",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 1);
+    assert_eq!(op_count(&converted, "TensorListStack"), 1);
+    let functions = converted.graph.functions();
+    assert_eq!(functions.len(), 2, "a body and a condition");
+    let body = functions
+        .iter()
+        .find(|f| f.node_def.iter().any(|n| n.op == "TensorListPushBack"))
+        .unwrap();
+    // i, M, cond, y, the captured x, the scan list.
+    assert_eq!(body.signature.as_ref().unwrap().input_arg.len(), 6);
+    // Function inputs name an argument or `node:out_arg:index`.
+    let add = body
+        .node_def
+        .iter()
+        .find(|n| n.op == "AddV2" && n.input.iter().any(|i| i.starts_with("arg3")))
+        .unwrap();
+    assert!(add.input.contains(&"arg4".to_owned()), "{:?}", add.input);
+    let ys = crate::convert::output_named(&converted, "ys").unwrap();
+    assert_eq!(ys.shape().dims(), Some(&[-1i64, 3][..]));
+}

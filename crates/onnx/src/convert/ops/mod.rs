@@ -12,6 +12,7 @@ mod array;
 #[cfg(test)]
 mod array_tests;
 mod build;
+mod control;
 mod elementwise;
 mod index;
 mod legacy;
@@ -48,6 +49,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| slice::lookup(op_type))
         .or_else(|| index::lookup(op_type))
         .or_else(|| resize::lookup(op_type))
+        .or_else(|| control::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default
@@ -68,10 +70,10 @@ pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
     if lookup(node.op_type()).is_none() {
         return Ok(Some("operator not supported".to_owned()));
     }
-    match legacy::legacy_opset(node)? {
-        Some(opset) => legacy::unsupported(node, opset),
-        None => Ok(None),
+    if let Some(opset) = legacy::legacy_opset(node)? {
+        return legacy::unsupported(node, opset);
     }
+    control::unsupported_in_bodies(node)
 }
 
 /// Converts one node.

@@ -1,0 +1,547 @@
+//! Control flow: `Loop` as TensorFlow's functional `While`.
+//!
+//! ONNX's `Loop(M, cond, v...)` runs its `body` subgraph
+//! `(iteration_num, cond, v...) -> (cond, v..., scan...)` while the
+//! iteration count is below `M` (when given) and `cond` holds (when
+//! given), and returns the final `v...` and each scan output's values of
+//! every iteration stacked along a new first axis
+//! (`onnx/defs/controlflow/defs.cc`, `Loop`).
+//!
+//! The `While` built here carries `(i, M, cond, v..., captured..., lists...)`:
+//!
+//! - the body is converted by a context of its own ([`Ctx::for_body`]) into
+//!   a graph whose `Placeholder`s are the function's arguments, then added
+//!   to the graph's function library (`Graph::add_function`);
+//! - values of the enclosing graph that the body uses are *captured*:
+//!   constants are copied into the body, anything else is carried through
+//!   the loop unchanged;
+//! - each scan output is appended to a `TensorList` (`TensorListPushBack`)
+//!   and stacked after the loop (`TensorListStack`), as TensorFlow's own
+//!   `tf.while_loop` accumulators are;
+//! - the condition function is `i < M && cond`.
+//!
+//! A carried value's shape may change from one iteration to the next: the
+//! body is converted with the initial values' shapes, and again with the
+//! dimensions that changed made unknown, until they agree.
+
+use std::collections::BTreeSet;
+
+use savedmodel_graph::{Attr, DType, Graph, Output, Shape, Tensor};
+
+use super::{Converter, input_name, sub};
+use crate::convert::context::Ctx;
+use crate::{GraphView, NodeView, Result};
+
+pub(super) fn lookup(op_type: &str) -> Option<Converter> {
+    let f: Converter = match op_type {
+        "Loop" => loop_,
+        _ => return None,
+    };
+    Some(f)
+}
+
+/// Why a node with subgraphs cannot be converted: the first unsupported
+/// node of its bodies, or `None`.
+pub(super) fn unsupported_in_bodies(node: &NodeView<'_>) -> Result<Option<String>> {
+    for attr in node.proto().attribute.iter().filter(|a| a.g.is_some()) {
+        let Some(body) = node.attr_graph(attr.name())? else {
+            continue;
+        };
+        for inner in body.nodes() {
+            if let Some(why) = super::unsupported(&inner)? {
+                return Ok(Some(format!(
+                    "its {} subgraph's node {} ({}): {why}",
+                    attr.name(),
+                    inner.label(),
+                    inner.op_type()
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The values `body` uses that it does not define (its inputs,
+/// initializers and node outputs are its own): the enclosing graph's, in
+/// first-use order.
+fn captured(body: &GraphView<'_>) -> Result<Vec<String>> {
+    let proto = body.proto();
+    let mut own: BTreeSet<&str> = proto.input.iter().map(|v| v.name()).collect();
+    own.extend(proto.initializer.iter().map(|t| t.name()));
+    let mut out: Vec<String> = Vec::new();
+    for node in body.nodes() {
+        // A nested body's captures are this body's uses too.
+        let mut uses: Vec<String> = node.proto().input.clone();
+        for attr in node.proto().attribute.iter().filter(|a| a.g.is_some()) {
+            if let Some(inner) = node.attr_graph(attr.name())? {
+                uses.extend(captured(&inner)?);
+            }
+        }
+        for input in uses {
+            if !input.is_empty() && !own.contains(input.as_str()) && !out.contains(&input) {
+                out.push(input);
+            }
+        }
+        own.extend(node.proto().output.iter().map(String::as_str));
+    }
+    Ok(out)
+}
+
+/// One loop-carried value of the `While`: its dtype and shape.
+#[derive(Clone)]
+struct Carried {
+    dtype: DType,
+    shape: Shape,
+}
+
+fn loop_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let body = node
+        .attr_graph("body")?
+        .ok_or_else(|| ctx.error("the body attribute is required"))?;
+    let base = ctx.node_name(node);
+    let bproto = body.proto();
+    let v_names: Vec<&str> = node
+        .proto()
+        .input
+        .iter()
+        .skip(2)
+        .map(String::as_str)
+        .collect();
+    let n_v = v_names.len();
+    if bproto.input.len() != n_v + 2 {
+        return Err(ctx.error(format!(
+            "the body takes {} inputs, the node gives {} loop-carried values (+2)",
+            bproto.input.len(),
+            n_v
+        )));
+    }
+    if bproto.output.len() < n_v + 1 {
+        return Err(ctx.error(format!(
+            "the body gives {} outputs, fewer than 1 + {n_v} loop-carried values",
+            bproto.output.len()
+        )));
+    }
+    let n_scan = bproto.output.len() - 1 - n_v;
+    if v_names.iter().any(|v| v.is_empty()) {
+        return Err(ctx.error("an omitted loop-carried input is not supported"));
+    }
+
+    // Captured values: constants are copied into the body, the rest carried.
+    let mut const_captures: Vec<(String, Tensor)> = Vec::new();
+    let mut carried_captures: Vec<String> = Vec::new();
+    for name in captured(&body)? {
+        if !ctx.is_defined(&name) {
+            return Err(ctx.error(format!("the body uses {name:?}, which is not defined")));
+        }
+        match ctx.constant(&name) {
+            Some(t) => const_captures.push((name, t.clone())),
+            None => carried_captures.push(name),
+        }
+    }
+
+    // The While's initial values.
+    let trip = input_name(node, 0);
+    let cond = input_name(node, 1);
+    let zero = ctx.const_tensor(&sub(&base, "i0"), Tensor::scalar(0i64))?;
+    let max_trip = match trip {
+        Some(m) => {
+            if ctx.slot(m)?.dtype != DType::Int64 {
+                return Err(ctx.error("M must be int64"));
+            }
+            reshape_scalar(ctx, &sub(&base, "max_trip"), m)?
+        }
+        None => ctx.const_tensor(&sub(&base, "max_trip"), Tensor::scalar(i64::MAX))?,
+    };
+    let cond0 = match cond {
+        Some(c) => reshape_scalar(ctx, &sub(&base, "cond0"), c)?,
+        None => ctx.const_tensor(&sub(&base, "cond0"), Tensor::scalar(true))?,
+    };
+    let mut initial: Vec<Output> = vec![zero, max_trip, cond0];
+    let mut carried: Vec<Carried> = vec![
+        Carried {
+            dtype: DType::Int64,
+            shape: Shape::new(&[]),
+        },
+        Carried {
+            dtype: DType::Int64,
+            shape: Shape::new(&[]),
+        },
+        Carried {
+            dtype: DType::Bool,
+            shape: Shape::new(&[]),
+        },
+    ];
+    for v in v_names
+        .iter()
+        .copied()
+        .chain(carried_captures.iter().map(String::as_str))
+    {
+        let slot = ctx.slot(v)?.clone();
+        initial.push(ctx.plain(v)?);
+        carried.push(Carried {
+            dtype: slot.dtype,
+            shape: slot.shape,
+        });
+    }
+
+    // The body, converted until the carried shapes are a fixed point.
+    let mut attempt = 0;
+    let built = loop {
+        attempt += 1;
+        let built = build_body(
+            ctx,
+            node,
+            &body,
+            &carried,
+            n_v,
+            n_scan,
+            &carried_captures,
+            &const_captures,
+        )?;
+        let mut changed = false;
+        for (c, out) in carried.iter_mut().zip(&built.carried_out).skip(3) {
+            let relaxed = relax(&c.shape, out);
+            if relaxed != c.shape {
+                c.shape = relaxed;
+                changed = true;
+            }
+        }
+        if !changed {
+            break built;
+        }
+        if attempt >= 3 {
+            // A third pass has every changing dimension unknown already.
+            break built;
+        }
+    };
+
+    // Scan accumulators: empty lists of the scan elements.
+    for (k, scan) in built.scans.iter().enumerate() {
+        let shape = element_shape_tensor(&scan.shape);
+        let element_shape =
+            ctx.const_tensor(&sub(&base, &format!("scan{k}_element_shape")), shape)?;
+        let max = ctx.const_tensor(&sub(&base, &format!("scan{k}_max")), Tensor::scalar(-1i32))?;
+        let list = ctx.op1(
+            "EmptyTensorList",
+            &sub(&base, &format!("scan{k}_list")),
+            &[&element_shape, &max],
+            &[
+                ("element_dtype", Attr::Type(scan.dtype)),
+                ("shape_type", Attr::Type(DType::Int32)),
+            ],
+            Shape::new(&[]),
+        )?;
+        initial.push(list);
+    }
+    let mut types: Vec<DType> = carried.iter().map(|c| c.dtype).collect();
+    types.extend(std::iter::repeat_n(DType::Variant, n_scan));
+    let mut shapes: Vec<Shape> = carried.iter().map(|c| c.shape.clone()).collect();
+    shapes.extend(std::iter::repeat_n(Shape::new(&[]), n_scan));
+
+    // The functions.
+    let body_fn = function_name(ctx.graph(), &base, "body");
+    ctx.graph_mut()
+        .add_function(&body_fn, &built.graph, &built.args, &built.results)
+        .map_err(|e| ctx.build_error(e))?;
+    let cond_fn = function_name(ctx.graph(), &base, "cond");
+    let (cond_graph, cond_args, cond_result) = condition(ctx, &types, &shapes)?;
+    ctx.graph_mut()
+        .add_function(&cond_fn, &cond_graph, &cond_args, &[cond_result])
+        .map_err(|e| ctx.build_error(e))?;
+
+    let refs: Vec<&Output> = initial.iter().collect();
+    let outs = ctx.op(
+        "While",
+        &base,
+        &refs,
+        &[
+            ("T", Attr::TypeList(types.clone())),
+            ("cond", Attr::Func(cond_fn)),
+            ("body", Attr::Func(body_fn)),
+            ("output_shapes", Attr::ShapeList(shapes.clone())),
+            ("parallel_iterations", Attr::Int(1)),
+        ],
+        shapes.clone(),
+    )?;
+
+    // The node's outputs: the final loop-carried values, then the scans.
+    let out_names: Vec<&str> = node.proto().output.iter().map(String::as_str).collect();
+    for (i, name) in out_names.iter().enumerate().take(n_v) {
+        if !name.is_empty() {
+            ctx.set_plain(name, outs[3 + i].clone(), carried[3 + i].shape.clone());
+        }
+    }
+    let first_list = carried.len();
+    for (k, scan) in built.scans.iter().enumerate() {
+        let Some(name) = out_names.get(n_v + k).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let element_shape = ctx.const_tensor(
+            &sub(&base, &format!("scan{k}_stack_shape")),
+            element_shape_tensor(&scan.shape),
+        )?;
+        let mut dims = vec![-1i64];
+        let stacked_shape = match scan.shape.dims() {
+            Some(d) => {
+                dims.extend_from_slice(d);
+                Shape::new(&dims)
+            }
+            None => Shape::unknown(),
+        };
+        let stacked = ctx.op1(
+            "TensorListStack",
+            &sub(&base, &format!("scan{k}")),
+            &[&outs[first_list + k], &element_shape],
+            &[("element_dtype", Attr::Type(scan.dtype))],
+            stacked_shape.clone(),
+        )?;
+        ctx.set_plain(name, stacked, stacked_shape);
+    }
+    Ok(())
+}
+
+/// A converted body: its graph, arguments and results in the `While`'s
+/// order, and what it found out about the carried values and scans.
+struct Body {
+    graph: Graph,
+    args: Vec<Output>,
+    results: Vec<Output>,
+    /// The shape of each carried value at the end of an iteration.
+    carried_out: Vec<Shape>,
+    /// The scan outputs' element dtypes and shapes.
+    scans: Vec<Carried>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_body(
+    ctx: &Ctx,
+    node: &NodeView<'_>,
+    body: &GraphView<'_>,
+    carried: &[Carried],
+    n_v: usize,
+    n_scan: usize,
+    carried_captures: &[String],
+    const_captures: &[(String, Tensor)],
+) -> Result<Body> {
+    let proto = body.proto();
+    let mut b = ctx.for_body();
+    b.begin_node(node);
+    let mut args = Vec::new();
+    // i, M, cond: the ONNX body sees i and cond.
+    let i = b.add_arg("\u{0}i", "iteration", DType::Int64, Shape::new(&[]))?;
+    let m = b.add_arg("\u{0}m", "max_trip", DType::Int64, Shape::new(&[]))?;
+    let cond_arg = b.add_arg("\u{0}cond", "cond", DType::Bool, Shape::new(&[]))?;
+    args.extend([i.clone(), m.clone(), cond_arg.clone()]);
+    let body_inputs: Vec<&str> = proto.input.iter().map(|v| v.name()).collect();
+    b.set_plain(body_inputs[0], i.clone(), Shape::new(&[]));
+    b.set_plain(body_inputs[1], cond_arg.clone(), Shape::new(&[]));
+    for (k, c) in carried.iter().enumerate().skip(3) {
+        let j = k - 3;
+        let (onnx_name, key) = if j < n_v {
+            (body_inputs[2 + j].to_owned(), format!("v{j}"))
+        } else {
+            (
+                carried_captures[j - n_v].clone(),
+                format!("captured{}", j - n_v),
+            )
+        };
+        args.push(b.add_arg(&onnx_name, &key, c.dtype, c.shape.clone())?);
+    }
+    let mut lists = Vec::new();
+    for k in 0..n_scan {
+        let list = b.add_arg(
+            &format!("\u{0}list{k}"),
+            &format!("scan{k}"),
+            DType::Variant,
+            Shape::new(&[]),
+        )?;
+        args.push(list.clone());
+        lists.push(list);
+    }
+    for (name, value) in const_captures {
+        b.set_constant(name, value.clone());
+    }
+    for init in &proto.initializer {
+        b.add_initializer(init)?;
+    }
+    for inner in body.nodes() {
+        super::convert_node(&mut b, &inner)?;
+    }
+    b.begin_node(node);
+
+    // Results: i + 1, M, cond, v..., captured..., lists with this
+    // iteration's scan values appended. Each through an Identity, so that
+    // no result is an argument itself.
+    let out_names: Vec<&str> = proto.output.iter().map(|v| v.name()).collect();
+    let one = b.const_tensor("one", Tensor::scalar(1i64))?;
+    let next = b.op1(
+        "AddV2",
+        "next_iteration",
+        &[&i, &one],
+        &[("T", Attr::Type(DType::Int64))],
+        Shape::new(&[]),
+    )?;
+    let cond_out = reshape_scalar(&mut b, "cond_out_scalar", out_names[0])?;
+    if cond_out.dtype() != DType::Bool {
+        return Err(b.error("the body's condition output must be bool"));
+    }
+    let mut results = vec![next, m, cond_out];
+    let mut carried_out = vec![Shape::new(&[]); 3];
+    for j in 0..(carried.len() - 3) {
+        let value = if j < n_v {
+            let name = out_names[1 + j];
+            let slot = b.slot(name)?.clone();
+            if slot.dtype != carried[3 + j].dtype {
+                return Err(b.error(format!(
+                    "loop-carried value {j} changes dtype from {} to {}",
+                    carried[3 + j].dtype,
+                    slot.dtype
+                )));
+            }
+            carried_out.push(slot.shape.clone());
+            b.plain(name)?
+        } else {
+            carried_out.push(carried[3 + j].shape.clone());
+            args[3 + j].clone()
+        };
+        results.push(value);
+    }
+    let mut scans = Vec::new();
+    for (k, list) in lists.iter().enumerate() {
+        let name = out_names[1 + n_v + k];
+        let slot = b.slot(name)?.clone();
+        let value = b.plain(name)?;
+        let pushed = b.op1(
+            "TensorListPushBack",
+            &format!("scan{k}_push"),
+            &[list, &value],
+            &[("element_dtype", Attr::Type(slot.dtype))],
+            Shape::new(&[]),
+        )?;
+        scans.push(Carried {
+            dtype: slot.dtype,
+            shape: slot.shape,
+        });
+        results.push(pushed);
+    }
+    let mut named = Vec::new();
+    for (r, result) in results.iter().enumerate() {
+        named.push(b.op1(
+            "Identity",
+            &format!("result{r}"),
+            &[result],
+            &[("T", Attr::Type(result.dtype()))],
+            result.shape().clone(),
+        )?);
+    }
+    Ok(Body {
+        graph: b.into_graph(),
+        args,
+        results: named,
+        carried_out,
+        scans,
+    })
+}
+
+/// The condition function's graph: `i < M && cond` over all loop values.
+fn condition(ctx: &Ctx, types: &[DType], shapes: &[Shape]) -> Result<(Graph, Vec<Output>, Output)> {
+    let mut c = ctx.for_body();
+    let mut args = Vec::new();
+    for (k, (dtype, shape)) in types.iter().zip(shapes).enumerate() {
+        args.push(c.add_arg(
+            &format!("\u{0}{k}"),
+            &format!("arg{k}"),
+            *dtype,
+            shape.clone(),
+        )?);
+    }
+    let below = c.op1(
+        "Less",
+        "below_max_trip",
+        &[&args[0], &args[1]],
+        &[("T", Attr::Type(DType::Int64))],
+        Shape::new(&[]),
+    )?;
+    let go = c.op1(
+        "LogicalAnd",
+        "continue",
+        &[&below, &args[2]],
+        &[],
+        Shape::new(&[]),
+    )?;
+    Ok((c.into_graph(), args, go))
+}
+
+/// ONNX value `name` (a scalar or a one-element tensor) as a TensorFlow
+/// scalar.
+fn reshape_scalar(ctx: &mut Ctx, base: &str, name: &str) -> Result<Output> {
+    let slot = ctx.slot(name)?.clone();
+    let x = ctx.plain(name)?;
+    if slot.shape.dims() == Some(&[]) {
+        return Ok(x);
+    }
+    let empty = ctx.const_i32(&sub(base, "shape"), &[])?;
+    ctx.op1(
+        "Reshape",
+        base,
+        &[&x, &empty],
+        &[
+            ("T", Attr::Type(slot.dtype)),
+            ("Tshape", Attr::Type(DType::Int32)),
+        ],
+        Shape::new(&[]),
+    )
+}
+
+/// `a` with every dimension that differs from `b`'s unknown (and an
+/// unknown rank when the ranks differ).
+fn relax(a: &Shape, b: &Shape) -> Shape {
+    match (a.dims(), b.dims()) {
+        (Some(x), Some(y)) if x.len() == y.len() => {
+            let dims: Vec<i64> = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| if p == q { *p } else { -1 })
+                .collect();
+            Shape::new(&dims)
+        }
+        _ => Shape::unknown(),
+    }
+}
+
+/// A `TensorList`'s element shape as the int32 tensor its ops take: the
+/// dims (-1 unknown), or -1 for an unknown rank.
+fn element_shape_tensor(shape: &Shape) -> Tensor {
+    match shape.dims() {
+        Some(d) => Tensor::vector(&d.iter().map(|&x| x as i32).collect::<Vec<i32>>()),
+        None => Tensor::scalar(-1i32),
+    }
+}
+
+/// A function name not yet in `graph`'s library: `{base}_{what}`, made a
+/// legal op name.
+fn function_name(graph: &Graph, base: &str, what: &str) -> String {
+    let stem: String = format!("f_{base}_{what}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let taken = |n: &str| {
+        graph
+            .functions()
+            .iter()
+            .any(|f| f.signature.as_ref().is_some_and(|s| s.name == n))
+    };
+    let mut name = stem.clone();
+    let mut k = 1;
+    while taken(&name) {
+        name = format!("{stem}_{k}");
+        k += 1;
+    }
+    name
+}
