@@ -1,0 +1,132 @@
+//! `save_checkpoint`: a mapping of names to arrays written as a checkpoint
+//! through `savedmodel-checkpoint`'s `BundleWriter`, whose files are
+//! TensorFlow's `SaveV2`'s for the same tensors in the same order.
+
+use std::path::PathBuf;
+
+use numpy::PyReadonlyArray1;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use savedmodel_checkpoint::BundleWriter;
+
+use crate::dtypes::from_numpy_name;
+use crate::errors::{checkpoint_error, invalid_argument};
+
+/// Writes `tensors`, a mapping of names to numpy arrays or array-likes
+/// (anything `numpy.asarray` takes, including objects with `__array__`, or
+/// with `__dlpack__` such as a CPU `torch.Tensor`), as the checkpoint
+/// `prefix` (`prefix.index` and `prefix.data-00000-of-00001`).
+///
+/// The files are the bytes TensorFlow's `SaveV2` writes for the same tensors
+/// passed in the mapping's order. `bytes`/`str` arrays (numpy `S`/`U`, or
+/// object arrays of `bytes` or `str`) become `DT_STRING` tensors (`str` as
+/// UTF-8); bfloat16 and float8 arrays are `ml_dtypes`'. The files are
+/// written under temporary names and renamed into place when complete.
+#[pyfunction]
+pub(crate) fn save_checkpoint(
+    py: Python<'_>,
+    tensors: &Bound<'_, PyAny>,
+    prefix: PathBuf,
+) -> PyResult<()> {
+    let numpy = py.import("numpy")?;
+    let items = tensors.call_method0("items").map_err(|_| {
+        PyTypeError::new_err(format!(
+            "tensors must be a mapping of names to arrays, found {}",
+            type_name(tensors)
+        ))
+    })?;
+    let mut writer = BundleWriter::create(&prefix).map_err(checkpoint_error)?;
+    for item in items.try_iter()? {
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
+        let name: String = name.extract().map_err(|_| {
+            invalid_argument(format!(
+                "tensor names must be str, found {}",
+                type_name(&name)
+            ))
+        })?;
+        let array = as_array(&numpy, &value)?;
+        let shape: Vec<i64> = array.getattr("shape")?.extract()?;
+        let dtype = array.getattr("dtype")?;
+        let kind: String = dtype.getattr("kind")?.extract()?;
+        if matches!(kind.as_str(), "O" | "S" | "U") {
+            let elements = string_elements(&name, &array)?;
+            writer
+                .add_strings(&name, &shape, &elements)
+                .map_err(checkpoint_error)?;
+            continue;
+        }
+        let dtype_name: String = dtype.getattr("name")?.extract()?;
+        let Some(tf_dtype) = from_numpy_name(&dtype_name) else {
+            return Err(invalid_argument(format!(
+                "tensor {name}: numpy dtype {dtype_name} has no TensorFlow data type"
+            )));
+        };
+        let byteorder: String = dtype.getattr("byteorder")?.extract()?;
+        let foreign = if cfg!(target_endian = "little") {
+            ">"
+        } else {
+            "<"
+        };
+        let array = if byteorder == foreign {
+            array.call_method1("astype", (dtype.call_method1("newbyteorder", ("=",))?,))?
+        } else {
+            array
+        };
+        let bytes = numpy
+            .call_method1("ascontiguousarray", (array,))?
+            .call_method1("reshape", (-1,))?
+            .call_method1("view", (numpy.getattr("uint8")?,))?;
+        let bytes: PyReadonlyArray1<'_, u8> = bytes.extract()?;
+        let bytes = bytes
+            .as_slice()
+            .map_err(|e| invalid_argument(format!("tensor {name}: {e}")))?;
+        writer
+            .add(&name, tf_dtype, &shape, bytes)
+            .map_err(checkpoint_error)?;
+    }
+    py.detach(|| writer.finish()).map_err(checkpoint_error)
+}
+
+/// `value` as a numpy array: `numpy.asarray` for anything with `__array__`
+/// (and lists, scalars), `numpy.from_dlpack` for DLPack-only objects.
+fn as_array<'py>(
+    numpy: &Bound<'py, PyModule>,
+    value: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if !value.hasattr("__array__")? && value.hasattr("__dlpack__")? {
+        numpy.call_method1("from_dlpack", (value,))
+    } else {
+        numpy.call_method1("asarray", (value,))
+    }
+}
+
+/// The elements of a string array, row-major: `bytes` as they are, `str` as
+/// UTF-8.
+fn string_elements(name: &str, array: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
+    let list = array
+        .call_method1("reshape", (-1,))?
+        .call_method0("tolist")?;
+    let mut elements = Vec::new();
+    for (index, element) in list.try_iter()?.enumerate() {
+        let element = element?;
+        if let Ok(bytes) = element.cast::<PyBytes>() {
+            elements.push(bytes.as_bytes().to_vec());
+        } else if let Ok(text) = element.cast::<PyString>() {
+            elements.push(text.to_str()?.as_bytes().to_vec());
+        } else {
+            return Err(invalid_argument(format!(
+                "tensor {name}: element {index} is a {}, expected bytes or str",
+                type_name(&element)
+            )));
+        }
+    }
+    Ok(elements)
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+}
