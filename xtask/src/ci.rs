@@ -29,7 +29,8 @@ fn step(
     Ok(())
 }
 
-/// fmt, TensorFlow virtualenv, clippy, tests (TensorFlow ones included), docs, fuzz build.
+/// fmt, TensorFlow virtualenv, clippy, tests (TensorFlow ones included), the
+/// Python wheel's tests, docs, fuzz build.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     step(
@@ -63,6 +64,13 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         &["test", "--workspace", "--locked"],
         &[("SAVEDMODEL_TF_PYTHON", python.as_str())],
     )?;
+    println!("==> python: build the wheel, install it into a fresh virtualenv, pytest");
+    let python_started = Instant::now();
+    crate::python_pkg::test(root, Path::new(&python))?;
+    println!(
+        "<== python: {:.1} s",
+        python_started.elapsed().as_secs_f64()
+    );
     step(
         root,
         "doc",

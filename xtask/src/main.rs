@@ -6,7 +6,8 @@
 //! - `onnx-table`: the ONNX backend node suite through the converter and TensorFlow (writes `docs/onnx.md`)
 //! - `onnx-bench`: conversion time and memory of a 25M-parameter ONNX CNN, TensorFlow's latency on it against onnxruntime's
 //! - `bench`: checkpoint benchmarks against TensorFlow and safetensors (writes `docs/performance.md`)
-//! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, docs, fuzz build)
+//! - `python-test`: build the `savedmodel` wheel, install it into a fresh virtualenv, run its pytest suite
+//! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, the Python wheel's tests, docs, fuzz build)
 //! - `export`: train a softmax regression on iris and publish it to `./models/iris/<version>/`
 //! - `export-bench`: time `savedmodel export` of a 100M-parameter MLP against copying its weights
 //! - `show-bench`: export an MNIST-style model end to end, and `savedmodel show` against `saved_model_cli show`
@@ -21,6 +22,7 @@ mod export_bench;
 mod onnx_bench;
 mod onnx_table;
 mod op_registry;
+mod python_pkg;
 mod show_bench;
 mod tf_env;
 
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +45,15 @@ fn main() -> anyhow::Result<()> {
             _ => bail!("{USAGE}"),
         },
         "tf-env" => tf_env::ensure(&root).map(|_| ()),
+        "python-test" => {
+            // `$SAVEDMODEL_TF_PYTHON` when set (as for the Rust tests), else
+            // the project's virtualenv, created when missing.
+            let tf_python = match std::env::var_os("SAVEDMODEL_TF_PYTHON") {
+                Some(python) => PathBuf::from(python),
+                None => tf_env::ensure(&root)?,
+            };
+            python_pkg::test(&root, &tf_python)
+        }
         "op-registry" => op_registry::write(&root),
         "onnx-table" => onnx_table::run(&root, rest),
         "onnx-bench" => onnx_bench::run(&root, rest),
