@@ -1,6 +1,7 @@
 """Type stubs of the extension module `savedmodel._savedmodel` (re-exported by `savedmodel`)."""
 
 import os
+from pathlib import Path
 from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -43,7 +44,7 @@ class Checkpoint:
     """A checkpoint opened by :func:`open_checkpoint`; tensors are read on demand."""
 
     @property
-    def prefix(self) -> str:
+    def prefix(self) -> Path:
         """The prefix (the path without ``.index``)."""
     @property
     def closed(self) -> bool:
@@ -113,7 +114,7 @@ class SavedModel:
 
     def __init__(self, path: _Path) -> None: ...
     @property
-    def path(self) -> str:
+    def path(self) -> Path:
         """The directory."""
     @property
     def tags(self) -> list[list[str]]:
@@ -122,7 +123,7 @@ class SavedModel:
         """The signatures of the MetaGraph with exactly ``tags`` (default: the only one, else ``serve``)."""
     def variables(self, *, verify_checksums: bool = True) -> Checkpoint | None:
         """The variables as a lazy :class:`Checkpoint`, or ``None``."""
-    def assets(self, tags: list[str] | None = None) -> list[tuple[str, str]]:
+    def assets(self, tags: list[str] | None = None) -> list[tuple[str, Path]]:
         """The asset files as ``(filename, path)`` pairs."""
     def show(
         self,
@@ -140,7 +141,7 @@ class SavedModel:
 
 def publish(
     src: _Path, base: _Path, *, version: int | None = None, move: bool = False
-) -> tuple[int, str]:
+) -> tuple[int, Path]:
     """Publishes SavedModel directory ``src`` under base path ``base`` as a new version, atomically."""
 
 def versions(base: _Path) -> tuple[int, ...]:
