@@ -131,3 +131,21 @@ pub(crate) fn layout_error(error: savedmodel_layout::Error) -> PyErr {
 pub(crate) fn invalid_argument(message: impl Into<String>) -> PyErr {
     raise(Kind::InvalidArgument, message.into())
 }
+
+/// An export (spec, weights) error as a Python exception.
+pub(crate) fn export_error(error: savedmodel_export::Error) -> PyErr {
+    use savedmodel_export::Error as E;
+    match error {
+        E::SavedModel(inner) => saved_model_error(inner),
+        other => {
+            let kind = match &other {
+                E::Io { source, .. } => io_kind(source),
+                E::MissingWeight { .. } => Kind::NotFound,
+                E::Spec { .. } | E::Weight { .. } => Kind::InvalidArgument,
+                E::WeightsFile { .. } => Kind::Corrupt,
+                _ => Kind::Base,
+            };
+            raise(kind, other.to_string())
+        }
+    }
+}

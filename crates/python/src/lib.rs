@@ -21,6 +21,7 @@
 mod checkpoint;
 mod dtypes;
 mod errors;
+mod export;
 mod model;
 mod save;
 
@@ -45,6 +46,7 @@ fn _savedmodel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkpoint::open_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(checkpoint::load_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(save::save_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(export::export, m)?)?;
     m.add_function(wrap_pyfunction!(model::publish, m)?)?;
     m.add_function(wrap_pyfunction!(model::versions, m)?)?;
     m.add_class::<checkpoint::Checkpoint>()?;

@@ -8,7 +8,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use savedmodel_checkpoint::BundleWriter;
+use savedmodel_checkpoint::{BundleWriter, DType};
 
 use crate::dtypes::from_numpy_name;
 use crate::errors::{checkpoint_error, invalid_argument};
@@ -45,47 +45,85 @@ pub(crate) fn save_checkpoint(
                 type_name(&name)
             ))
         })?;
-        let array = as_array(&numpy, &value)?;
-        let shape: Vec<i64> = array.getattr("shape")?.extract()?;
-        let dtype = array.getattr("dtype")?;
-        let kind: String = dtype.getattr("kind")?.extract()?;
-        if matches!(kind.as_str(), "O" | "S" | "U") {
-            let elements = string_elements(&name, &array)?;
-            writer
+        match prepare(&numpy, &name, &value)? {
+            Prepared::Strings { shape, elements } => writer
                 .add_strings(&name, &shape, &elements)
-                .map_err(checkpoint_error)?;
-            continue;
+                .map_err(checkpoint_error)?,
+            Prepared::Numeric {
+                dtype,
+                shape,
+                bytes,
+            } => {
+                let bytes = bytes
+                    .as_slice()
+                    .map_err(|e| invalid_argument(format!("tensor {name}: {e}")))?;
+                writer
+                    .add(&name, dtype, &shape, bytes)
+                    .map_err(checkpoint_error)?;
+            }
         }
-        let dtype_name: String = dtype.getattr("name")?.extract()?;
-        let Some(tf_dtype) = from_numpy_name(&dtype_name) else {
-            return Err(invalid_argument(format!(
-                "tensor {name}: numpy dtype {dtype_name} has no TensorFlow data type"
-            )));
-        };
-        let byteorder: String = dtype.getattr("byteorder")?.extract()?;
-        let foreign = if cfg!(target_endian = "little") {
-            ">"
-        } else {
-            "<"
-        };
-        let array = if byteorder == foreign {
-            array.call_method1("astype", (dtype.call_method1("newbyteorder", ("=",))?,))?
-        } else {
-            array
-        };
-        let bytes = numpy
-            .call_method1("ascontiguousarray", (array,))?
-            .call_method1("reshape", (-1,))?
-            .call_method1("view", (numpy.getattr("uint8")?,))?;
-        let bytes: PyReadonlyArray1<'_, u8> = bytes.extract()?;
-        let bytes = bytes
-            .as_slice()
-            .map_err(|e| invalid_argument(format!("tensor {name}: {e}")))?;
-        writer
-            .add(&name, tf_dtype, &shape, bytes)
-            .map_err(checkpoint_error)?;
     }
     py.detach(|| writer.finish()).map_err(checkpoint_error)
+}
+
+/// A tensor ready to be stored.
+pub(crate) enum Prepared<'py> {
+    /// `DT_STRING` elements.
+    Strings {
+        shape: Vec<i64>,
+        elements: Vec<Vec<u8>>,
+    },
+    /// Fixed-size elements: the C-contiguous, native-byte-order array
+    /// viewed as bytes (borrowed from numpy, no copy).
+    Numeric {
+        dtype: DType,
+        shape: Vec<i64>,
+        bytes: PyReadonlyArray1<'py, u8>,
+    },
+}
+
+/// Converts `value` (tensor `name`) to what a checkpoint stores: through
+/// `numpy.asarray` (or `from_dlpack`), strings as bytes, numbers as their
+/// native-order element bytes.
+pub(crate) fn prepare<'py>(
+    numpy: &Bound<'py, PyModule>,
+    name: &str,
+    value: &Bound<'py, PyAny>,
+) -> PyResult<Prepared<'py>> {
+    let array = as_array(numpy, value)?;
+    let shape: Vec<i64> = array.getattr("shape")?.extract()?;
+    let dtype = array.getattr("dtype")?;
+    let kind: String = dtype.getattr("kind")?.extract()?;
+    if matches!(kind.as_str(), "O" | "S" | "U") {
+        let elements = string_elements(name, &array)?;
+        return Ok(Prepared::Strings { shape, elements });
+    }
+    let dtype_name: String = dtype.getattr("name")?.extract()?;
+    let Some(tf_dtype) = from_numpy_name(&dtype_name) else {
+        return Err(invalid_argument(format!(
+            "tensor {name}: numpy dtype {dtype_name} has no TensorFlow data type"
+        )));
+    };
+    let byteorder: String = dtype.getattr("byteorder")?.extract()?;
+    let foreign = if cfg!(target_endian = "little") {
+        ">"
+    } else {
+        "<"
+    };
+    let array = if byteorder == foreign {
+        array.call_method1("astype", (dtype.call_method1("newbyteorder", ("=",))?,))?
+    } else {
+        array
+    };
+    let bytes = numpy
+        .call_method1("ascontiguousarray", (array,))?
+        .call_method1("reshape", (-1,))?
+        .call_method1("view", (numpy.getattr("uint8")?,))?;
+    Ok(Prepared::Numeric {
+        dtype: tf_dtype,
+        shape,
+        bytes: bytes.extract()?,
+    })
 }
 
 /// `value` as a numpy array: `numpy.asarray` for anything with `__array__`

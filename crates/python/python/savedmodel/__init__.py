@@ -17,7 +17,8 @@ as any array does (``array.base`` is the :class:`MappedCheckpoint`). Pass
 ``ml_dtypes`` package.
 
 SavedModels: :class:`SavedModel` (tags, signatures, variables, assets,
-``show()`` and ``validate()``), and TensorFlow Serving's base paths:
+``show()`` and ``validate()``), :func:`export` (a model spec and weights, or a
+state dict, to a SavedModel), and TensorFlow Serving's base paths:
 :func:`publish` and :func:`versions`.
 
 Errors are :class:`SavedModelError` or one of its subclasses
@@ -40,6 +41,7 @@ from ._savedmodel import (
     SavedModelError,
     Signature,
     TensorSpec,
+    export,
     load_checkpoint,
     open_checkpoint,
     publish,
@@ -60,6 +62,7 @@ __all__ = [
     "SavedModelError",
     "Signature",
     "TensorSpec",
+    "export",
     "load_checkpoint",
     "open_checkpoint",
     "publish",

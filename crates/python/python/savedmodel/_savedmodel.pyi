@@ -139,6 +139,12 @@ class SavedModel:
     ) -> list[Finding]:
         """What TensorFlow Serving would find wrong; empty when clean."""
 
+def export(
+    spec: _Path, weights: _Path | Mapping[str, npt.ArrayLike], out_dir: _Path
+) -> Path:
+    """Exports the model the TOML ``spec`` describes with ``weights`` (a weights file or a state dict)
+    to a new SavedModel directory ``out_dir``; returns it."""
+
 def publish(
     src: _Path, base: _Path, *, version: int | None = None, move: bool = False
 ) -> tuple[int, Path]:
