@@ -8,6 +8,7 @@
 //! closed; closing only drops the checkpoint's own reference.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -186,6 +187,31 @@ impl Checkpoint {
         version.set_item("bad_consumers", header.version.bad_consumers.clone())?;
         dict.set_item("version", version)?;
         Ok(dict)
+    }
+
+    /// For a TensorFlow 2 object checkpoint, the name each saved value had in
+    /// the program (its variable's name, `dense/kernel`), by checkpoint key
+    /// (`layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE`), read from
+    /// the object graph; empty for a checkpoint without one (TensorFlow 1's
+    /// keys are the variables' names already).
+    fn variable_names(&self, py: Python<'_>) -> PyResult<BTreeMap<String, String>> {
+        let mapping = self.mapping(py)?;
+        let reader = &*mapping.get().reader;
+        let graph = py
+            .detach(|| reader.object_graph())
+            .map_err(checkpoint_error)?;
+        let mut names = BTreeMap::new();
+        for node in graph.iter().flat_map(|g| &g.nodes) {
+            for attribute in &node.attributes {
+                if !attribute.full_name.is_empty() {
+                    names.insert(
+                        attribute.checkpoint_key.clone(),
+                        attribute.full_name.clone(),
+                    );
+                }
+            }
+        }
+        Ok(names)
     }
 
     /// The checkpoint's prefix (the path without `.index`).

@@ -43,7 +43,17 @@ def test_tf2_model(golden):
         assert variables.keys() == sorted(expected)
         a = next(k for k in variables.keys() if k.startswith("a/"))
         assert variables.get_tensor(a) == np.float32(0.5)
+        # The object graph gives each key its variable's own name.
+        names = variables.variable_names()
+        assert names[a] == "a" and names["b/.ATTRIBUTES/VARIABLE_VALUE"] == "b"
     assert model.validate() == []
+
+
+def test_tf1_checkpoints_have_no_object_graph_names():
+    model_dir = serving_fixtures() / "saved_model_half_plus_two_cpu" / "00000123"
+    with savedmodel.SavedModel(model_dir).variables() as variables:
+        assert variables.keys() == ["a", "a2", "b", "c", "c2"]
+        assert variables.variable_names() == {}
 
 
 def test_show_is_the_cli_text():

@@ -62,6 +62,8 @@ class Checkpoint:
         """Tensor ``name``'s shape, from the index only."""
     def metadata(self) -> dict[str, Any]:
         """The bundle header: ``num_shards``, ``endianness``, ``version``."""
+    def variable_names(self) -> dict[str, str]:
+        """A TensorFlow 2 object checkpoint's variable names by checkpoint key (from its object graph)."""
     def close(self) -> None:
         """Drops this object's hold on the maps; arrays already returned keep theirs."""
     def __enter__(self) -> "Checkpoint": ...
