@@ -1,15 +1,9 @@
-//! The `savedmodel` Python package's extension module, `savedmodel._savedmodel`:
-//! TensorFlow checkpoints and SavedModels read and written from Python
-//! without TensorFlow, numeric tensors handed out as read-only numpy views
-//! into the memory-mapped data files.
+#![doc = include_str!("../README.md")]
 //!
-//! The Python API and its documentation are in `python/savedmodel/` (the
-//! package re-exports this module) and `docs/python.md`; the tests are
-//! `tests/*.py`, run with pytest against the installed wheel by
-//! `cargo xtask ci`. Built with maturin (`pyproject.toml`).
-//!
-//! The module's one `unsafe` block is the numpy view of a memory map
-//! (`checkpoint.rs`, `to_array`).
+//! The module's one `unsafe` function is the numpy view of a memory map
+//! (`checkpoint.rs`, `map_view`). There are no Rust doctests: the crate is
+//! an extension module, which cannot link a test binary (see `Cargo.toml`);
+//! the example above is Python, run by the pytest suite's equivalents.
 
 // `#[pymodule]`/`#[pyclass]` expand to `unsafe` FFI glue, and the numpy view
 // of a memory map needs one `unsafe` call (with its `// SAFETY:` comment).
