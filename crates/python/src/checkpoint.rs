@@ -496,10 +496,25 @@ pub(crate) fn load_checkpoint<'py>(
     verify_checksums: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let checkpoint = Checkpoint::open(py, prefix, verify_checksums)?;
+    let mapping = checkpoint.mapping(py)?;
+    let reader = &*mapping.get().reader;
+    // One pass over the index: each entry is read with the entry the
+    // iteration decoded, not looked up again by name.
+    let entries = py
+        .detach(|| {
+            reader
+                .entries()
+                .filter(|item| !matches!(item, Ok((key, _)) if key.first() == Some(&0)))
+                .collect::<savedmodel_checkpoint::Result<Vec<_>>>()
+        })
+        .map_err(checkpoint_error)?;
     let dict = PyDict::new(py);
-    for key in checkpoint.key_list(py)? {
-        let array = checkpoint.read(py, &key, copy)?;
-        dict.set_item(key, array)?;
+    for (key, entry) in &entries {
+        let name = String::from_utf8_lossy(key);
+        let view = py
+            .detach(|| reader.tensor_for_entry(key, entry))
+            .map_err(checkpoint_error)?;
+        dict.set_item(&*name, to_array(py, &mapping, view, &name, copy)?)?;
     }
     Ok(dict)
 }
