@@ -8,7 +8,7 @@ use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use savedmodel_checkpoint::{BundleWriter, DType};
+use savedmodel_checkpoint::{BundleWriter, DType, TensorBytes};
 
 use crate::dtypes::from_numpy_name;
 use crate::errors::{checkpoint_error, invalid_argument};
@@ -37,6 +37,7 @@ pub(crate) fn save_checkpoint(
         ))
     })?;
     let mut writer = BundleWriter::create(&prefix).map_err(checkpoint_error)?;
+    let mut prepared = Vec::new();
     for item in items.try_iter()? {
         let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
         let name: String = name.extract().map_err(|_| {
@@ -45,10 +46,23 @@ pub(crate) fn save_checkpoint(
                 type_name(&name)
             ))
         })?;
-        match prepare(&numpy, &name, &value)? {
-            Prepared::Strings { shape, elements } => writer
-                .add_strings(&name, &shape, &elements)
-                .map_err(checkpoint_error)?,
+        let tensor = prepare(&numpy, &name, &value)?;
+        prepared.push((name, tensor));
+    }
+    // Consecutive numeric tensors go to the writer as one batch (written
+    // from several threads, same bytes as one `add` at a time: the
+    // checkpoint crate's invariant), strings one by one, in the mapping's
+    // order.
+    let mut batch: Vec<TensorBytes<'_>> = Vec::new();
+    for (name, tensor) in &prepared {
+        match tensor {
+            Prepared::Strings { shape, elements } => {
+                writer.add_batch(&batch).map_err(checkpoint_error)?;
+                batch.clear();
+                writer
+                    .add_strings(name, shape, elements)
+                    .map_err(checkpoint_error)?;
+            }
             Prepared::Numeric {
                 dtype,
                 shape,
@@ -57,12 +71,11 @@ pub(crate) fn save_checkpoint(
                 let bytes = bytes
                     .as_slice()
                     .map_err(|e| invalid_argument(format!("tensor {name}: {e}")))?;
-                writer
-                    .add(&name, dtype, &shape, bytes)
-                    .map_err(checkpoint_error)?;
+                batch.push(TensorBytes::new(name.as_str(), *dtype, shape, bytes));
             }
         }
     }
+    writer.add_batch(&batch).map_err(checkpoint_error)?;
     py.detach(|| writer.finish()).map_err(checkpoint_error)
 }
 

@@ -45,3 +45,10 @@ def test_str_elements_are_utf8(tmp_path):
     savedmodel.save_checkpoint({"u": np.array(["é", "ab"])}, tmp_path / "s")
     loaded = savedmodel.load_checkpoint(tmp_path / "s")
     assert loaded["u"].tolist() == ["é".encode(), b"ab"]
+
+
+def test_empty_and_strings_only_mappings(tmp_path):
+    savedmodel.save_checkpoint({}, tmp_path / "empty")
+    assert savedmodel.load_checkpoint(tmp_path / "empty") == {}
+    savedmodel.save_checkpoint({"s": np.array([b"x"], dtype=object)}, tmp_path / "s")
+    assert savedmodel.load_checkpoint(tmp_path / "s")["s"].tolist() == [b"x"]
