@@ -294,7 +294,7 @@ mod tests {
         fs::write(dead.join("saved_model.pb"), b"half").unwrap();
 
         let report = collect_garbage(base.path(), &GcOptions::default()).unwrap();
-        assert_eq!(report.removed_leftovers, [dead.clone()]);
+        assert_eq!(report.removed_leftovers, std::slice::from_ref(&dead));
         assert_eq!(report.live_leftovers, [live.path().to_path_buf()]);
         assert!(!dead.exists());
         assert!(live.path().join("saved_model.pb").exists());
