@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod ckpt_cli;
+mod diff;
 mod export;
 mod layout;
 mod onnx;
