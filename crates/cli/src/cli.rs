@@ -42,4 +42,7 @@ pub(crate) enum Command {
     /// Compare two SavedModels (or two versions of a base path): signatures,
     /// variables, ops, assets; exit 0 identical, 1 compatible, 3 breaking.
     Diff(commands::diff::DiffArgs),
+    /// Draw the graph a signature runs: SVG (laid out without Graphviz), DOT
+    /// or self-contained HTML.
+    Graph(commands::graph::GraphArgs),
 }
