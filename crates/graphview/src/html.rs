@@ -85,8 +85,10 @@ pub fn html(view: &GraphView) -> String {
     let mut data = Map::new();
     data.insert("title".to_owned(), Value::from(view.title.clone()));
     data.insert("nodes".to_owned(), Value::from(nodes));
-    // `</` inside a script element would end it early.
-    let data = Value::Object(data).to_string().replace("</", "<\\/");
+    // `</script` or `<!--` inside a script element would end or change it:
+    // no `<` at all (it only occurs inside JSON strings, where `\u003c` is
+    // the same character).
+    let data = Value::Object(data).to_string().replace('<', "\\u003c");
     let title = escape(&view.title);
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -98,4 +100,28 @@ pub fn html(view: &GraphView) -> String {
         count = view.nodes.len(),
         svg = svg(view),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{NodeKind, ViewNode};
+
+    #[test]
+    fn node_text_cannot_end_the_scripts() {
+        let view = GraphView {
+            nodes: vec![ViewNode {
+                name: "a</script><!--".to_owned(),
+                op: "Const".to_owned(),
+                kind: NodeKind::Op,
+                attrs: vec![("s".to_owned(), "\"</script>\"".to_owned())],
+            }],
+            edges: Vec::new(),
+            title: "t".to_owned(),
+        };
+        let page = html(&view);
+        assert_eq!(page.matches("</script>").count(), 2);
+        assert!(!page.contains("<!--"));
+        assert!(page.contains("a\\u003c/script>"));
+    }
 }

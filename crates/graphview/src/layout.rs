@@ -15,6 +15,11 @@ pub(crate) const MARGIN: f64 = 20.0;
 const DUMMY_WIDTH: f64 = 8.0;
 /// Barycenter sweeps (down and up) and coordinate passes.
 const SWEEPS: usize = 8;
+/// At most this many dummy nodes: an edge spanning many layers gets one per
+/// layer, so a hostile graph (one node feeding thousands of later layers)
+/// would otherwise need edges x layers of them. Past the budget, edges are
+/// drawn straight.
+pub(crate) const MAX_DUMMIES: usize = 200_000;
 
 /// Where everything goes: node centers, edge polylines, the drawing's size.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +59,9 @@ pub(crate) fn layout(sizes: &[(f64, f64)], edges: &[(usize, usize)]) -> Layout {
     let mut chains: Vec<Vec<usize>> = Vec::with_capacity(dag.len());
     for &(a, b) in &dag {
         let mut chain = vec![a];
-        for l in layer[a] + 1..layer[b] {
+        let span = layer[b].saturating_sub(layer[a] + 1);
+        let budget_left = width.len() - n + span <= MAX_DUMMIES;
+        for l in (layer[a] + 1..layer[b]).filter(|_| budget_left) {
             chain.push(width.len());
             width.push(DUMMY_WIDTH);
             vlayer.push(l);

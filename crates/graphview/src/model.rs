@@ -220,7 +220,7 @@ impl GraphView {
                 });
             }
         }
-        if let (Some(sig), false) = (signature, selection.all && key.is_none()) {
+        if let Some(sig) = signature {
             for (alias, info) in &sig.outputs {
                 let to = view.nodes.len();
                 view.nodes.push(ViewNode {
