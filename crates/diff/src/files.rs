@@ -82,15 +82,24 @@ fn differ(a: &Path, b: &Path) -> Result<Option<String>> {
             source,
         }
     };
-    let (len_a, len_b) = (
-        fs::metadata(a).map_err(io_err(a))?.len(),
-        fs::metadata(b).map_err(io_err(b))?.len(),
+    let (meta_a, meta_b) = (
+        fs::metadata(a).map_err(io_err(a))?,
+        fs::metadata(b).map_err(io_err(b))?,
     );
+    // Only regular files are read (a FIFO or `/dev/zero` behind a symbolic
+    // link would block or never end); anything else compares by its kind.
+    match (meta_a.is_file(), meta_b.is_file()) {
+        (true, true) => {}
+        (false, false) if meta_a.file_type() == meta_b.file_type() => return Ok(None),
+        _ => return Ok(Some("not a regular file on one side".to_owned())),
+    }
+    let (len_a, len_b) = (meta_a.len(), meta_b.len());
     if len_a != len_b {
         return Ok(Some(format!("{len_a} -> {len_b} bytes")));
     }
-    let mut fa = File::open(a).map_err(io_err(a))?;
-    let mut fb = File::open(b).map_err(io_err(b))?;
+    // Read no further than the length seen, should a file grow meanwhile.
+    let mut fa = File::open(a).map_err(io_err(a))?.take(len_a);
+    let mut fb = File::open(b).map_err(io_err(b))?.take(len_b);
     let mut ba = vec![0u8; 64 << 10];
     let mut bb = vec![0u8; 64 << 10];
     loop {
@@ -105,7 +114,7 @@ fn differ(a: &Path, b: &Path) -> Result<Option<String>> {
     }
 }
 
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -116,4 +125,40 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_compare_by_content_and_special_files_are_not_read() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+        for (dir, text) in [(&a, "one"), (&b, "two")] {
+            fs::create_dir_all(dir.join("sub")).expect("mkdir");
+            fs::write(dir.join("sub/vocab.txt"), text).expect("write");
+            fs::write(dir.join("same.txt"), "same").expect("write");
+            // Would never end if read.
+            std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).expect("symlink");
+        }
+        fs::write(a.join("gone.txt"), "x").expect("write");
+        let mut changes = Vec::new();
+        compare(Area::Asset, &a, &b, &mut changes).expect("compare");
+        let got: Vec<(ChangeKind, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.kind, c.subject.as_str(), c.detail.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ChangeKind::Removed, "gone.txt", ""),
+                (
+                    ChangeKind::Changed,
+                    "sub/vocab.txt",
+                    "content changed (3 bytes)"
+                ),
+            ]
+        );
+    }
 }
