@@ -95,8 +95,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     section.push_str(
         "\n`diff` reads the two `saved_model.pb` files and the two checkpoint indexes (each \
-         tensor's size and CRC32C), never the 1 GiB of data files; `graph` spends its time in \
-         the layered layout (crossing reduction over every layer, eight sweeps).\n",
+         tensor's size and CRC32C), never the 1 GiB of data files. `graph` reads \
+         `saved_model.pb`, lays out every node (no scope collapsed) and writes the file.\n",
     );
     println!("{section}");
     crate::doc_section::replace(&root.join("docs/performance.md"), SECTION, &section)
