@@ -14,43 +14,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-use savedmodel_tests::paths::{serving_fixtures, workspace_root};
+use savedmodel_tests::paths::{savedmodel_bin, serving_fixtures};
 use savedmodel_tests::tf::{self, Tensor, ok, oracle, request, tensors};
 use serde_json::{Value, json};
-
-/// The `savedmodel` binary, built once per test process.
-fn savedmodel_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executable in target/<profile>/deps");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        build
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "savedmodel-cli",
-                "--bin",
-                "savedmodel",
-            ])
-            .current_dir(workspace_root());
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("running cargo build");
-        assert!(status.success(), "cargo build -p savedmodel-cli failed");
-        let bin = profile_dir.join(format!("savedmodel{}", std::env::consts::EXE_SUFFIX));
-        assert!(bin.is_file(), "{} was not built", bin.display());
-        bin
-    })
-}
 
 /// Runs `savedmodel ARGS` and returns its output.
 fn savedmodel(args: &[&str]) -> Output {

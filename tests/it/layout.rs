@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use savedmodel_layout::{
-    BaseListing, GcOptions, NextVersion, PublishMode, REMOVING_PREFIX, VersionPolicy,
+    BaseListing, GcOptions, NextVersion, OutsideLinks, PublishMode, REMOVING_PREFIX, VersionPolicy,
     collect_garbage, next_version, publish_dir,
 };
 use savedmodel_tests::layout_model::{XorShift, check_model, write_model_with_extra_files};
@@ -89,6 +89,7 @@ fn publish_dir_copies_a_fixture_byte_for_byte() {
         base.path(),
         NextVersion::Explicit(124),
         PublishMode::Copy,
+        OutsideLinks::Refuse,
     )
     .unwrap();
     assert_eq!(published.path, base.path().join("124"));

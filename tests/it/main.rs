@@ -3,7 +3,9 @@
 
 mod checkpoint;
 mod ckpt_cli;
+mod diff;
 mod export;
+mod graph_view;
 mod layout;
 mod onnx;
 mod proto_descriptors;

@@ -21,7 +21,7 @@
 //!   publishes nothing.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -34,36 +34,9 @@ use savedmodel_onnx::proto::{
 };
 use savedmodel_onnx::{ConvertOptions, OnnxModel};
 use savedmodel_tests::onnx_suite::{self, Outcome, Selection};
-use savedmodel_tests::paths::workspace_root;
+use savedmodel_tests::paths::{savedmodel_bin, workspace_root};
 use savedmodel_tests::tf::{self, Tensor, request};
 use serde_json::Value;
-
-/// The `savedmodel` binary (built by cargo for this test package's
-/// dependency on the CLI).
-fn savedmodel_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "savedmodel-cli",
-            "--bin",
-            "savedmodel",
-        ])
-        .current_dir(workspace_root());
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building savedmodel failed"
-    );
-    profile_dir.join("savedmodel")
-}
 
 #[test]
 fn the_node_suite_passes_what_it_passed() {
@@ -209,7 +182,7 @@ fn real_models_match_onnxruntime_through_tensorflow() {
         String::from_utf8_lossy(&listing.stderr)
     );
     let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
-    let bin = savedmodel_bin();
+    let bin = savedmodel_bin().to_path_buf();
     for model in listing.as_array().unwrap() {
         let name = model["name"].as_str().unwrap();
         let dir = work.path().join(name);

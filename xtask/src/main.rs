@@ -11,11 +11,13 @@
 //! - `export`: train a softmax regression on iris and publish it to `./models/iris/<version>/`
 //! - `export-bench`: time `savedmodel export` of a 100M-parameter MLP against copying its weights
 //! - `show-bench`: export an MNIST-style model end to end, and `savedmodel show` against `saved_model_cli show`
+//! - `diff-graph-bench`: `savedmodel diff` of two 1 GiB versions, `savedmodel graph` of 1,000 nodes
 #![allow(clippy::unwrap_used)]
 
 mod bench;
 mod ci;
 mod codegen;
+mod diff_graph_bench;
 mod doc_section;
 mod export;
 mod export_bench;
@@ -30,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N] | diff-graph-bench [--repeats N]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -62,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         "export" => export::run(rest),
         "export-bench" => export_bench::run(rest),
         "show-bench" => show_bench::run(&root, rest),
+        "diff-graph-bench" => diff_graph_bench::run(&root, rest),
         other => bail!("unknown task {other:?}\n{USAGE}"),
     }
     .with_context(|| format!("cargo xtask {task} failed"))

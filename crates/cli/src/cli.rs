@@ -39,4 +39,10 @@ pub(crate) enum Command {
     /// Build a SavedModel from trained weights (.safetensors, .npz or a
     /// checkpoint) and a model spec, and publish it as a new version.
     Export(commands::export::ExportArgs),
+    /// Compare two SavedModels (or two versions of a base path): signatures,
+    /// variables, ops, assets; exit 0 identical, 1 compatible, 3 breaking.
+    Diff(commands::diff::DiffArgs),
+    /// Draw the graph a signature runs: SVG (laid out without Graphviz), DOT
+    /// or self-contained HTML.
+    Graph(commands::graph::GraphArgs),
 }

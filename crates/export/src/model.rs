@@ -673,6 +673,25 @@ fn read_vocabulary(spec: &ExportSpec, path: &Path) -> Result<Vec<String>> {
         path: path.to_path_buf(),
         source,
     })?;
+    if !spec.allow_paths_outside_spec_dir {
+        let resolve = |p: &Path| {
+            std::fs::canonicalize(p).map_err(|source| Error::Io {
+                op: "resolving",
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let (dir, file) = (resolve(spec.dir())?, resolve(path)?);
+        if !file.starts_with(&dir) {
+            return Err(spec_error(format!(
+                "vocabulary {} resolves to {}, outside the spec's directory {}: move it there, \
+                 or pass --allow-paths-outside-spec",
+                path.display(),
+                file.display(),
+                dir.display()
+            )));
+        }
+    }
     if !meta.is_file() {
         return Err(spec_error(format!(
             "vocabulary {} is not a file",

@@ -278,6 +278,13 @@ pub struct ExportSpec {
     pub classes: ClassLabels,
     /// Optional input normalization.
     pub normalization: Option<Normalization>,
+    /// Whether files the spec names (the class vocabulary) may lie outside
+    /// the spec's directory. False unless the user asks
+    /// (`savedmodel export --allow-paths-outside-spec`): a spec handed to
+    /// us could otherwise name `/etc/passwd` or `../../secrets` and ship
+    /// the file in the SavedModel's `assets/`. Checked when the file is
+    /// read, after symbolic links are resolved.
+    pub allow_paths_outside_spec_dir: bool,
 }
 
 // ---- the TOML as written ----
@@ -649,7 +656,18 @@ impl ExportSpec {
             layers,
             classes,
             normalization,
+            allow_paths_outside_spec_dir: false,
         })
+    }
+
+    /// The directory the spec's relative paths are resolved against, and
+    /// that the files it names must lie in: the spec file's directory (the
+    /// current directory for a spec given as text).
+    pub fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        }
     }
 }
 

@@ -288,3 +288,38 @@ fn vocabulary_problems_are_clear() {
     let e = PreparedModel::prepare(&spec_for("missing.txt"), &weights(&[3, 2])).unwrap_err();
     assert!(e.to_string().contains("missing.txt"), "{e}");
 }
+
+#[test]
+fn a_vocabulary_outside_the_spec_directory_is_refused_unless_allowed() {
+    let root = tempfile::tempdir().unwrap();
+    let spec_dir = root.path().join("spec");
+    std::fs::create_dir(&spec_dir).unwrap();
+    let secret = root.path().join("passwd");
+    std::fs::write(&secret, "root\ndaemon\n").unwrap();
+    // By a relative path up, by an absolute path, and by a symbolic link
+    // inside the spec's directory that leads out of it.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, spec_dir.join("labels.txt")).unwrap();
+    let mut names = vec!["../passwd".to_owned(), secret.display().to_string()];
+    if cfg!(unix) {
+        names.push("labels.txt".to_owned());
+    }
+    for name in names {
+        let mut spec = ExportSpec::from_toml(
+            &format!("[model]\narchitecture = \"softmax_classifier\"\ninput_width = 3\n[classes]\nvocabulary = \"{name}\"\n[[layers]]\nkernel = \"w\"\nbias = \"b\"\n"),
+            spec_dir.join("spec.toml"),
+        )
+        .unwrap();
+        let e = PreparedModel::prepare(&spec, &weights(&[3, 2])).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("outside the spec's directory")
+                && text.contains("--allow-paths-outside-spec")
+                && text.contains(&name),
+            "{text}"
+        );
+        spec.allow_paths_outside_spec_dir = true;
+        let model = PreparedModel::prepare(&spec, &weights(&[3, 2])).unwrap();
+        assert_eq!(model.labels(), ["root", "daemon"]);
+    }
+}

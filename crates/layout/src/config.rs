@@ -105,6 +105,49 @@ impl ModelsConfig {
         }
     }
 
+    /// Edits the file at `path` under an exclusive lock: waits for any other
+    /// editor, reads the file (an empty config if it is missing and
+    /// `create` is true), runs `edit`, and saves the result if `edit`
+    /// succeeded and changed anything. Returns what `edit` returned.
+    ///
+    /// A plain [`load`](Self::load) + [`save`](Self::save) is last writer
+    /// wins: two editors that read the same text each save their own
+    /// change, and one is lost. Under the lock, each reads what the one
+    /// before saved. The lock is an `flock` on a hidden sibling,
+    /// `.<name>.lock` (the config file itself is replaced by each save, so
+    /// a lock on it would not exclude the next editor), kept rather than
+    /// removed (removing it would let two editors lock two different
+    /// files). It is released when the edit ends or the process dies.
+    ///
+    /// ```
+    /// use savedmodel_layout::ModelsConfig;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("models.config");
+    /// ModelsConfig::edit(&path, true, |c| c.add_model("a", "/models/a", "tensorflow"))?;
+    /// ModelsConfig::edit(&path, false, |c| c.add_model("b", "/models/b", "tensorflow"))?;
+    /// assert_eq!(ModelsConfig::load(&path)?.models().len(), 2);
+    /// Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn edit<T>(
+        path: &Path,
+        create: bool,
+        edit: impl FnOnce(&mut ModelsConfig) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = lock_config(path)?;
+        let mut config = if create {
+            Self::load_or_new(path)?
+        } else {
+            Self::load(path)?
+        };
+        let before = config.config.clone();
+        let result = edit(&mut config)?;
+        if config.config != before || !path.exists() {
+            config.save()?;
+        }
+        Ok(result)
+    }
+
     /// Parses `text` as the content of the file at `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let config =
@@ -333,6 +376,26 @@ impl ModelsConfig {
     }
 }
 
+/// Opens (creating it if needed) and locks `.<name>.lock` beside the file
+/// `path` leads to; the lock lasts as long as the returned file.
+fn lock_config(path: &Path) -> Result<fs::File> {
+    let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "models.config".to_owned());
+    let lock_path = savedmodel_staged::parent_dir(&target).join(format!(".{file_name}.lock"));
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+    crate::sys::lock_exclusive(&file).map_err(|e| Error::io("lock", &lock_path, e))?;
+    Ok(file)
+}
+
 /// A path resolved for comparison: canonical when it exists, otherwise
 /// without trailing separators.
 fn resolve(path: &Path) -> PathBuf {
@@ -373,6 +436,45 @@ model_config_list {
   }
 }
 "#;
+
+    #[test]
+    fn concurrent_editors_lose_no_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("models.config");
+        // Eight editors, each holding its own open lock file (as eight
+        // processes would), each adding one model after a pause between
+        // reading and saving that makes a lost update certain without the
+        // lock.
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let path = &path;
+                scope.spawn(move || {
+                    ModelsConfig::edit(path, true, |c| {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        c.add_model(&format!("m{i}"), &format!("/models/m{i}"), "tensorflow")
+                    })
+                    .unwrap();
+                });
+            }
+        });
+        let names: BTreeSet<String> = ModelsConfig::load(&path)
+            .unwrap()
+            .models()
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        assert_eq!(names, (0..8).map(|i| format!("m{i}")).collect());
+        // A failed edit saves nothing.
+        let before = fs::read(&path).unwrap();
+        let err = ModelsConfig::edit(&path, false, |c| c.add_model("m0", "/x", "tensorflow"));
+        assert!(err.is_err());
+        assert_eq!(fs::read(&path).unwrap(), before);
+        // Without create, a missing file is an error naming it.
+        let missing = dir.path().join("none.config");
+        let err = ModelsConfig::edit(&missing, false, |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("none.config"), "{err}");
+        assert!(!missing.exists());
+    }
 
     #[test]
     fn parses_serving_style_configs() {

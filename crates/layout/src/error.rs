@@ -115,6 +115,20 @@ pub enum Error {
         /// Why not.
         reason: &'static str,
     },
+    /// A symbolic link in the source directory of
+    /// [`publish_dir`](crate::publish_dir) leads outside it, and the caller
+    /// did not ask to follow such links
+    /// ([`OutsideLinks::Follow`](crate::OutsideLinks::Follow)).
+    #[error(
+        "cannot publish symbolic link {link}: it leads outside the source directory, to {target}; \
+         pass --follow-outside-links to publish what it points at"
+    )]
+    LinkLeadsOutside {
+        /// The link, inside the source directory.
+        link: PathBuf,
+        /// Where it leads (resolved).
+        target: PathBuf,
+    },
     /// The source directory of [`publish_dir`](crate::publish_dir) with
     /// [`PublishMode::Move`](crate::PublishMode::Move) is already a version
     /// of the base path.

@@ -282,6 +282,27 @@ mod tests {
     }
 
     #[test]
+    fn a_killed_builders_staging_directory_goes_and_a_live_ones_stays() {
+        let base = tempfile::tempdir().unwrap();
+        publish_n(base.path(), 1);
+        // What SavedModelBuilder::write_to(base/2) stages into while it runs.
+        let live = savedmodel_staged::StagedDir::create(&base.path().join("2")).unwrap();
+        fs::write(live.path().join("saved_model.pb"), b"half").unwrap();
+        // What a killed one left: the same name form, nobody holding it.
+        let dead = base.path().join(".3.tmp-00000000deadbeef");
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join("saved_model.pb"), b"half").unwrap();
+
+        let report = collect_garbage(base.path(), &GcOptions::default()).unwrap();
+        assert_eq!(report.removed_leftovers, std::slice::from_ref(&dead));
+        assert_eq!(report.live_leftovers, [live.path().to_path_buf()]);
+        assert!(!dead.exists());
+        assert!(live.path().join("saved_model.pb").exists());
+        drop(live);
+        assert_eq!(names(base.path()), ["1"]);
+    }
+
+    #[test]
     fn removes_dead_leftovers_and_keeps_live_ones() {
         let base = tempfile::tempdir().unwrap();
         publish_n(base.path(), 1);

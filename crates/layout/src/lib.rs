@@ -14,5 +14,7 @@ pub use gc::{GcOptions, GcReport, collect_garbage, leftover_in_use};
 pub use listing::{
     BaseListing, ChildKind, Duplicate, LeftoverChild, REMOVING_PREFIX, STAGING_PREFIX, VersionChild,
 };
-pub use publish::{NextVersion, PublishMode, Published, next_version, publish, publish_dir};
+pub use publish::{
+    NextVersion, OutsideLinks, PublishMode, Published, next_version, publish, publish_dir,
+};
 pub use version::{VersionPolicy, parse_version};

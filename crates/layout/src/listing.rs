@@ -58,7 +58,9 @@ pub struct VersionChild {
 }
 
 /// A child of the base path left by one of our exporters or removals (name
-/// starting with [`STAGING_PREFIX`] or [`REMOVING_PREFIX`]).
+/// starting with [`STAGING_PREFIX`] or [`REMOVING_PREFIX`]), or by a
+/// `SavedModelBuilder::write_to` into the base path (a
+/// `savedmodel_staged::StagedDir` name, `.<name>.tmp-<16 hex digits>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftoverChild {
     /// The child's name.
@@ -143,7 +145,9 @@ impl BaseListing {
                     kind,
                 });
             } else if let Some(text) = name.to_str().filter(|text| {
-                text.starts_with(STAGING_PREFIX) || text.starts_with(REMOVING_PREFIX)
+                text.starts_with(STAGING_PREFIX)
+                    || text.starts_with(REMOVING_PREFIX)
+                    || savedmodel_staged::is_temp_dir_name(text)
             }) {
                 leftovers.push(LeftoverChild {
                     name: text.to_owned(),

@@ -91,11 +91,12 @@ pub struct Published {
 /// Whether [`publish_dir`] copies the source directory or moves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PublishMode {
-    /// Copy into a staging directory; the source stays. Symbolic links are
-    /// followed: the version holds copies of what they point at, so it is
-    /// complete and self-contained (a copied link could dangle or change,
-    /// and a `variables` link that dangles makes TensorFlow serve
-    /// uninitialized weights).
+    /// Copy into a staging directory; the source stays. Symbolic links
+    /// inside the source are followed: the version holds copies of what they
+    /// point at, so it is complete and self-contained (a copied link could
+    /// dangle or change, and a `variables` link that dangles makes
+    /// TensorFlow serve uninitialized weights). Links leading out of the
+    /// source directory are governed by [`OutsideLinks`].
     #[default]
     Copy,
     /// Rename the source directory itself into place (it is fsynced first).
@@ -103,6 +104,24 @@ pub enum PublishMode {
     /// once moved. Across file systems this falls back to a copy followed by
     /// removing the source.
     Move,
+}
+
+/// What [`publish_dir`] does with a symbolic link inside the source
+/// directory whose target lies outside it.
+///
+/// A SavedModel handed to us may hold a link to `/etc/passwd` or to another
+/// model's files; a copy would publish that file's contents, and a move a
+/// link that Serving follows. So such links are refused unless the caller
+/// says otherwise (`savedmodel publish --follow-outside-links`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutsideLinks {
+    /// Refuse the publish, naming the link and where it leads.
+    #[default]
+    Refuse,
+    /// Copy what the link points at ([`PublishMode::Copy`]), or keep the
+    /// link as it is ([`PublishMode::Move`], where it must be absolute to
+    /// survive the move).
+    Follow,
 }
 
 /// The version number the next publish into the base path would take now.
@@ -212,12 +231,15 @@ where
 /// moved with [`PublishMode::Move`]), with the same guarantees as
 /// [`publish`].
 ///
-/// `src` must contain `saved_model.pb` or `saved_model.pbtxt`.
+/// `src` must contain `saved_model.pb` or `saved_model.pbtxt`. A symbolic
+/// link inside `src` that leads out of it is refused unless `outside_links`
+/// is [`OutsideLinks::Follow`].
 pub fn publish_dir(
     src: &Path,
     base: &Path,
     next: NextVersion,
     mode: PublishMode,
+    outside_links: OutsideLinks,
 ) -> Result<Published> {
     let src_meta =
         fs::symlink_metadata(src).map_err(|e| Error::io("read source directory", src, e))?;
@@ -243,7 +265,7 @@ pub fn publish_dir(
         });
     }
     match mode {
-        PublishMode::Copy => publish(base, next, |staging| copy_tree(src, staging)),
+        PublishMode::Copy => publish(base, next, |staging| copy_tree(src, staging, outside_links)),
         PublishMode::Move => {
             if src_real.parent() == Some(base_real.as_path()) {
                 let version = src_real
@@ -257,7 +279,7 @@ pub fn publish_dir(
                     });
                 }
             }
-            check_links_survive_move(src, &src_real)?;
+            check_links_survive_move(src, &src_real, outside_links)?;
             let listing = BaseListing::read(base)?;
             if let NextVersion::Explicit(_) = next {
                 next_version(&listing, next)?;
@@ -270,7 +292,8 @@ pub fn publish_dir(
                     Ok(published)
                 }
                 Err(Error::Io { source, .. }) if is_cross_device(&source) => {
-                    let published = publish(base, next, |staging| copy_tree(src, staging))?;
+                    let published =
+                        publish(base, next, |staging| copy_tree(src, staging, outside_links))?;
                     fs::remove_dir_all(src)
                         .map_err(|e| Error::io("remove moved source directory", src, e))?;
                     sync_parent(&src_real)?;
@@ -296,7 +319,11 @@ fn sync_parent(path: &Path) -> Result<()> {
 /// Refuses a move when a symbolic link inside `src` would not point at the
 /// same thing from the version directory: a dangling link, a relative link
 /// leading out of `src`, or an absolute link into `src`.
-fn check_links_survive_move(src: &Path, src_real: &Path) -> Result<()> {
+fn check_links_survive_move(
+    src: &Path,
+    src_real: &Path,
+    outside_links: OutsideLinks,
+) -> Result<()> {
     let mut dirs = vec![src.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let entries = fs::read_dir(&dir).map_err(|e| Error::io("list directory", &dir, e))?;
@@ -322,6 +349,12 @@ fn check_links_survive_move(src: &Path, src_real: &Path) -> Result<()> {
                 });
             };
             let inside = resolved.starts_with(src_real);
+            if !inside && outside_links == OutsideLinks::Refuse {
+                return Err(Error::LinkLeadsOutside {
+                    link: path,
+                    target: resolved,
+                });
+            }
             if target.is_absolute() && inside {
                 return Err(Error::UnpublishableSymlink {
                     link: path,
@@ -540,9 +573,9 @@ pub(crate) fn sync_tree(root: &Path) -> Result<bool> {
 /// followed, so `dst` holds copies of what they point at; a dangling link, or
 /// one leading back to a directory already being copied (a loop), is an
 /// error.
-pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn copy_tree(src: &Path, dst: &Path, outside_links: OutsideLinks) -> Result<()> {
     let src_real = fs::canonicalize(src).map_err(|e| Error::io("resolve", src, e))?;
-    let mut copied_dirs = std::collections::HashSet::from([src_real]);
+    let mut copied_dirs = std::collections::HashSet::from([src_real.clone()]);
     let mut stack = vec![(src.to_path_buf(), dst.to_path_buf())];
     while let Some((from_dir, to_dir)) = stack.pop() {
         let entries =
@@ -565,6 +598,13 @@ pub(crate) fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
                     }
                     Err(e) => return Err(Error::io("follow symbolic link", &from, e)),
                 };
+                if outside_links == OutsideLinks::Refuse {
+                    let target =
+                        fs::canonicalize(&from).map_err(|e| Error::io("resolve", &from, e))?;
+                    if !target.starts_with(&src_real) {
+                        return Err(Error::LinkLeadsOutside { link: from, target });
+                    }
+                }
             }
             if kind.is_dir() {
                 let real = fs::canonicalize(&from).map_err(|e| Error::io("resolve", &from, e))?;

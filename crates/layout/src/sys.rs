@@ -60,6 +60,34 @@ pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Takes an exclusive `flock` on `file`, waiting while another open file
+/// description holds it. Released when `file` is closed or the process
+/// dies (see [`try_lock_exclusive`]).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock only reads the descriptor number; `file` owns that
+        // descriptor and keeps it open for the duration of the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Without `flock`, edits are not serialized.
+#[cfg(not(unix))]
+pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
+    let _ = file;
+    Ok(())
+}
+
 /// Without `flock`, no staging directory is ever known to be dead: garbage
 /// collection leaves them all alone.
 #[cfg(not(unix))]

@@ -9,7 +9,7 @@ use savedmodel::proto::tensorflow::TensorInfo;
 use savedmodel::reader::{MetaGraph, tensor_names};
 use savedmodel::show;
 use savedmodel::validate::{ValidateOptions, validate};
-use savedmodel_layout::{BaseListing, NextVersion, PublishMode, publish_dir};
+use savedmodel_layout::{BaseListing, NextVersion, OutsideLinks, PublishMode, publish_dir};
 
 use crate::checkpoint::Checkpoint;
 use crate::errors::{invalid_argument, layout_error, saved_model_error};
@@ -303,16 +303,24 @@ impl PySavedModel {
 /// Publishes the SavedModel directory `src` under TensorFlow Serving's base
 /// path `base` as a new version, atomically (as `savedmodel publish`): the
 /// next number after the highest, or `version`; `move=True` renames `src`
-/// instead of copying it. Returns `(version, path)`.
+/// instead of copying it. Symbolic links leading out of `src` are refused
+/// unless `follow_outside_links=True` (`--follow-outside-links`). Returns
+/// `(version, path)`.
 #[pyfunction]
-#[pyo3(signature = (src, base, *, version = None, r#move = false))]
+#[pyo3(signature = (src, base, *, version = None, r#move = false, follow_outside_links = false))]
 pub(crate) fn publish(
     py: Python<'_>,
     src: PathBuf,
     base: PathBuf,
     version: Option<i64>,
     r#move: bool,
+    follow_outside_links: bool,
 ) -> PyResult<(i64, PathBuf)> {
+    let outside_links = if follow_outside_links {
+        OutsideLinks::Follow
+    } else {
+        OutsideLinks::Refuse
+    };
     let next = version.map_or(NextVersion::Increment, NextVersion::Explicit);
     let mode = if r#move {
         PublishMode::Move
@@ -320,7 +328,7 @@ pub(crate) fn publish(
         PublishMode::Copy
     };
     let published = py
-        .detach(|| publish_dir(&src, &base, next, mode))
+        .detach(|| publish_dir(&src, &base, next, mode, outside_links))
         .map_err(layout_error)?;
     Ok((published.version, published.path))
 }

@@ -15,10 +15,20 @@ use crate::sys::{parent_dir, rename_no_replace, sync_dir, temp_dir_name};
 /// fsyncs the files it writes (when it wants them durable); the commit
 /// fsyncs the directory itself, renames it, and fsyncs the directory holding
 /// the target.
+///
+/// A directory made by [`create`](Self::create) is locked (an exclusive
+/// `flock` on the directory, held until the `StagedDir` is dropped, and
+/// dropped by the kernel if the process dies), so that a garbage collector
+/// can tell a live writer's staging directory from a killed one's: if the
+/// lock can be taken, the writer is gone.
 #[derive(Debug)]
 pub struct StagedDir {
     path: PathBuf,
     committed: bool,
+    /// The open directory holding the lock; `None` where the file system
+    /// does not lock (the collector then finds it unlockable too and leaves
+    /// it).
+    _lock: Option<fs::File>,
 }
 
 impl StagedDir {
@@ -36,9 +46,13 @@ impl StagedDir {
             path: path.clone(),
             source,
         })?;
+        let lock = fs::File::open(&path).ok().filter(|dir| {
+            rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
+        });
         Ok(StagedDir {
             path,
             committed: false,
+            _lock: lock,
         })
     }
 
@@ -50,6 +64,7 @@ impl StagedDir {
         StagedDir {
             path,
             committed: false,
+            _lock: None,
         }
     }
 

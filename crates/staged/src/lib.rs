@@ -66,5 +66,6 @@ pub use dir::StagedDir;
 pub use error::{Error, Result};
 pub use file::{StagedFile, commit_all};
 pub use sys::{
-    parent_dir, random_u64, rename_no_replace, sync_dir, temp_dir_name, temp_file_name, with_suffix,
+    is_temp_dir_name, parent_dir, random_u64, rename_no_replace, sync_dir, temp_dir_name,
+    temp_file_name, with_suffix,
 };

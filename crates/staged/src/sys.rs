@@ -55,6 +55,23 @@ pub fn temp_dir_name(target: &Path) -> Option<PathBuf> {
     Some(parent_dir(target).join(temp))
 }
 
+/// Whether `name` has the form of [`temp_dir_name`]: `.<name>.tmp-` and 16
+/// lowercase hex digits. What a killed writer leaves; collectors use this
+/// to recognise it.
+pub fn is_temp_dir_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((stem, digits)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    !stem.is_empty()
+        && digits.len() == 16
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The directory holding `path` (`.` for a bare file name).
 pub fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -187,6 +204,27 @@ mod tests {
         assert!(!a.exists());
         rename_checked(&c, &a).unwrap();
         assert!(a.join("x").exists());
+    }
+
+    #[test]
+    fn temporary_directory_names_are_recognised() {
+        for _ in 0..20 {
+            let temp = temp_dir_name(Path::new("/models/m/7")).unwrap();
+            assert!(is_temp_dir_name(
+                temp.file_name().unwrap().to_str().unwrap()
+            ));
+        }
+        for name in [
+            "7",
+            ".7.tmp-",
+            ".tmp-0123456789abcdef",
+            "7.tmp-0123456789abcdef",
+            ".7.tmp-0123456789ABCDEF",
+            ".7.tmp-0123456789abcde",
+            ".7.tmp-0123456789abcdefa",
+        ] {
+            assert!(!is_temp_dir_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -112,12 +112,13 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
             platform,
             policy,
         } => {
-            let mut models = ModelsConfig::load_or_new(&config)?;
-            models.add_model(&name, &base_path, &platform)?;
-            if let Some(policy) = &policy {
-                models.set_policy(&name, policy)?;
-            }
-            models.save()?;
+            ModelsConfig::edit(&config, true, |models| {
+                models.add_model(&name, &base_path, &platform)?;
+                if let Some(policy) = &policy {
+                    models.set_policy(&name, policy)?;
+                }
+                Ok(())
+            })?;
             writeln!(
                 out,
                 "added model {name:?} ({base_path}) to {}",
@@ -136,9 +137,7 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
             name,
             policy,
         } => {
-            let mut models = ModelsConfig::load(&config)?;
-            models.set_policy(&name, &policy)?;
-            models.save()?;
+            ModelsConfig::edit(&config, false, |models| models.set_policy(&name, &policy))?;
             writeln!(out, "model {name:?} now uses policy {policy}")?;
         }
         ConfigCommand::SetLabel {
@@ -148,9 +147,9 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
             version,
             force,
         } => {
-            let mut models = ModelsConfig::load(&config)?;
-            models.set_label(&name, &label, version, force)?;
-            models.save()?;
+            ModelsConfig::edit(&config, false, |models| {
+                models.set_label(&name, &label, version, force)
+            })?;
             writeln!(
                 out,
                 "label {label:?} of model {name:?} now points at version {version}"
@@ -161,9 +160,7 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
             name,
             label,
         } => {
-            let mut models = ModelsConfig::load(&config)?;
-            if models.remove_label(&name, &label)? {
-                models.save()?;
+            if ModelsConfig::edit(&config, false, |models| models.remove_label(&name, &label))? {
                 writeln!(out, "removed label {label:?} of model {name:?}")?;
             } else {
                 anyhow::bail!(

@@ -102,6 +102,11 @@ pub(crate) struct ExportArgs {
     /// an .npz file with one array per ONNX input name (one predict request).
     #[arg(long, value_name = "FILE.csv|FILE.npz")]
     pub(super) warmup_inputs: Option<PathBuf>,
+    /// Let the spec name files (the class vocabulary) outside its own
+    /// directory; refused by default, so that a spec handed to you cannot
+    /// ship /etc/passwd in the model's assets.
+    #[arg(long, requires = "spec")]
+    pub(super) allow_paths_outside_spec: bool,
 }
 
 fn parse_policy(text: &str) -> Result<NextVersion, String> {
@@ -160,7 +165,8 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
     let (Some(spec_path), Some(weights_path)) = (&args.spec, &args.weights) else {
         bail!("--spec and --weights are required without --onnx");
     };
-    let spec = ExportSpec::from_file(spec_path)?;
+    let mut spec = ExportSpec::from_file(spec_path)?;
+    spec.allow_paths_outside_spec_dir = args.allow_paths_outside_spec;
     let weights = open_weights(weights_path)?;
     let model = PreparedModel::prepare(&spec, &weights)?;
     let warmup = match (&args.warmup_inputs, args.warmup_examples) {

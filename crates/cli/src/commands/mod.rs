@@ -2,8 +2,10 @@
 
 pub(crate) mod ckpt;
 pub(crate) mod config;
+pub(crate) mod diff;
 pub(crate) mod export;
 mod export_onnx;
+pub(crate) mod graph;
 pub(crate) mod publish;
 pub(crate) mod show;
 pub(crate) mod validate;
@@ -23,5 +25,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(args, &mut std::io::stdout().lock()),
         Command::Validate(args) => validate::run(args, &mut std::io::stdout().lock()),
         Command::Export(args) => export::run(args, &mut std::io::stdout().lock()),
+        Command::Diff(args) => diff::run(args, &mut std::io::stdout().lock()),
+        Command::Graph(args) => graph::run(args, &mut std::io::stdout().lock()),
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use savedmodel_layout::{NextVersion, PublishMode, publish_dir};
+use savedmodel_layout::{NextVersion, OutsideLinks, PublishMode, publish_dir};
 
 /// `savedmodel publish`.
 #[derive(Debug, Args)]
@@ -20,7 +20,9 @@ if the publish fails or is killed, at most a staging directory remains, which
 
 A copy follows symbolic links, so the version holds what they point at; a
 dangling link is an error. --move renames SRC_DIR itself and refuses links that
-would dangle or point elsewhere from the new place.
+would dangle or point elsewhere from the new place. A link that leads out of
+SRC_DIR (to /etc/passwd, or to another model's files) is refused unless
+--follow-outside-links is given.
 
 Examples:
   savedmodel publish ./export /models/mnist
@@ -46,6 +48,10 @@ pub(crate) struct PublishArgs {
     /// Move SRC_DIR into place instead of copying it.
     #[arg(long = "move")]
     move_source: bool,
+    /// Publish what symbolic links leading out of SRC_DIR point at (copied;
+    /// kept as links with --move) instead of refusing them.
+    #[arg(long)]
+    follow_outside_links: bool,
 }
 
 fn parse_numbering(text: &str) -> Result<NextVersion, String> {
@@ -65,7 +71,12 @@ pub(crate) fn run(args: PublishArgs, out: &mut dyn Write) -> anyhow::Result<Exit
     } else {
         PublishMode::Copy
     };
-    let published = publish_dir(&args.src_dir, &args.base, next, mode)?;
+    let outside_links = if args.follow_outside_links {
+        OutsideLinks::Follow
+    } else {
+        OutsideLinks::Refuse
+    };
+    let published = publish_dir(&args.src_dir, &args.base, next, mode, outside_links)?;
     writeln!(
         out,
         "published {} as version {} at {}",

@@ -254,11 +254,28 @@ fn publish_dir_copies_and_moves() {
     let src = dir.path().join("model");
     fs::create_dir(&src).unwrap();
     write_model(&src).unwrap();
-    // A relative link inside the directory, and an absolute one out of it.
+    // A relative link inside the directory, and an absolute one out of it
+    // (followed only when asked).
     symlink("saved_model.pb", src.join("link")).unwrap();
     symlink(&shared, src.join("assets")).unwrap();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::LinkLeadsOutside { .. }), "{err}");
 
-    let copied = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap();
+    let copied = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Follow,
+    )
+    .unwrap();
     assert_eq!(copied.version, 1);
     assert!(src.join("saved_model.pb").exists());
     assert_eq!(
@@ -280,7 +297,23 @@ fn publish_dir_copies_and_moves() {
     );
 
     // Both links mean the same from the new place, so a move is fine.
-    let moved = publish_dir(&src, &base, NextVersion::Explicit(5), PublishMode::Move).unwrap();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Explicit(5),
+        PublishMode::Move,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::LinkLeadsOutside { .. }), "{err}");
+    let moved = publish_dir(
+        &src,
+        &base,
+        NextVersion::Explicit(5),
+        PublishMode::Move,
+        OutsideLinks::Follow,
+    )
+    .unwrap();
     assert_eq!(moved.version, 5);
     assert!(!src.exists());
     assert!(moved.path.join("variables/variables.index").exists());
@@ -310,7 +343,14 @@ fn move_across_file_systems_copies_then_removes() {
     fs::create_dir(&src).unwrap();
     write_model(&src).unwrap();
     let base = tempfile::tempdir().unwrap();
-    let moved = publish_dir(&src, base.path(), NextVersion::Increment, PublishMode::Move).unwrap();
+    let moved = publish_dir(
+        &src,
+        base.path(),
+        NextVersion::Increment,
+        PublishMode::Move,
+        OutsideLinks::Refuse,
+    )
+    .unwrap();
     assert_eq!(moved.version, 1);
     assert!(!src.exists());
     assert_eq!(
@@ -336,29 +376,64 @@ fn publish_dir_refuses_links_that_would_break() {
 
     // A dangling link: copying it would publish a hole.
     symlink("nowhere", src.join("variables/extra")).unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(is_link_error(&err, "dangles"), "{err}");
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Move).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Move,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(is_link_error(&err, "dangles"), "{err}");
     fs::remove_file(src.join("variables/extra")).unwrap();
 
     // A loop.
     symlink("..", src.join("variables/up")).unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(is_link_error(&err, "already being copied"), "{err}");
     fs::remove_file(src.join("variables/up")).unwrap();
 
     // Moving would change what these point at.
     fs::write(dir.path().join("outside"), b"o").unwrap();
     symlink("../outside", src.join("rel")).unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Move).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Move,
+        OutsideLinks::Follow,
+    )
+    .unwrap_err();
     assert!(
         is_link_error(&err, "leads out of the source directory"),
         "{err}"
     );
     fs::remove_file(src.join("rel")).unwrap();
     symlink(src.join("saved_model.pb"), src.join("abs")).unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Move).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Move,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(is_link_error(&err, "by an absolute path"), "{err}");
     fs::remove_file(src.join("abs")).unwrap();
 
@@ -367,12 +442,20 @@ fn publish_dir_refuses_links_that_would_break() {
     assert!(src.join("saved_model.pb").exists());
 
     // Moving a version onto another number of the same base is refused.
-    let published = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap();
+    let published = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap();
     let err = publish_dir(
         &published.path,
         &base,
         NextVersion::Increment,
         PublishMode::Move,
+        OutsideLinks::Refuse,
     )
     .unwrap_err();
     assert!(
@@ -389,13 +472,34 @@ fn publish_dir_refuses_non_models_and_loops() {
     fs::create_dir(&src).unwrap();
     let base = src.join("versions");
     fs::create_dir(&base).unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::NotSavedModel { .. }), "{err}");
     assert!(err.to_string().contains("saved_model.pb"), "{err}");
     fs::write(src.join("saved_model.pb"), b"x").unwrap();
-    let err = publish_dir(&src, &base, NextVersion::Increment, PublishMode::Copy).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::BaseInsideSource { .. }), "{err}");
-    let err = publish_dir(&src, &src, NextVersion::Increment, PublishMode::Move).unwrap_err();
+    let err = publish_dir(
+        &src,
+        &src,
+        NextVersion::Increment,
+        PublishMode::Move,
+        OutsideLinks::Refuse,
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::BaseInsideSource { .. }), "{err}");
 }
 
@@ -425,4 +529,75 @@ fn concurrent_threads_get_distinct_versions() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted, (1..=20).collect::<Vec<_>>());
+}
+
+#[cfg(unix)]
+#[test]
+fn links_out_of_the_source_are_refused_unless_followed_on_request() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base");
+    fs::create_dir(&base).unwrap();
+    // A hostile model: an asset that is a link to a file outside the model
+    // (as it might be to /etc/passwd), and one by a relative path up.
+    let secret = dir.path().join("secret.txt");
+    fs::write(&secret, b"root:x:0:0").unwrap();
+    let src = dir.path().join("model");
+    fs::create_dir(&src).unwrap();
+    write_model(&src).unwrap();
+    fs::create_dir(src.join("assets")).unwrap();
+    for link in [secret.clone(), PathBuf::from("../../secret.txt")] {
+        symlink(&link, src.join("assets/vocab.txt")).unwrap();
+        for mode in [PublishMode::Copy, PublishMode::Move] {
+            let err = publish_dir(
+                &src,
+                &base,
+                NextVersion::Increment,
+                mode,
+                OutsideLinks::Refuse,
+            )
+            .unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, Error::LinkLeadsOutside { target, .. } if *target == fs::canonicalize(&secret).unwrap()),
+                "{text}"
+            );
+            assert!(
+                text.contains("assets/vocab.txt") && text.contains("--follow-outside-links"),
+                "{text}"
+            );
+        }
+        fs::remove_file(src.join("assets/vocab.txt")).unwrap();
+    }
+    // Nothing was published, and the source is untouched.
+    assert!(children(&base).is_empty());
+    assert!(src.join("saved_model.pb").exists());
+    // A link that stays inside is fine.
+    symlink("../saved_model.pb", src.join("assets/graph")).unwrap();
+    let published = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Refuse,
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(published.path.join("assets/graph")).unwrap(),
+        b"graph"
+    );
+    // Asked for, the outside file is copied.
+    symlink(&secret, src.join("assets/vocab.txt")).unwrap();
+    let published = publish_dir(
+        &src,
+        &base,
+        NextVersion::Increment,
+        PublishMode::Copy,
+        OutsideLinks::Follow,
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(published.path.join("assets/vocab.txt")).unwrap(),
+        b"root:x:0:0"
+    );
 }

@@ -134,6 +134,14 @@ impl Ctx {
         Ok(tensor)
     }
 
+    /// Defines ONNX value `name` as the same value as `existing` (in the
+    /// same layouts).
+    pub(crate) fn alias(&mut self, name: &str, existing: &str) -> Result<()> {
+        let slot = self.slot(existing)?.clone();
+        self.values.insert(name.to_owned(), slot);
+        Ok(())
+    }
+
     /// Whether ONNX value `name` is defined.
     pub(crate) fn is_defined(&self, name: &str) -> bool {
         self.values.contains_key(name)

@@ -482,3 +482,82 @@ fn a_loop_becomes_a_while_with_body_and_condition_functions_capturing_outer_valu
     let ys = crate::convert::output_named(&converted, "ys").unwrap();
     assert_eq!(ys.shape().dims(), Some(&[-1i64, 3][..]));
 }
+
+/// `If(c) { y = x * x } else { y = x + w }`, `w` an outer initializer
+/// the else branch captures.
+fn if_model(cond_is_constant: bool) -> Arc<OnnxModel> {
+    let branch = |name: &str, inner: NodeProto| GraphProto {
+        name: Some(name.into()),
+        node: vec![inner],
+        output: vec![ValueInfoProto {
+            name: Some(format!("{name}_y")),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let then_g = branch("then", node("Mul", &["x", "x"], "then_y", vec![]));
+    let else_g = branch("else", node("Add", &["x", "w"], "else_y", vec![]));
+    let choose = node(
+        "If",
+        &["c"],
+        "y",
+        vec![
+            graph_attr("then_branch", then_g),
+            graph_attr("else_branch", else_g),
+        ],
+    );
+    let mut initializer = vec![weights("w", &[3])];
+    let mut inputs = vec![float_value("x", &[3])];
+    let mut c = float_value("c", &[]);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = c.r#type.as_mut()
+    {
+        t.elem_type = Some(DataType::Bool as i32);
+    }
+    if cond_is_constant {
+        initializer.push(TensorProto {
+            name: Some("c".into()),
+            data_type: Some(DataType::Bool as i32),
+            raw_data: Some(vec![0u8].into()),
+            ..Default::default()
+        });
+    } else {
+        inputs.push(c);
+    }
+    model_of(vec![choose], initializer, inputs, "y")
+}
+
+#[test]
+fn an_if_on_a_run_time_condition_becomes_tensorflow_if_over_two_functions() {
+    let converted = crate::convert(&if_model(false), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "If"), 1);
+    let functions = converted.graph.functions();
+    assert_eq!(functions.len(), 2, "a then and an else function");
+    // Both take the captured input x; w is a constant inside the else branch.
+    for f in functions {
+        assert_eq!(f.signature.as_ref().unwrap().input_arg.len(), 1);
+    }
+    assert!(
+        functions
+            .iter()
+            .any(|f| f.node_def.iter().any(|n| n.op == "Mul"))
+    );
+    assert!(
+        functions
+            .iter()
+            .any(|f| f.node_def.iter().any(|n| n.op == "AddV2"))
+    );
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[3i64][..]));
+}
+
+#[test]
+fn an_if_on_a_constant_condition_inlines_the_branch_taken() {
+    let converted = crate::convert(&if_model(true), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "If"), 0);
+    assert!(converted.graph.functions().is_empty());
+    assert_eq!(op_count(&converted, "AddV2"), 1, "false: the else branch");
+    assert_eq!(op_count(&converted, "Mul"), 0);
+}

@@ -148,7 +148,12 @@ def export(
     to a new SavedModel directory ``out_dir``; returns it."""
 
 def publish(
-    src: _Path, base: _Path, *, version: int | None = None, move: bool = False
+    src: _Path,
+    base: _Path,
+    *,
+    version: int | None = None,
+    move: bool = False,
+    follow_outside_links: bool = False,
 ) -> tuple[int, Path]:
     """Publishes SavedModel directory ``src`` under base path ``base`` as a new version, atomically."""
 

@@ -1,4 +1,5 @@
-//! Control flow: `Loop` as TensorFlow's functional `While`.
+//! Control flow: `Loop` as TensorFlow's functional `While`, `If` as its
+//! `If` (or, on a condition known at conversion, the branch taken, inline).
 //!
 //! ONNX's `Loop(M, cond, v...)` runs its `body` subgraph
 //! `(iteration_num, cond, v...) -> (cond, v..., scan...)` while the
@@ -35,6 +36,7 @@ use crate::{GraphView, NodeView, Result};
 pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     let f: Converter = match op_type {
         "Loop" => loop_,
+        "If" => if_,
         _ => return None,
     };
     Some(f)
@@ -544,4 +546,159 @@ fn function_name(graph: &Graph, base: &str, what: &str) -> String {
         k += 1;
     }
     name
+}
+
+/// `If(cond)`: with `cond` known, the branch taken, converted in place;
+/// otherwise TensorFlow's `If` over two functions that take the values
+/// either branch captures.
+fn if_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let cond = super::required_input(ctx, node, 0)?;
+    let then_g = node
+        .attr_graph("then_branch")?
+        .ok_or_else(|| ctx.error("the then_branch attribute is required"))?;
+    let else_g = node
+        .attr_graph("else_branch")?
+        .ok_or_else(|| ctx.error("the else_branch attribute is required"))?;
+    let outputs: Vec<&str> = node.proto().output.iter().map(String::as_str).collect();
+    for branch in [&then_g, &else_g] {
+        if branch.proto().output.len() != outputs.len() {
+            return Err(ctx.error(format!(
+                "a branch gives {} outputs, the node has {}",
+                branch.proto().output.len(),
+                outputs.len()
+            )));
+        }
+    }
+    if let Some(known) = ctx
+        .constant(cond)
+        .and_then(|t| crate::convert::constant::to_i64(t).ok())
+    {
+        let taken = if known.first().is_some_and(|&c| c != 0) {
+            &then_g
+        } else {
+            &else_g
+        };
+        for init in &taken.proto().initializer {
+            ctx.add_initializer(init)?;
+        }
+        for inner in taken.nodes() {
+            super::convert_node(ctx, &inner)?;
+        }
+        ctx.begin_node(node);
+        for (out, result) in outputs.iter().zip(&taken.proto().output) {
+            if !out.is_empty() {
+                ctx.alias(out, result.name())?;
+            }
+        }
+        return Ok(());
+    }
+
+    let base = ctx.node_name(node);
+    let mut const_captures: Vec<(String, Tensor)> = Vec::new();
+    let mut carried_captures: Vec<String> = Vec::new();
+    for branch in [&then_g, &else_g] {
+        for name in captured(branch)? {
+            if const_captures.iter().any(|(n, _)| *n == name) || carried_captures.contains(&name) {
+                continue;
+            }
+            if !ctx.is_defined(&name) {
+                return Err(ctx.error(format!("a branch uses {name:?}, which is not defined")));
+            }
+            match ctx.constant(&name) {
+                Some(t) => const_captures.push((name, t.clone())),
+                None => carried_captures.push(name),
+            }
+        }
+    }
+    let mut inputs = vec![reshape_scalar(ctx, &sub(&base, "cond"), cond)?];
+    let mut captured_types = Vec::new();
+    let mut captured_shapes = Vec::new();
+    for name in &carried_captures {
+        let slot = ctx.slot(name)?.clone();
+        inputs.push(ctx.plain(name)?);
+        captured_types.push(slot.dtype);
+        captured_shapes.push(slot.shape);
+    }
+    let mut branches = Vec::new();
+    for branch in [&then_g, &else_g] {
+        let mut b = ctx.for_body();
+        b.begin_node(node);
+        let mut args = Vec::new();
+        for (j, name) in carried_captures.iter().enumerate() {
+            args.push(b.add_arg(
+                name,
+                &format!("captured{j}"),
+                captured_types[j],
+                captured_shapes[j].clone(),
+            )?);
+        }
+        for (name, value) in &const_captures {
+            b.set_constant(name, value.clone());
+        }
+        for init in &branch.proto().initializer {
+            b.add_initializer(init)?;
+        }
+        for inner in branch.nodes() {
+            super::convert_node(&mut b, &inner)?;
+        }
+        b.begin_node(node);
+        let mut results = Vec::new();
+        let mut shapes = Vec::new();
+        for (r, out) in branch.proto().output.iter().enumerate() {
+            let slot = b.slot(out.name())?.clone();
+            let value = b.plain(out.name())?;
+            results.push(b.op1(
+                "Identity",
+                &format!("result{r}"),
+                &[&value],
+                &[("T", Attr::Type(slot.dtype))],
+                slot.shape.clone(),
+            )?);
+            shapes.push(slot.shape);
+        }
+        branches.push((b.into_graph(), args, results, shapes));
+    }
+    let (then_graph, then_args, then_results, then_shapes) = &branches[0];
+    let (else_graph, else_args, else_results, else_shapes) = &branches[1];
+    let tout: Vec<DType> = then_results.iter().map(Output::dtype).collect();
+    let else_types: Vec<DType> = else_results.iter().map(Output::dtype).collect();
+    if tout != else_types {
+        return Err(ctx.error(format!(
+            "the branches give different dtypes: {tout:?} and {else_types:?}"
+        )));
+    }
+    let shapes: Vec<Shape> = then_shapes
+        .iter()
+        .zip(else_shapes)
+        .map(|(a, b)| relax(a, b))
+        .collect();
+    let then_fn = function_name(ctx.graph(), &base, "then");
+    ctx.graph_mut()
+        .add_function(&then_fn, then_graph, then_args, then_results)
+        .map_err(|e| ctx.build_error(e))?;
+    let else_fn = function_name(ctx.graph(), &base, "else");
+    ctx.graph_mut()
+        .add_function(&else_fn, else_graph, else_args, else_results)
+        .map_err(|e| ctx.build_error(e))?;
+    let refs: Vec<&Output> = inputs.iter().collect();
+    let outs = ctx.op(
+        "If",
+        &base,
+        &refs,
+        &[
+            ("Tcond", Attr::Type(DType::Bool)),
+            ("Tin", Attr::TypeList(captured_types)),
+            ("Tout", Attr::TypeList(tout)),
+            ("then_branch", Attr::Func(then_fn)),
+            ("else_branch", Attr::Func(else_fn)),
+            ("output_shapes", Attr::ShapeList(shapes.clone())),
+        ],
+        shapes.clone(),
+    )?;
+    for ((name, value), shape) in outputs.iter().zip(outs).zip(shapes) {
+        if !name.is_empty() {
+            ctx.set_plain(name, value, shape);
+        }
+    }
+    Ok(())
 }
