@@ -561,3 +561,66 @@ fn an_if_on_a_constant_condition_inlines_the_branch_taken() {
     assert_eq!(op_count(&converted, "AddV2"), 1, "false: the else branch");
     assert_eq!(op_count(&converted, "Mul"), 0);
 }
+
+/// `QuantizeLinear(x, scale, zero_point)` over `x` [2, 3] with a scale and
+/// an int8 zero point of shape `param_dims` (empty: per tensor).
+fn quantize_model(param_dims: &[i64], block_size: Option<i64>) -> Arc<OnnxModel> {
+    let n: i64 = param_dims.iter().product();
+    let scale = TensorProto {
+        name: Some("scale".into()),
+        data_type: Some(DataType::Float as i32),
+        dims: param_dims.to_vec(),
+        raw_data: Some(
+            (0..n)
+                .flat_map(|_| 0.5f32.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let zero = TensorProto {
+        name: Some("zero".into()),
+        data_type: Some(DataType::Int8 as i32),
+        dims: param_dims.to_vec(),
+        raw_data: Some(vec![3u8; n as usize].into()),
+        ..Default::default()
+    };
+    let mut attrs = vec![int("axis", 1)];
+    if let Some(b) = block_size {
+        attrs.push(int("block_size", b));
+    }
+    model_of(
+        vec![node("QuantizeLinear", &["x", "scale", "zero"], "y", attrs)],
+        vec![scale, zero],
+        vec![float_value("x", &[2, 3])],
+        "y",
+    )
+}
+
+#[test]
+fn quantize_linear_rounds_half_to_even_and_saturates_to_the_zero_points_type() {
+    for dims in [&[][..], &[1][..], &[3][..]] {
+        let converted =
+            crate::convert(&quantize_model(dims, None), &ConvertOptions::default()).unwrap();
+        assert_eq!(op_count(&converted, "Rint"), 1, "{dims:?}");
+        assert_eq!(op_count(&converted, "Maximum"), 1);
+        assert_eq!(op_count(&converted, "Minimum"), 1);
+        let y = crate::convert::output_named(&converted, "y").unwrap();
+        assert_eq!(y.dtype(), savedmodel_graph::DType::Int8);
+        assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
+    }
+}
+
+#[test]
+fn blocked_quantization_is_refused_by_name() {
+    let err = crate::convert(
+        &quantize_model(&[2, 2], Some(2)),
+        &ConvertOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("blocked quantization") && err.contains("QuantizeLinear"),
+        "{err}"
+    );
+}

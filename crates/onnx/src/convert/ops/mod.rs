@@ -22,6 +22,7 @@ mod more;
 mod nn;
 mod norm;
 mod pool;
+mod quant;
 mod reduce;
 mod resize;
 mod shape;
@@ -50,6 +51,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| index::lookup(op_type))
         .or_else(|| resize::lookup(op_type))
         .or_else(|| control::lookup(op_type))
+        .or_else(|| quant::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default

@@ -123,6 +123,16 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
 /// Defines the node's output as ONNX value `x` cast to `to` (folded when
 /// `x` is known and the conversion exact), in `x`'s layout.
+/// The largest finite value of the float8 types TensorFlow computes with
+/// (`E4M3FN`, `E5M2`), to which ONNX saturates; `None` for other types.
+pub(super) fn float8_largest(dtype: DType) -> Option<f64> {
+    match dtype {
+        DType::Float8E4M3FN => Some(448.0),
+        DType::Float8E5M2 => Some(57344.0),
+        _ => None,
+    }
+}
+
 pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) -> Result<()> {
     let out = output0(ctx, node)?;
     let from = ctx.slot(x)?.dtype;
@@ -155,11 +165,7 @@ pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) ->
     // ONNX saturates casts to the float8 types with no infinity by default
     // (out-of-range values and infinities become the largest finite value);
     // TensorFlow's Cast does not, so the input is clamped first.
-    let largest = match to {
-        DType::Float8E4M3FN => Some(448.0),
-        DType::Float8E5M2 => Some(57344.0),
-        _ => None,
-    };
+    let largest = float8_largest(to);
     let input = match largest {
         Some(m) if constant::is_float(from) && node.attr_i_or("saturate", 1)? != 0 => {
             let hi = ctx.const_scalar(&sub(&base, "largest"), from, m)?;
