@@ -624,3 +624,56 @@ fn blocked_quantization_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn qlinear_matmul_multiplies_centered_integers_and_requantizes() {
+    let scalar = |name: &str, dtype: DataType, bytes: Vec<u8>| TensorProto {
+        name: Some(name.into()),
+        data_type: Some(dtype as i32),
+        raw_data: Some(bytes.into()),
+        ..Default::default()
+    };
+    let mut a = float_value("a", &[2, 4]);
+    let mut b = float_value("b", &[4, 3]);
+    for v in [&mut a, &mut b] {
+        if let Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(t)),
+            ..
+        }) = v.r#type.as_mut()
+        {
+            t.elem_type = Some(DataType::Uint8 as i32);
+        }
+    }
+    let model = model_of(
+        vec![node(
+            "QLinearMatMul",
+            &["a", "sa", "za", "b", "sb", "zb", "sy", "zy"],
+            "y",
+            vec![],
+        )],
+        vec![
+            scalar("sa", DataType::Float, 0.5f32.to_le_bytes().to_vec()),
+            scalar("za", DataType::Uint8, vec![10]),
+            scalar("sb", DataType::Float, 0.25f32.to_le_bytes().to_vec()),
+            scalar("zb", DataType::Uint8, vec![3]),
+            scalar("sy", DataType::Float, 2.0f32.to_le_bytes().to_vec()),
+            scalar("zy", DataType::Uint8, vec![7]),
+        ],
+        vec![a, b],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let matmul = converted
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.op == "MatMul")
+        .unwrap();
+    // The product is in int32.
+    let t = format!("{:?}", matmul.attr.get("T"));
+    assert!(t.contains("Type(DtInt32)"), "{t}");
+    assert_eq!(op_count(&converted, "Rint"), 1);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::UInt8);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
+}

@@ -369,7 +369,7 @@ fn matmul_integer(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 /// `ONNX value - zero point`, widened to int32 (exact for 8-bit values), as
 /// a TensorFlow tensor in ONNX layout. A zero point of rank 1 applies per
 /// index of axis `axis` of the value (of `rank`).
-fn centered_i32(
+pub(super) fn centered_i32(
     ctx: &mut Ctx,
     base: &str,
     name: &str,

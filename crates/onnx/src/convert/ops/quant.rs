@@ -8,6 +8,12 @@
 //! range. Both are computed here in `float32` (TensorFlow's `Rint` rounds
 //! half to even), then cast; the integer results are exact because the
 //! value is already a whole number inside the type's range when cast.
+//! `QLinearMatMul` multiplies the centered integers in int32 and
+//! requantizes the product in float64 with `a_scale * b_scale / y_scale`
+//! (computed in the scales' type), as ONNX's reference does.
+//! `DynamicQuantizeLinear` computes its scale and zero point from the
+//! input's range (which always includes 0) for `uint8`, as its ONNX
+//! function body does.
 //! The float8 types TensorFlow computes with (`E4M3FN`, `E5M2`) round in
 //! the cast instead. Blocked quantization (`block_size`, opset 21) and the
 //! 2-, 4-bit, FP4 and FNUZ types are refused by name.
@@ -15,7 +21,9 @@
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
 use super::shape::float8_largest;
-use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input, sub};
+use super::{
+    Converter, input_name, normalize_axis, output_name, output0, rank_of, required_input, sub,
+};
 use crate::convert::context::Ctx;
 use crate::{NodeView, Result};
 
@@ -23,6 +31,8 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     let f: Converter = match op_type {
         "QuantizeLinear" => quantize,
         "DequantizeLinear" => dequantize,
+        "DynamicQuantizeLinear" => dynamic_quantize,
+        "QLinearMatMul" => qlinear_matmul,
         _ => return None,
     };
     Some(f)
@@ -218,5 +228,245 @@ fn quantize(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     let y = cast(ctx, &sub(&base, "y"), &value, to)?;
     ctx.set_plain(out, y, shape);
+    Ok(())
+}
+
+/// `x` (float32) reduced to a scalar by `op` over every element.
+fn reduce_all(ctx: &mut Ctx, base: &str, op: &str, x: &Output) -> Result<Output> {
+    let flat_shape = ctx.const_i32(&sub(base, "flat_shape"), &[-1])?;
+    let flat = ctx.op1(
+        "Reshape",
+        &sub(base, "flat"),
+        &[x, &flat_shape],
+        &[
+            ("T", Attr::Type(DType::Float)),
+            ("Tshape", Attr::Type(DType::Int32)),
+        ],
+        Shape::unknown_dims(1),
+    )?;
+    let axis = ctx.const_i32(&sub(base, "axis"), &[0])?;
+    ctx.op1(
+        op,
+        base,
+        &[&flat, &axis],
+        &[
+            ("T", Attr::Type(DType::Float)),
+            ("Tidx", Attr::Type(DType::Int32)),
+            ("keep_dims", Attr::Bool(false)),
+        ],
+        Shape::scalar(),
+    )
+}
+
+/// `round_half_even(v)` saturated to `[0, 255]`, as `uint8`.
+fn to_uint8(ctx: &mut Ctx, base: &str, what: &str, v: &Output) -> Result<Output> {
+    let rounded = ctx.op1(
+        "Rint",
+        &sub(base, &format!("{what}_rounded")),
+        &[v],
+        &[("T", Attr::Type(DType::Float))],
+        v.shape().clone(),
+    )?;
+    let lo = ctx.const_scalar(&sub(base, &format!("{what}_lowest")), DType::Float, 0.0)?;
+    let hi = ctx.const_scalar(&sub(base, &format!("{what}_highest")), DType::Float, 255.0)?;
+    let v = float_op(
+        ctx,
+        "Maximum",
+        &sub(base, &format!("{what}_above")),
+        &rounded,
+        &lo,
+    )?;
+    let v = float_op(
+        ctx,
+        "Minimum",
+        &sub(base, &format!("{what}_saturated")),
+        &v,
+        &hi,
+    )?;
+    cast(ctx, &sub(base, what), &v, DType::UInt8)
+}
+
+fn dynamic_quantize(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let base = ctx.node_name(node);
+    let shape = ctx.slot(x_name)?.shape.clone();
+    let x = ctx.plain(x_name)?;
+    let x = cast(ctx, &sub(&base, "x_f32"), &x, DType::Float)?;
+    let zero = ctx.const_scalar(&sub(&base, "zero"), DType::Float, 0.0)?;
+    let max = reduce_all(ctx, &sub(&base, "max"), "Max", &x)?;
+    let max = float_op(ctx, "Maximum", &sub(&base, "max_with_zero"), &max, &zero)?;
+    let min = reduce_all(ctx, &sub(&base, "min"), "Min", &x)?;
+    let min = float_op(ctx, "Minimum", &sub(&base, "min_with_zero"), &min, &zero)?;
+    let range = float_op(ctx, "Sub", &sub(&base, "range"), &max, &min)?;
+    let levels = ctx.const_scalar(&sub(&base, "levels"), DType::Float, 255.0)?;
+    let scale = float_op(ctx, "RealDiv", &sub(&base, "scale"), &range, &levels)?;
+    // zero_point = saturate(round(0 - min / scale)).
+    let min_scaled = float_op(ctx, "RealDiv", &sub(&base, "min_scaled"), &min, &scale)?;
+    let intercept = float_op(ctx, "Sub", &sub(&base, "intercept"), &zero, &min_scaled)?;
+    let zero_point = to_uint8(ctx, &base, "zero_point", &intercept)?;
+    // y = saturate(round(x / scale) + zero_point).
+    let scaled = float_op(ctx, "RealDiv", &sub(&base, "scaled"), &x, &scale)?;
+    let rounded = ctx.op1(
+        "Rint",
+        &sub(&base, "rounded"),
+        &[&scaled],
+        &[("T", Attr::Type(DType::Float))],
+        Shape::unknown(),
+    )?;
+    let zero_point_f32 = cast(
+        ctx,
+        &sub(&base, "zero_point_f32"),
+        &zero_point,
+        DType::Float,
+    )?;
+    let shifted = float_op(
+        ctx,
+        "AddV2",
+        &sub(&base, "shifted"),
+        &rounded,
+        &zero_point_f32,
+    )?;
+    let y = to_uint8(ctx, &base, "y", &shifted)?;
+    ctx.set_plain(output0(ctx, node)?, y, shape);
+    if let Some(name) = output_name(node, 1) {
+        ctx.set_plain(name, scale, Shape::scalar());
+    }
+    if let Some(name) = output_name(node, 2) {
+        ctx.set_plain(name, zero_point, Shape::scalar());
+    }
+    Ok(())
+}
+
+/// Input `i`, a scale or zero point that must hold one element, as a
+/// scalar of its own type.
+fn one_element(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    base: &str,
+    i: usize,
+    what: &str,
+) -> Result<Output> {
+    let name = required_input(ctx, node, i)?;
+    let value = ctx.plain(name)?;
+    match ctx.slot(name)?.shape.dims() {
+        Some([]) => Ok(value),
+        Some([1]) => {
+            let scalar = ctx.const_i32(&sub(base, &format!("{what}_scalar_shape")), &[])?;
+            ctx.op1(
+                "Reshape",
+                &sub(base, &format!("{what}_scalar")),
+                &[&value, &scalar],
+                &[
+                    ("T", Attr::Type(value.dtype())),
+                    ("Tshape", Attr::Type(DType::Int32)),
+                ],
+                Shape::scalar(),
+            )
+        }
+        dims => Err(ctx.error(format!(
+            "{what} of shape {dims:?}: only a per-tensor {what} (one element) is supported"
+        ))),
+    }
+}
+
+fn qlinear_matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let a = required_input(ctx, node, 0)?;
+    let b = required_input(ctx, node, 3)?;
+    let (ra, rb) = (rank_of(ctx, a)?, rank_of(ctx, b)?);
+    if ra < 2 || rb < 2 {
+        return Err(ctx.error("QLinearMatMul of a vector operand is not supported"));
+    }
+    let base = ctx.node_name(node);
+    let out_type = match input_name(node, 7) {
+        Some(zero) => ctx.slot(zero)?.dtype,
+        None => ctx.slot(a)?.dtype,
+    };
+    let Some((lowest, highest)) = integer_range(out_type) else {
+        return Err(ctx.error(format!("QLinearMatMul to {out_type:?} is not supported")));
+    };
+    let x = super::more::centered_i32(ctx, &sub(&base, "a"), a, input_name(node, 2), ra - 2, ra)?;
+    let y = super::more::centered_i32(ctx, &sub(&base, "b"), b, input_name(node, 5), rb - 1, rb)?;
+    let op = if ra == 2 && rb == 2 {
+        "MatMul"
+    } else {
+        "BatchMatMulV2"
+    };
+    let product = ctx.op1(
+        op,
+        &sub(&base, "product"),
+        &[&x, &y],
+        &[("T", Attr::Type(DType::Int32))],
+        Shape::unknown_dims(ra.max(rb)),
+    )?;
+    let a_scale = one_element(ctx, node, &base, 1, "a_scale")?;
+    let b_scale = one_element(ctx, node, &base, 4, "b_scale")?;
+    let y_scale = one_element(ctx, node, &base, 6, "y_scale")?;
+    let scale_type = a_scale.dtype();
+    let scale_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(scale_type))],
+            Shape::scalar(),
+        )
+    };
+    let ab = scale_op(ctx, "Mul", &sub(&base, "ab_scale"), &a_scale, &b_scale)?;
+    let multiplier = scale_op(ctx, "RealDiv", &sub(&base, "multiplier"), &ab, &y_scale)?;
+    let multiplier = cast(
+        ctx,
+        &sub(&base, "multiplier_f64"),
+        &multiplier,
+        DType::Double,
+    )?;
+    let product = cast(ctx, &sub(&base, "product_f64"), &product, DType::Double)?;
+    let double_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(DType::Double))],
+            Shape::unknown(),
+        )
+    };
+    let mut value = double_op(
+        ctx,
+        "Mul",
+        &sub(&base, "requantized"),
+        &product,
+        &multiplier,
+    )?;
+    if input_name(node, 7).is_some() {
+        let zero = one_element(ctx, node, &base, 7, "y_zero_point")?;
+        let zero = cast(ctx, &sub(&base, "y_zero_point_f64"), &zero, DType::Double)?;
+        value = double_op(ctx, "AddV2", &sub(&base, "shifted"), &value, &zero)?;
+    }
+    let value = ctx.op1(
+        "Rint",
+        &sub(&base, "rounded"),
+        &[&value],
+        &[("T", Attr::Type(DType::Double))],
+        Shape::unknown(),
+    )?;
+    let lo = ctx.const_scalar(&sub(&base, "lowest"), DType::Double, lowest)?;
+    let hi = ctx.const_scalar(&sub(&base, "highest"), DType::Double, highest)?;
+    let value = double_op(ctx, "Maximum", &sub(&base, "above_lowest"), &value, &lo)?;
+    let value = double_op(ctx, "Minimum", &sub(&base, "saturated"), &value, &hi)?;
+    let out = cast(ctx, &sub(&base, "y"), &value, out_type)?;
+    let (sa, sb) = (
+        ctx.slot(a)?.shape.dims().map(<[i64]>::to_vec),
+        ctx.slot(b)?.shape.dims().map(<[i64]>::to_vec),
+    );
+    let shape = match (sa, sb) {
+        (Some(da), Some(db)) => {
+            let mut d = crate::convert::constant::broadcast_dims(&da[..ra - 2], &db[..rb - 2])
+                .unwrap_or_else(|_| vec![-1; ra.max(rb) - 2]);
+            d.push(da[ra - 2]);
+            d.push(db[rb - 1]);
+            Shape::new(&d)
+        }
+        _ => Shape::unknown_dims(ra.max(rb)),
+    };
+    ctx.set_plain(output0(ctx, node)?, out, shape);
     Ok(())
 }
