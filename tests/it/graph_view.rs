@@ -13,8 +13,8 @@ use prost::Message;
 use savedmodel::{DType, Graph, MetaGraphBuilder, SavedModelBuilder, Tensor};
 use savedmodel_onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
 };
+use savedmodel_tests::onnx_build::float_value;
 use savedmodel_tests::paths::savedmodel_bin;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -145,27 +145,6 @@ fn graph_svg_is_xml_with_the_signature_subgraph() {
 // ---------------------------------------------------------------------------
 // A small CNN in ONNX, converted by `savedmodel export --onnx`.
 
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn weights(name: &str, dims: &[i64]) -> TensorProto {
     let count: i64 = dims.iter().product();
     TensorProto {
@@ -248,8 +227,8 @@ fn onnx_cnn(path: &Path) {
                 weights("w3", &[16, 10]),
                 weights("b3", &[10]),
             ],
-            input: vec![value("image", &[1, 3, 16, 16])],
-            output: vec![value("probs", &[1, 10])],
+            input: vec![float_value("image", &[1, 3, 16, 16])],
+            output: vec![float_value("probs", &[1, 10])],
             ..Default::default()
         }),
         ..Default::default()

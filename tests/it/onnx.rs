@@ -28,11 +28,9 @@ use std::sync::Arc;
 use prost::Message;
 use savedmodel_checkpoint::TensorData;
 use savedmodel_checkpoint::convert::load_tensors;
-use savedmodel_onnx::proto::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
-    ValueInfoProto, tensor_shape_proto, type_proto,
-};
+use savedmodel_onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 use savedmodel_onnx::{ConvertOptions, OnnxModel};
+use savedmodel_tests::onnx_build::float_value;
 use savedmodel_tests::onnx_suite::{self, Outcome, Selection};
 use savedmodel_tests::paths::{savedmodel_bin, workspace_root};
 use savedmodel_tests::tf::{self, Tensor, request};
@@ -264,27 +262,6 @@ fn transposes_of(text: &str) -> usize {
     text[start..at].parse().unwrap()
 }
 
-fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| tensor_shape_proto::Dimension {
-            value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 fn node(op: &str, domain: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     NodeProto {
         op_type: Some(op.into()),
@@ -317,8 +294,8 @@ fn unsupported_models_list_every_unsupported_node_and_publish_nothing() {
                 node("NoSuchOp", "", "first", &["a"], &["b"]),
                 node("Custom", "com.example", "second", &["b"], &["y"]),
             ],
-            input: vec![value("x", &[2])],
-            output: vec![value("y", &[2])],
+            input: vec![float_value("x", &[2])],
+            output: vec![float_value("y", &[2])],
             ..Default::default()
         }),
         ..Default::default()

@@ -15,10 +15,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use savedmodel::{DType, Graph, MetaGraphBuilder, SavedModelBuilder, Tensor};
+
+use crate::show_bench::{ms, time_command};
 
 /// The section heading this task owns in `docs/performance.md`.
 const SECTION: &str = "## Diff and graph";
@@ -166,44 +167,4 @@ fn dir_size(dir: &Path) -> anyhow::Result<u64> {
         };
     }
     Ok(total)
-}
-
-/// min / median / max of a series of runs.
-struct Timing {
-    min: Duration,
-    median: Duration,
-    max: Duration,
-}
-
-/// Times `command` (one warm-up run first); `ok` lists the exit statuses
-/// that are not failures (`diff` exits 1 for compatible differences).
-fn time_command(repeats: usize, command: &mut Command, ok: &[i32]) -> anyhow::Result<Timing> {
-    let mut run = || -> anyhow::Result<()> {
-        let output = command.output()?;
-        if !output.status.code().is_some_and(|c| ok.contains(&c)) {
-            bail!(
-                "{command:?} failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        Ok(())
-    };
-    run()?;
-    let mut samples = Vec::with_capacity(repeats);
-    for _ in 0..repeats.max(1) {
-        let started = Instant::now();
-        run()?;
-        samples.push(started.elapsed());
-    }
-    samples.sort();
-    Ok(Timing {
-        min: samples[0],
-        median: samples[samples.len() / 2],
-        max: samples[samples.len() - 1],
-    })
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }

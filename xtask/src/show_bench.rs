@@ -91,6 +91,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .arg("--dir")
             .arg(&model)
             .arg("--all"),
+        &[0],
     )?;
     let mut theirs = Command::new(&saved_model_cli);
     theirs
@@ -100,7 +101,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .arg("--all")
         .env("TF_CPP_MIN_LOG_LEVEL", "2")
         .env("TF_ENABLE_ONEDNN_OPTS", "0");
-    let show_theirs = time_command(repeats, &mut theirs)?;
+    let show_theirs = time_command(repeats, &mut theirs, &[0])?;
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let ratio = show_theirs.median.as_secs_f64() / show_ours.median.as_secs_f64();
@@ -142,11 +143,12 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     crate::doc_section::replace(&root.join("docs/performance.md"), SECTION, &section)
 }
 
-/// min / median / max of a series of runs.
-struct Timing {
-    min: Duration,
-    median: Duration,
-    max: Duration,
+/// min / median / max of a series of runs (the benches that time whole
+/// processes share it: `diff_graph_bench.rs`).
+pub(crate) struct Timing {
+    pub(crate) min: Duration,
+    pub(crate) median: Duration,
+    pub(crate) max: Duration,
 }
 
 fn time(repeats: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Timing> {
@@ -164,12 +166,20 @@ fn time(repeats: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Re
     })
 }
 
-fn time_command(repeats: usize, command: &mut Command) -> anyhow::Result<Timing> {
+/// Times `command` as a whole process (one warm-up run first); `ok` lists
+/// the exit statuses that are not failures (`diff` exits 1 for compatible
+/// differences).
+pub(crate) fn time_command(
+    repeats: usize,
+    command: &mut Command,
+    ok: &[i32],
+) -> anyhow::Result<Timing> {
     let mut run = || -> anyhow::Result<()> {
         let output = command.output()?;
-        if !output.status.success() {
+        if !output.status.code().is_some_and(|c| ok.contains(&c)) {
             bail!(
-                "{command:?} failed: {}",
+                "{command:?} failed ({}): {}",
+                output.status,
                 String::from_utf8_lossy(&output.stderr)
             );
         }
@@ -179,7 +189,8 @@ fn time_command(repeats: usize, command: &mut Command) -> anyhow::Result<Timing>
     time(repeats, run)
 }
 
-fn ms(d: Duration) -> String {
+/// A duration in milliseconds, one decimal.
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 

@@ -87,6 +87,17 @@ fn along_axis(
     rank: usize,
 ) -> Result<Output> {
     let name = required_input(ctx, node, i)?;
+    if ctx.slot(name)?.shape.dims() == Some(&[1][..]) {
+        // One element: per tensor whatever `axis` says (the input may have
+        // fewer dimensions than `axis` names).
+        let scalar = one_element(ctx, node, base, i, what)?;
+        return cast(
+            ctx,
+            &sub(base, &format!("{what}_f32")),
+            &scalar,
+            DType::Float,
+        );
+    }
     let value = ctx.plain(name)?;
     let value = cast(
         ctx,
@@ -97,21 +108,6 @@ fn along_axis(
     let value_rank = rank_of(ctx, name)?;
     if value_rank == 0 {
         return Ok(value);
-    }
-    if ctx.slot(name)?.shape.dims() == Some(&[1][..]) {
-        // One element: per tensor whatever `axis` says (the input may have
-        // fewer dimensions than `axis` names).
-        let scalar = ctx.const_i32(&sub(base, &format!("{what}_scalar_shape")), &[])?;
-        return ctx.op1(
-            "Reshape",
-            &sub(base, &format!("{what}_scalar")),
-            &[&value, &scalar],
-            &[
-                ("T", Attr::Type(DType::Float)),
-                ("Tshape", Attr::Type(DType::Int32)),
-            ],
-            Shape::scalar(),
-        );
     }
     if value_rank > 1 || node.attr_i_or("block_size", 0)? != 0 {
         return Err(ctx.error(format!(
