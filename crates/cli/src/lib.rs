@@ -84,10 +84,10 @@ fn error_message(err: &anyhow::Error) -> String {
 /// our writers turn into an error naming the file.
 #[allow(unsafe_code)]
 fn ignore_file_size_signal() {
-    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler
-    // code, and `signal` is async-signal-safe and thread-safe on Linux, so
-    // calling it from the binary's `main` or from the Python interpreter's
-    // thread running the console script races with nothing.
+    // Called from the binary's `main` or from the Python interpreter's thread
+    // running the console script.
+    // SAFETY: SIG_IGN installs no handler code, and `signal` is
+    // async-signal-safe and thread-safe on Linux: this races with nothing.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }

@@ -415,15 +415,15 @@ fn map_view<'py>(
     }
     let ndim = c_int::try_from(dims.len())
         .map_err(|_| corrupt(name, format!("rank {} is too large", dims.len())))?;
-    // SAFETY: `bytes` lies in a data file's memory map, which the
-    // `BundleReader` inside `mapping` owns (through an `Arc`) and unmaps only
-    // when it is dropped; `bytes.len()` was just checked to be exactly the
-    // array's size, `dims` has `ndim` entries and null strides make numpy
-    // compute C-contiguous ones. `PyArray_NewFromDescr` steals the reference
-    // `into_dtype_ptr` creates. The flags leave out `NPY_ARRAY_WRITEABLE`, so
-    // the array is read-only from the start, and numpy refuses to make it
-    // writable later because its base exposes no writable buffer: nothing
-    // writes to the (read-only) map.
+    // `bytes` lies in a data file's memory map, which the `BundleReader`
+    // inside `mapping` owns (through an `Arc`) and unmaps only when it is
+    // dropped. The flags leave out `NPY_ARRAY_WRITEABLE`, so the array is
+    // read-only from the start, and numpy refuses to make it writable later
+    // because its base exposes no writable buffer: nothing writes to the
+    // (read-only) map.
+    // SAFETY: the map outlives the array (its base, set below, is `mapping`);
+    // `bytes.len()` is the array's size, `dims` has `ndim` entries, null
+    // strides are C-contiguous; the call steals `into_dtype_ptr`'s reference.
     let array = unsafe {
         PY_ARRAY_API.PyArray_NewFromDescr(
             py,
@@ -444,10 +444,10 @@ fn map_view<'py>(
     // to; `from_owned_ptr` takes that reference, so it is released on every
     // path below.
     let array = unsafe { Bound::from_owned_ptr(py, array) };
+    // The base keeps the map alive as long as the array and every view numpy
+    // derives from it (their bases are collapsed to `mapping`).
     // SAFETY: `array` is an ndarray without a base; `PyArray_SetBaseObject`
-    // steals the new reference to `mapping` (also when it fails), which keeps
-    // the map alive as long as the array and every view numpy derives from
-    // it (their bases are collapsed to `mapping`).
+    // steals the new reference to `mapping` (also when it fails).
     let status = unsafe {
         PY_ARRAY_API.PyArray_SetBaseObject(
             py,
