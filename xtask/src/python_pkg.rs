@@ -123,21 +123,5 @@ fn runs(program: &Path) -> bool {
 
 /// Runs a command with inherited output, echoing it first.
 fn run(command: &mut Command) -> anyhow::Result<()> {
-    let shown = format!(
-        "{} {}",
-        command.get_program().to_string_lossy(),
-        command
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    println!("python-test: $ {shown}");
-    let status = command
-        .status()
-        .with_context(|| format!("starting {shown}"))?;
-    if !status.success() {
-        bail!("`{shown}` failed ({status})");
-    }
-    Ok(())
+    crate::tf_env::run_echoed("python-test", command)
 }

@@ -150,6 +150,13 @@ fn runs(python: &Path) -> bool {
 
 /// Runs a command with inherited output, echoing it first.
 fn run(command: &mut Command) -> anyhow::Result<()> {
+    run_echoed("tf-env", command)
+}
+
+/// Runs a command with inherited output, echoing it first after `tag`
+/// (inline scripts shown as `'<script>'`); shared by the xtask commands
+/// that drive Python.
+pub(crate) fn run_echoed(tag: &str, command: &mut Command) -> anyhow::Result<()> {
     let shown = format!(
         "{} {}",
         command.get_program().to_string_lossy(),
@@ -166,7 +173,7 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!("tf-env: $ {shown}");
+    println!("{tag}: $ {shown}");
     let status = command
         .status()
         .with_context(|| format!("starting {shown}"))?;
