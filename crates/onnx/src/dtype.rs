@@ -56,6 +56,116 @@ pub fn dtype_from_onnx(data_type: i32) -> Result<DType, String> {
     })
 }
 
+/// The ONNX data type number whose values TensorFlow type `dtype` holds:
+/// the inverse of [`dtype_from_onnx`], derived from it.
+pub fn onnx_from_dtype(dtype: DType) -> Option<i32> {
+    // ONNX's data type numbers are small (0..=26 in onnx 1.23).
+    (1..64).find(|&n| dtype_from_onnx(n) == Ok(dtype))
+}
+
+/// An ONNX element type that TensorFlow 2.21 cannot compute with, carried
+/// through the converted graph in a TensorFlow type that can.
+///
+/// TensorFlow has no 2-bit types, keeps its 4-bit ones without kernels, and
+/// declares `float8_e4m3fnuz`/`float8_e5m2fnuz` with no `Cast` kernel; it
+/// has no `FLOAT8E8M0` or `FLOAT4E2M1` at all. Values of these types cross
+/// the signature, and flow between `Cast`/`CastLike`/`Identity` nodes, one
+/// element per byte:
+///
+/// - the integers as their values: `INT4`/`INT2` in `int8`, `UINT4`/`UINT2`
+///   in `uint8`;
+/// - the floats as their bit patterns in `uint8` (for `FLOAT4E2M1`, the
+///   4-bit code in the low half of the byte), the layout `ml_dtypes` keeps
+///   them in, so `array.view(np.uint8)` is what a client sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Carried {
+    /// `INT4`, values -8..=7 in `int8`.
+    Int4,
+    /// `UINT4`, values 0..=15 in `uint8`.
+    UInt4,
+    /// `INT2`, values -2..=1 in `int8`.
+    Int2,
+    /// `UINT2`, values 0..=3 in `uint8`.
+    UInt2,
+    /// `FLOAT8E4M3FNUZ` bit patterns in `uint8`.
+    Float8E4M3Fnuz,
+    /// `FLOAT8E5M2FNUZ` bit patterns in `uint8`.
+    Float8E5M2Fnuz,
+    /// `FLOAT8E8M0` bit patterns (the exponent) in `uint8`.
+    Float8E8M0,
+    /// `FLOAT4E2M1` codes in the low four bits of a `uint8`.
+    Float4E2M1,
+}
+
+impl Carried {
+    /// The carried type for ONNX `data_type`, or `None` when TensorFlow
+    /// computes with the type itself (or it is not carried at all).
+    pub fn from_onnx(data_type: i32) -> Option<Carried> {
+        Some(match DataType::try_from(data_type).ok()? {
+            DataType::Int4 => Carried::Int4,
+            DataType::Uint4 => Carried::UInt4,
+            DataType::Int2 => Carried::Int2,
+            DataType::Uint2 => Carried::UInt2,
+            DataType::Float8e4m3fnuz => Carried::Float8E4M3Fnuz,
+            DataType::Float8e5m2fnuz => Carried::Float8E5M2Fnuz,
+            DataType::Float8e8m0 => Carried::Float8E8M0,
+            DataType::Float4e2m1 => Carried::Float4E2M1,
+            _ => return None,
+        })
+    }
+
+    /// ONNX's `TensorProto.DataType` number.
+    pub fn onnx_type(self) -> i32 {
+        (match self {
+            Carried::Int4 => DataType::Int4,
+            Carried::UInt4 => DataType::Uint4,
+            Carried::Int2 => DataType::Int2,
+            Carried::UInt2 => DataType::Uint2,
+            Carried::Float8E4M3Fnuz => DataType::Float8e4m3fnuz,
+            Carried::Float8E5M2Fnuz => DataType::Float8e5m2fnuz,
+            Carried::Float8E8M0 => DataType::Float8e8m0,
+            Carried::Float4E2M1 => DataType::Float4e2m1,
+        }) as i32
+    }
+
+    /// ONNX's name of the type (`INT4`, ...).
+    pub fn onnx_name(self) -> &'static str {
+        DataType::try_from(self.onnx_type())
+            .map(|t| t.as_str_name())
+            .unwrap_or("?")
+    }
+
+    /// The TensorFlow type that carries it.
+    pub fn carrier(self) -> DType {
+        match self {
+            Carried::Int4 | Carried::Int2 => DType::Int8,
+            _ => DType::UInt8,
+        }
+    }
+
+    /// For the integer types, their width in bits and signedness.
+    pub fn integer_bits(self) -> Option<(u32, bool)> {
+        match self {
+            Carried::Int4 => Some((4, true)),
+            Carried::UInt4 => Some((4, false)),
+            Carried::Int2 => Some((2, true)),
+            Carried::UInt2 => Some((2, false)),
+            _ => None,
+        }
+    }
+
+    /// How a client sends or reads it, for messages and docs:
+    /// `INT4 as int8 values`, `FLOAT8E8M0 as uint8 bit patterns`.
+    pub fn describe(self) -> String {
+        let how = if self.integer_bits().is_some() {
+            "values"
+        } else {
+            "bit patterns"
+        };
+        format!("{} as {} {how}", self.onnx_name(), self.carrier())
+    }
+}
+
 /// ONNX's name for a data type number (`FLOAT`, `INT64`, ...), or the number.
 pub fn onnx_type_name(data_type: i32) -> String {
     DataType::try_from(data_type)

@@ -116,7 +116,7 @@ mod tensor;
 mod tests;
 
 pub use convert::{ConvertOptions, Converted, SignatureTensor, convert};
-pub use dtype::{dtype_from_onnx, onnx_type_name};
+pub use dtype::{Carried, dtype_from_onnx, onnx_from_dtype, onnx_type_name};
 pub use error::{Error, Result};
 pub use graph::{GraphView, NodeView};
 pub use limits::{Limits, MAX_IR_VERSION, MAX_ONNX_OPSET, MIN_IR_VERSION, MIN_ONNX_OPSET};

@@ -80,6 +80,19 @@ pub(super) fn run(
             renamed.join(", ")
         )?;
     }
+    let carried: Vec<String> = export
+        .inputs
+        .iter()
+        .chain(&export.outputs)
+        .filter_map(|s| Some(format!("{}: {}", s.key, s.carried?.describe())))
+        .collect();
+    if !carried.is_empty() {
+        writeln!(
+            out,
+            "carried (ONNX types TensorFlow has no kernels for): {}",
+            carried.join(", ")
+        )?;
+    }
     if !options.warmup.is_empty() {
         writeln!(
             out,

@@ -9,7 +9,7 @@ use savedmodel_graph::{Attr, DType, Graph, Output, Shape, Tensor};
 use super::ConvertOptions;
 use super::weights;
 use crate::proto::TensorProto;
-use crate::{Error, NodeView, OnnxModel, Result};
+use crate::{Carried, Error, NodeView, OnnxModel, Result};
 
 /// One input or output of the signature.
 #[derive(Clone, Debug)]
@@ -21,6 +21,9 @@ pub struct SignatureTensor {
     pub key: String,
     /// The tensor in the TensorFlow graph.
     pub tensor: Output,
+    /// The ONNX type, when TensorFlow carries it in another type (the
+    /// tensor's dtype): see [`Carried`].
+    pub carried: Option<Carried>,
 }
 
 /// An ONNX value: its dtype and logical (ONNX-layout) shape, and where it
@@ -80,6 +83,10 @@ pub(crate) struct Ctx {
     /// Variables made from initializers, by (initializer, channels-last
     /// filter layout).
     weights: HashMap<(String, weights::Layout), Output>,
+    /// The values of an ONNX type TensorFlow carries in another (their
+    /// slot's dtype is the carrier): only `Cast`, `CastLike` and `Identity`
+    /// take them (`ops::convert_node` checks).
+    carried: HashMap<String, Carried>,
     /// The node being converted, for errors.
     node: String,
 }
@@ -92,6 +99,7 @@ impl Ctx {
             graph: Graph::new(),
             values: HashMap::new(),
             weights: HashMap::new(),
+            carried: HashMap::new(),
             node: String::new(),
         }
     }
@@ -139,7 +147,21 @@ impl Ctx {
     pub(crate) fn alias(&mut self, name: &str, existing: &str) -> Result<()> {
         let slot = self.slot(existing)?.clone();
         self.values.insert(name.to_owned(), slot);
+        if let Some(&c) = self.carried.get(existing) {
+            self.carried.insert(name.to_owned(), c);
+        }
         Ok(())
+    }
+
+    /// Marks ONNX value `name` as being of type `carried`, held in its
+    /// slot's dtype (the carrier).
+    pub(crate) fn set_carried(&mut self, name: &str, carried: Carried) {
+        self.carried.insert(name.to_owned(), carried);
+    }
+
+    /// The ONNX type TensorFlow carries value `name` in, if it is one.
+    pub(crate) fn carried(&self, name: &str) -> Option<Carried> {
+        self.carried.get(name).copied()
     }
 
     /// Whether ONNX value `name` is defined.
@@ -226,6 +248,7 @@ impl Ctx {
         name: &str,
         dtype: DType,
         shape: Shape,
+        carried: Option<Carried>,
     ) -> Result<SignatureTensor> {
         let key = super::signature_key(name);
         let rank = shape.rank();
@@ -248,17 +271,21 @@ impl Ctx {
             channels_last: nhwc.then(|| tensor.clone()),
         };
         self.values.insert(name.to_owned(), slot);
+        if let Some(c) = carried {
+            self.set_carried(name, c);
+        }
         Ok(SignatureTensor {
             onnx_name: name.to_owned(),
             key,
             tensor,
+            carried,
         })
     }
 
     pub(crate) fn add_output(
         &mut self,
         name: &str,
-        declared: Option<(DType, Shape)>,
+        declared: Option<(DType, Shape, Option<Carried>)>,
     ) -> Result<SignatureTensor> {
         self.node = format!("graph output {name:?}");
         let key = super::signature_key(name);
@@ -267,11 +294,17 @@ impl Ctx {
         // The signature's shape: what the converter inferred, refined by the
         // model's declaration where it is more precise.
         let mut shape = slot.shape.clone();
-        if let Some((dtype, declared)) = declared {
-            if dtype != slot.dtype {
+        let carried = self.carried(name);
+        if let Some((dtype, declared, declared_carried)) = declared {
+            if dtype != slot.dtype || declared_carried != carried {
+                let describe = |d: DType, c: Option<Carried>| match c {
+                    Some(c) => c.describe(),
+                    None => d.to_string(),
+                };
                 return Err(self.error(format!(
-                    "the model declares {dtype}, the converted graph computes {}",
-                    slot.dtype
+                    "the model declares {}, the converted graph computes {}",
+                    describe(dtype, declared_carried),
+                    describe(slot.dtype, carried)
                 )));
             }
             shape = shape.merge(&declared).unwrap_or(declared);
@@ -290,6 +323,7 @@ impl Ctx {
             onnx_name: name.to_owned(),
             key,
             tensor: value,
+            carried,
         })
     }
 

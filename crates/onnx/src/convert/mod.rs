@@ -43,7 +43,7 @@ use std::sync::Arc;
 use savedmodel_graph::{DType, Graph, Output, Shape};
 
 use crate::proto::{TypeProto, ValueInfoProto, type_proto};
-use crate::{Error, OnnxModel, Result};
+use crate::{Carried, Error, OnnxModel, Result};
 
 use context::Ctx;
 pub use context::SignatureTensor;
@@ -121,8 +121,8 @@ pub fn convert(model: &Arc<OnnxModel>, options: &ConvertOptions) -> Result<Conve
         if graph.initializer(input.name()).is_some() {
             continue;
         }
-        let (dtype, shape) = value_type(model, input, options.dynamic_batch)?;
-        inputs.push(ctx.add_input(input.name(), dtype, shape)?);
+        let (dtype, shape, carried) = value_type(model, input, options.dynamic_batch)?;
+        inputs.push(ctx.add_input(input.name(), dtype, shape, carried)?);
     }
     for node in graph.nodes() {
         ops::convert_node(&mut ctx, &node)?;
@@ -153,12 +153,13 @@ pub fn is_supported(op_type: &str) -> bool {
 }
 
 /// The TensorFlow dtype and shape of a graph input or output (symbolic and
-/// missing dimensions are -1).
+/// missing dimensions are -1), and its ONNX type when the dtype carries
+/// another ([`Carried`]).
 fn value_type(
     model: &OnnxModel,
     value: &ValueInfoProto,
     dynamic_batch: bool,
-) -> Result<(DType, Shape)> {
+) -> Result<(DType, Shape, Option<Carried>)> {
     let error = |detail: String| Error::Convert {
         model: model.name().to_owned(),
         node: format!("graph input/output {:?}", value.name()),
@@ -177,7 +178,11 @@ fn value_type(
         }
         None => return Err(error("has no type".into())),
     };
-    let dtype = crate::dtype_from_onnx(tensor.elem_type()).map_err(error)?;
+    let carried = Carried::from_onnx(tensor.elem_type());
+    let dtype = match carried {
+        Some(c) => c.carrier(),
+        None => crate::dtype_from_onnx(tensor.elem_type()).map_err(error)?,
+    };
     let shape = match &tensor.shape {
         None => Shape::unknown(),
         Some(shape) => {
@@ -199,7 +204,7 @@ fn value_type(
             Shape::new(&dims)
         }
     };
-    Ok((dtype, shape))
+    Ok((dtype, shape, carried))
 }
 
 /// The signature key for an ONNX value name: the name itself when it is a

@@ -677,3 +677,79 @@ fn qlinear_matmul_multiplies_centered_integers_and_requantizes() {
     assert_eq!(y.dtype(), savedmodel_graph::DType::UInt8);
     assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
 }
+
+fn typed_value(name: &str, dims: &[i64], elem_type: DataType) -> ValueInfoProto {
+    let mut v = float_value(name, dims);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = v.r#type.as_mut()
+    {
+        t.elem_type = Some(elem_type as i32);
+    }
+    v
+}
+
+#[test]
+fn int4_inputs_are_carried_as_int8_values_and_cast_exactly() {
+    let model = model_of(
+        vec![node("Cast", &["x"], "y", vec![int("to", DataType::Float as i64)])],
+        vec![],
+        vec![typed_value("x", &[5], DataType::Int4)],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let x = &converted.inputs[0];
+    assert_eq!(x.tensor.dtype(), savedmodel_graph::DType::Int8);
+    assert_eq!(x.carried, Some(crate::Carried::Int4));
+    assert_eq!(converted.outputs[0].carried, None);
+    assert_eq!(converted.outputs[0].tensor.dtype(), savedmodel_graph::DType::Float);
+}
+
+#[test]
+fn casts_to_fnuz_round_on_a_grid_and_give_uint8_bit_patterns() {
+    let model = model_of(
+        vec![node(
+            "Cast",
+            &["x"],
+            "y",
+            vec![int("to", DataType::Float8e4m3fnuz as i64), int("saturate", 0)],
+        )],
+        vec![],
+        vec![float_value("x", &[4])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = &converted.outputs[0];
+    assert_eq!(y.tensor.dtype(), savedmodel_graph::DType::UInt8);
+    assert_eq!(y.carried, Some(crate::Carried::Float8E4M3Fnuz));
+    assert_eq!(op_count(&converted, "LowerBound"), 1);
+    assert_eq!(op_count(&converted, "UpperBound"), 1);
+    // No TensorFlow Cast to the FNUZ type, which has no kernel.
+    let fnuz = savedmodel_graph::DType::Float8E4M3FNUZ.as_i32();
+    let fnuz_attr = format!("Type({fnuz})");
+    assert!(
+        converted
+            .graph
+            .nodes()
+            .iter()
+            .all(|n| !format!("{:?}", n.attr).contains(&fnuz_attr))
+    );
+}
+
+#[test]
+fn a_carried_value_reaching_another_op_is_an_error_naming_it() {
+    let model = model_of(
+        vec![node("Add", &["x", "x"], "y", vec![])],
+        vec![],
+        vec![typed_value("x", &[5], DataType::Uint4)],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"x\" is UINT4") && err.contains("only Cast, CastLike and Identity"),
+        "{err}"
+    );
+}

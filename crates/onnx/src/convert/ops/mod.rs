@@ -12,6 +12,7 @@ mod array;
 #[cfg(test)]
 mod array_tests;
 mod build;
+mod carried;
 mod control;
 mod elementwise;
 mod index;
@@ -82,7 +83,27 @@ pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
 pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     ctx.begin_node(node);
     let converter = lookup(node.op_type()).ok_or_else(|| ctx.error("operator not supported"))?;
-    converter(ctx, node)
+    // Values of a type TensorFlow carries in another (`Carried`) mean
+    // something else to every op but these: the rule's one home.
+    let takes_carried = matches!(node.op_type(), "Cast" | "CastLike" | "Identity");
+    let mut carried_input = None;
+    for name in node.proto().input.iter().filter(|n| !n.is_empty()) {
+        if let Some(c) = ctx.carried(name) {
+            if !takes_carried {
+                return Err(ctx.error(format!(
+                    "input {name:?} is {}, which TensorFlow has no kernels for (the graph carries it {}); only Cast, CastLike and Identity take it",
+                    c.onnx_name(),
+                    c.describe()
+                )));
+            }
+            carried_input.get_or_insert(c);
+        }
+    }
+    converter(ctx, node)?;
+    if let (Some(c), "Identity", Some(out)) = (carried_input, node.op_type(), output_name(node, 0)) {
+        ctx.set_carried(out, c);
+    }
+    Ok(())
 }
 
 /// The name of input `i` of `node`, `None` when absent or empty (an

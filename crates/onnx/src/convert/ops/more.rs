@@ -175,7 +175,15 @@ fn is_inf(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 fn cast_like(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let like = required_input(ctx, node, 1)?;
+    if let Some(c) = ctx.carried(like) {
+        return super::shape::cast_to_onnx(ctx, node, x, c.onnx_type());
+    }
     let to = ctx.slot(like)?.dtype;
+    if ctx.carried(x).is_some() {
+        let to = crate::dtype::onnx_from_dtype(to)
+            .ok_or_else(|| ctx.error(format!("CastLike to {to} is not supported")))?;
+        return super::shape::cast_to_onnx(ctx, node, x, to);
+    }
     super::shape::cast_to(ctx, node, x, to)
 }
 

@@ -7,7 +7,7 @@
 //! everything computed from constants only. They work in ONNX layout (their
 //! axes are ONNX's).
 
-use savedmodel_graph::{Attr, DType, Shape, Tensor};
+use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::{Converter, input_name, normalize_axis, output0, rank_of, required_input, sub};
 use crate::convert::constant;
@@ -117,12 +117,20 @@ fn identity(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let to = node.required("to", node.attr_i("to")?)?;
-    let to = crate::dtype_from_onnx(to as i32).map_err(|e| ctx.error(e))?;
+    cast_to_onnx(ctx, node, x, to as i32)
+}
+
+/// Defines the node's output as ONNX value `x` cast to ONNX type `to`,
+/// through [`super::carried`] when either type is one TensorFlow carries
+/// in another.
+pub(super) fn cast_to_onnx(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: i32) -> Result<()> {
+    if ctx.carried(x).is_some() || crate::Carried::from_onnx(to).is_some() {
+        return super::carried::cast(ctx, node, x, to);
+    }
+    let to = crate::dtype_from_onnx(to).map_err(|e| ctx.error(e))?;
     cast_to(ctx, node, x, to)
 }
 
-/// Defines the node's output as ONNX value `x` cast to `to` (folded when
-/// `x` is known and the conversion exact), in `x`'s layout.
 /// The largest finite value of the float8 types TensorFlow computes with
 /// (`E4M3FN`, `E5M2`), to which ONNX saturates; `None` for other types.
 pub(super) fn float8_largest(dtype: DType) -> Option<f64> {
@@ -133,6 +141,8 @@ pub(super) fn float8_largest(dtype: DType) -> Option<f64> {
     }
 }
 
+/// Defines the node's output as ONNX value `x` cast to `to` (folded when
+/// `x` is known and the conversion exact), in `x`'s layout.
 pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) -> Result<()> {
     let out = output0(ctx, node)?;
     let from = ctx.slot(x)?.dtype;
@@ -162,55 +172,61 @@ pub(super) fn cast_to(ctx: &mut Ctx, node: &NodeView<'_>, x: &str, to: DType) ->
         ctx.plain(x)?
     };
     let shape = ctx.slot(x)?.shape.clone();
-    // ONNX saturates casts to the float8 types with no infinity by default
-    // (out-of-range values and infinities become the largest finite value);
-    // TensorFlow's Cast does not, so the input is clamped first.
-    let largest = float8_largest(to);
-    let input = match largest {
-        Some(m) if constant::is_float(from) && node.attr_i_or("saturate", 1)? != 0 => {
-            let hi = ctx.const_scalar(&sub(&base, "largest"), from, m)?;
-            let lo = ctx.const_scalar(&sub(&base, "lowest"), from, -m)?;
-            let st = input.shape().clone();
-            let y = ctx.op1(
-                "Minimum",
-                &sub(&base, "saturate_high"),
-                &[&input, &hi],
-                &[t(from)],
-                st.clone(),
-            )?;
-            ctx.op1(
-                "Maximum",
-                &sub(&base, "saturate_low"),
-                &[&y, &lo],
-                &[t(from)],
-                st,
-            )?
-        }
-        _ => input,
-    };
-    let y = if from == to {
-        ctx.op1(
-            "Identity",
-            &base,
-            &[&input],
-            &[t(from)],
-            input.shape().clone(),
-        )?
-    } else {
-        ctx.op1(
-            "Cast",
-            &base,
-            &[&input],
-            &[("SrcT", Attr::Type(from)), ("DstT", Attr::Type(to))],
-            input.shape().clone(),
-        )?
-    };
+    let saturate = node.attr_i_or("saturate", 1)? != 0;
+    let y = cast_tensor(ctx, &base, &input, to, saturate)?;
     if layout_cl {
         ctx.set_channels_last(out, y, shape);
     } else {
         ctx.set_plain(out, y, shape);
     }
     Ok(())
+}
+
+/// `input` cast to `to` by a node named `name` (an `Identity` when it
+/// already is), saturating to the largest finite value of the float8
+/// types when `saturate` as ONNX does by default (TensorFlow's `Cast` does
+/// not, so the input is clamped first).
+pub(super) fn cast_tensor(
+    ctx: &mut Ctx,
+    name: &str,
+    input: &Output,
+    to: DType,
+    saturate: bool,
+) -> Result<Output> {
+    let from = input.dtype();
+    let input = match float8_largest(to) {
+        Some(m) if constant::is_float(from) && saturate => {
+            let hi = ctx.const_scalar(&sub(name, "largest"), from, m)?;
+            let lo = ctx.const_scalar(&sub(name, "lowest"), from, -m)?;
+            let st = input.shape().clone();
+            let y = ctx.op1(
+                "Minimum",
+                &sub(name, "saturate_high"),
+                &[input, &hi],
+                &[t(from)],
+                st.clone(),
+            )?;
+            ctx.op1(
+                "Maximum",
+                &sub(name, "saturate_low"),
+                &[&y, &lo],
+                &[t(from)],
+                st,
+            )?
+        }
+        _ => input.clone(),
+    };
+    if from == to {
+        ctx.op1("Identity", name, &[&input], &[t(from)], input.shape().clone())
+    } else {
+        ctx.op1(
+            "Cast",
+            name,
+            &[&input],
+            &[("SrcT", Attr::Type(from)), ("DstT", Attr::Type(to))],
+            input.shape().clone(),
+        )
+    }
 }
 
 fn shape_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
