@@ -693,7 +693,12 @@ fn typed_value(name: &str, dims: &[i64], elem_type: DataType) -> ValueInfoProto 
 #[test]
 fn int4_inputs_are_carried_as_int8_values_and_cast_exactly() {
     let model = model_of(
-        vec![node("Cast", &["x"], "y", vec![int("to", DataType::Float as i64)])],
+        vec![node(
+            "Cast",
+            &["x"],
+            "y",
+            vec![int("to", DataType::Float as i64)],
+        )],
         vec![],
         vec![typed_value("x", &[5], DataType::Int4)],
         "y",
@@ -703,7 +708,10 @@ fn int4_inputs_are_carried_as_int8_values_and_cast_exactly() {
     assert_eq!(x.tensor.dtype(), savedmodel_graph::DType::Int8);
     assert_eq!(x.carried, Some(crate::Carried::Int4));
     assert_eq!(converted.outputs[0].carried, None);
-    assert_eq!(converted.outputs[0].tensor.dtype(), savedmodel_graph::DType::Float);
+    assert_eq!(
+        converted.outputs[0].tensor.dtype(),
+        savedmodel_graph::DType::Float
+    );
 }
 
 #[test]
@@ -713,7 +721,10 @@ fn casts_to_fnuz_round_on_a_grid_and_give_uint8_bit_patterns() {
             "Cast",
             &["x"],
             "y",
-            vec![int("to", DataType::Float8e4m3fnuz as i64), int("saturate", 0)],
+            vec![
+                int("to", DataType::Float8e4m3fnuz as i64),
+                int("saturate", 0),
+            ],
         )],
         vec![],
         vec![float_value("x", &[4])],

@@ -154,12 +154,27 @@ fn encode_integer(
 ) -> Result<Output> {
     let wide = b.cast(x, DType::Int32)?;
     let mask = b.tensor(Tensor::scalar((1i32 << bits) - 1))?;
-    let mut v = b.op("BitwiseAnd", &[&wide, &mask], &[t(DType::Int32)], x.shape().clone())?;
+    let mut v = b.op(
+        "BitwiseAnd",
+        &[&wide, &mask],
+        &[t(DType::Int32)],
+        x.shape().clone(),
+    )?;
     if signed {
         // ((v & mask) ^ half) - half sign-extends a `bits`-wide value.
         let half = b.tensor(Tensor::scalar(1i32 << (bits - 1)))?;
-        let flipped = b.op("BitwiseXor", &[&v, &half], &[t(DType::Int32)], x.shape().clone())?;
-        v = b.op("Sub", &[&flipped, &half], &[t(DType::Int32)], x.shape().clone())?;
+        let flipped = b.op(
+            "BitwiseXor",
+            &[&v, &half],
+            &[t(DType::Int32)],
+            x.shape().clone(),
+        )?;
+        v = b.op(
+            "Sub",
+            &[&flipped, &half],
+            &[t(DType::Int32)],
+            x.shape().clone(),
+        )?;
     }
     b.cast(&v, carried.carrier())
 }
@@ -192,7 +207,9 @@ fn encode_by_grid(
     saturate: bool,
 ) -> Result<Output> {
     let Some((largest, midpoints)) = grid(carried) else {
-        return Err(b.ctx.error(format!("no rounding grid for {}", carried.onnx_name())));
+        return Err(b
+            .ctx
+            .error(format!("no rounding grid for {}", carried.onnx_name())));
     };
     let shape = x.shape().clone();
     let (x, negative) = float_and_sign(b, x)?;
@@ -244,12 +261,22 @@ fn encode_by_grid(
         // 0), and one NaN, the sign bit alone, also for overflow without
         // saturation.
         let zero = b.tensor(Tensor::scalar(0i32))?;
-        let is_zero = b.op("Equal", &[&clamped, &zero], &[t(DType::Int32)], shape.clone())?;
+        let is_zero = b.op(
+            "Equal",
+            &[&clamped, &zero],
+            &[t(DType::Int32)],
+            shape.clone(),
+        )?;
         let code = b.select(&is_zero, &zero, &code)?;
         let nan = if saturate {
             is_nan
         } else {
-            let over = b.op("Greater", &[&index, &largest_t], &[t(DType::Int32)], shape.clone())?;
+            let over = b.op(
+                "Greater",
+                &[&index, &largest_t],
+                &[t(DType::Int32)],
+                shape.clone(),
+            )?;
             b.op("LogicalOr", &[&is_nan, &over], &[], shape.clone())?
         };
         b.select(&nan, &sign, &code)?
@@ -280,7 +307,12 @@ fn encode_e8m0(
     };
     let nonzero = |b: &mut Builder<'_>, v: &Output| -> Result<Output> {
         let zero = b.tensor(Tensor::scalar(0i32))?;
-        b.op("NotEqual", &[v, &zero], &[t(DType::Int32)], Shape::unknown())
+        b.op(
+            "NotEqual",
+            &[v, &zero],
+            &[t(DType::Int32)],
+            Shape::unknown(),
+        )
     };
     let shift = i32c(b, 23)?;
     let shifted = b.bin("RightShift", &bits, &shift)?;
@@ -299,7 +331,12 @@ fn encode_e8m0(
             let rest = and(b, &bits, 0x3f_ffff)?;
             let rest = nonzero(b, &rest)?;
             let zero = i32c(b, 0)?;
-            let lsb = b.op("Greater", &[&exponent, &zero], &[t(DType::Int32)], Shape::unknown())?;
+            let lsb = b.op(
+                "Greater",
+                &[&exponent, &zero],
+                &[t(DType::Int32)],
+                Shape::unknown(),
+            )?;
             let either = b.op("LogicalOr", &[&rest, &lsb], &[], Shape::unknown())?;
             Some(b.op("LogicalAnd", &[&guard, &either], &[], Shape::unknown())?)
         }
@@ -310,15 +347,24 @@ fn encode_e8m0(
         }
     };
     let special = i32c(b, 0xff)?;
-    let is_special = b.op("Equal", &[&exponent, &special], &[t(DType::Int32)], Shape::unknown())?;
+    let is_special = b.op(
+        "Equal",
+        &[&exponent, &special],
+        &[t(DType::Int32)],
+        Shape::unknown(),
+    )?;
     let code = match round_up {
         None => exponent.clone(),
         Some(round_up) => {
             let round_up = if saturate {
                 // Never past the largest finite value, 2^127 (254).
                 let largest = i32c(b, 0xfe)?;
-                let at_largest =
-                    b.op("Equal", &[&exponent, &largest], &[t(DType::Int32)], Shape::unknown())?;
+                let at_largest = b.op(
+                    "Equal",
+                    &[&exponent, &largest],
+                    &[t(DType::Int32)],
+                    Shape::unknown(),
+                )?;
                 let below = b.op("LogicalNot", &[&at_largest], &[], Shape::unknown())?;
                 b.op("LogicalAnd", &[&round_up, &below], &[], Shape::unknown())?
             } else {
@@ -349,10 +395,14 @@ mod tests {
         assert_eq!(decode(Carried::Float8E5M2Fnuz, 0x7f), Some(57344.0));
         assert_eq!(decode(Carried::Float8E5M2Fnuz, 0x01), Some(2f32.powi(-17)));
         // FLOAT4E2M1: 0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives.
-        let fp4: Vec<f32> = (0..8).filter_map(|c| decode(Carried::Float4E2M1, c)).collect();
+        let fp4: Vec<f32> = (0..8)
+            .filter_map(|c| decode(Carried::Float4E2M1, c))
+            .collect();
         assert_eq!(fp4, [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]);
         assert_eq!(decode(Carried::Float4E2M1, 0x0f), Some(-6.0));
-        assert!(decode(Carried::Float4E2M1, 0x08).is_some_and(|v| v == 0.0 && v.is_sign_negative()));
+        assert!(
+            decode(Carried::Float4E2M1, 0x08).is_some_and(|v| v == 0.0 && v.is_sign_negative())
+        );
         // FLOAT8E8M0: 2^(code - 127).
         assert_eq!(decode(Carried::Float8E8M0, 127), Some(1.0));
         assert_eq!(decode(Carried::Float8E8M0, 0), Some(2f32.powi(-127)));

@@ -100,7 +100,8 @@ pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
     }
     converter(ctx, node)?;
-    if let (Some(c), "Identity", Some(out)) = (carried_input, node.op_type(), output_name(node, 0)) {
+    if let (Some(c), "Identity", Some(out)) = (carried_input, node.op_type(), output_name(node, 0))
+    {
         ctx.set_carried(out, c);
     }
     Ok(())

@@ -217,7 +217,13 @@ pub(super) fn cast_tensor(
         _ => input.clone(),
     };
     if from == to {
-        ctx.op1("Identity", name, &[&input], &[t(from)], input.shape().clone())
+        ctx.op1(
+            "Identity",
+            name,
+            &[&input],
+            &[t(from)],
+            input.shape().clone(),
+        )
     } else {
         ctx.op1(
             "Cast",
