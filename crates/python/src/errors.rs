@@ -149,3 +149,30 @@ pub(crate) fn export_error(error: savedmodel_export::Error) -> PyErr {
         }
     }
 }
+
+/// An ONNX import error as a Python exception.
+pub(crate) fn onnx_error(error: savedmodel_onnx::Error) -> PyErr {
+    use savedmodel_onnx::Error as E;
+    match error {
+        E::SavedModel(inner) => saved_model_error(inner),
+        other => {
+            let kind = match &other {
+                E::Io { source, .. } => io_kind(source),
+                E::FileTooLarge { .. }
+                | E::Malformed { .. }
+                | E::TooMany { .. }
+                | E::NoGraph { .. }
+                | E::Tensor { .. }
+                | E::ExternalData { .. }
+                | E::Graph { .. } => Kind::Corrupt,
+                E::IrVersion { .. }
+                | E::Opset { .. }
+                | E::Attribute { .. }
+                | E::Unsupported { .. }
+                | E::Convert { .. } => Kind::InvalidArgument,
+                _ => Kind::Base,
+            };
+            raise(kind, other.to_string())
+        }
+    }
+}

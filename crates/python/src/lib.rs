@@ -41,6 +41,7 @@ fn _savedmodel(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(checkpoint::load_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(save::save_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(export::export, m)?)?;
+    m.add_function(wrap_pyfunction!(export::export_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(model::publish, m)?)?;
     m.add_function(wrap_pyfunction!(model::versions, m)?)?;
     m.add_class::<checkpoint::Checkpoint>()?;

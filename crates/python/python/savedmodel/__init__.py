@@ -18,7 +18,8 @@ as any array does (``array.base`` is the :class:`MappedCheckpoint`). Pass
 
 SavedModels: :class:`SavedModel` (tags, signatures, variables, assets,
 ``show()`` and ``validate()``), :func:`export` (a model spec and weights, or a
-state dict, to a SavedModel), and TensorFlow Serving's base paths:
+state dict, to a SavedModel), :func:`export_onnx` (an ONNX model to a
+SavedModel), and TensorFlow Serving's base paths:
 :func:`publish` and :func:`versions`.
 
 Errors are :class:`SavedModelError` or one of its subclasses
@@ -42,6 +43,7 @@ from ._savedmodel import (
     Signature,
     TensorSpec,
     export,
+    export_onnx,
     load_checkpoint,
     open_checkpoint,
     publish,
@@ -63,6 +65,7 @@ __all__ = [
     "Signature",
     "TensorSpec",
     "export",
+    "export_onnx",
     "load_checkpoint",
     "open_checkpoint",
     "publish",

@@ -147,6 +147,20 @@ def export(
     """Exports the model the TOML ``spec`` describes with ``weights`` (a weights file or a state dict)
     to a new SavedModel directory ``out_dir``; returns it."""
 
+def export_onnx(
+    model: _Path,
+    out_dir: _Path,
+    *,
+    signature_name: str = "serving_default",
+    input_layout: str = "nchw",
+    dynamic_batch: bool = False,
+    warmup: Mapping[str, npt.ArrayLike] | None = None,
+) -> Path:
+    """Converts the ONNX model ``model`` to a new SavedModel directory ``out_dir`` (what
+    ``savedmodel export --onnx`` does, without publishing); returns it. ``input_layout="nhwc"``
+    makes 4-D inputs channels last, ``dynamic_batch`` makes dimension 0 dynamic, ``warmup`` is one
+    request (ONNX input names to arrays) written to ``assets.extra``."""
+
 def publish(
     src: _Path,
     base: _Path,
