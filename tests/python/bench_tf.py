@@ -20,7 +20,14 @@ Commands:
 * `st_write PATH`: `safetensors.numpy.save_file` of every tensor.
 * `st_read PATH`: `safetensors.numpy.load_file`.
 * `st_open PATH`: `safe_open` + `get_tensor("global_step")`.
+* `py_write PREFIX`: our package's `savedmodel.save_checkpoint` of every
+  tensor (the same numpy arrays safetensors saves).
+* `py_read PREFIX`: `savedmodel.load_checkpoint` (read-only numpy views
+  into the memory map, CRCs checked).
 * `quit`.
+
+Our package is imported from `$SAVEDMODEL_BENCH_WHEEL_DIR` (the release
+wheel unpacked) when that is set; the `py_` commands fail without it.
 
 Each reply is `@@ ok key=value ...` with `seconds` (wall time of the
 operation alone, `time.perf_counter`), `cpu_seconds` and `wait_seconds`
@@ -45,6 +52,10 @@ import safetensors  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from safetensors import safe_open  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
+
+if os.environ.get("SAVEDMODEL_BENCH_WHEEL_DIR"):
+    sys.path.insert(0, os.environ["SAVEDMODEL_BENCH_WHEEL_DIR"])
+    import savedmodel  # noqa: E402
 
 SMALL_TENSOR = "global_step"
 SMALL_TENSOR_VALUE = 1_000_000
@@ -132,6 +143,12 @@ def run(layout, command, arg):
         value = reader.get_tensor(SMALL_TENSOR)
         check_small(value)
         return (reader, value), "tensors=1"
+    if command == "py_write":
+        savedmodel.save_checkpoint(layout.st_dict, arg)
+        return None, f"tensors={len(layout.names)}"
+    if command == "py_read":
+        results = savedmodel.load_checkpoint(arg)
+        return results, f"tensors={len(results)}"
     if command == "st_write":
         save_file(layout.st_dict, arg)
         return None, f"tensors={len(layout.names)}"
@@ -151,7 +168,7 @@ def check_results(layout, command, results):
     """Checks what a read returned (not timed)."""
     if command == "tf_read":
         arrays = results[1]
-    elif command == "st_read":
+    elif command in ("st_read", "py_read"):
         arrays = [results[name] for name in layout.names]
     else:
         return

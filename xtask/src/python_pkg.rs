@@ -33,35 +33,7 @@ pub(crate) fn test(root: &Path, tf_python: &Path) -> anyhow::Result<()> {
     let target = root.join("target");
     let base = std::env::var("SAVEDMODEL_PYTHON3").unwrap_or_else(|_| "python3".to_owned());
 
-    let build_venv = target.join("py-build-venv");
-    let maturin = build_venv.join("bin").join("maturin");
-    if !runs(&maturin) {
-        run(Command::new(&base)
-            .arg("-m")
-            .arg("venv")
-            .arg("--clear")
-            .arg(&build_venv))?;
-        run(Command::new(build_venv.join("bin").join("python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "--quiet",
-            MATURIN_PIN,
-        ]))?;
-    }
-
-    let wheels = target.join("wheels");
-    if wheels.exists() {
-        fs::remove_dir_all(&wheels).with_context(|| format!("removing {}", wheels.display()))?;
-    }
-    run(Command::new(&maturin)
-        .args(["build", "--locked", "--interpreter", &base, "-m"])
-        .arg(root.join("crates/python/Cargo.toml"))
-        .arg("-o")
-        .arg(&wheels)
-        .current_dir(root))?;
-    let wheel = single_wheel(&wheels)?;
+    let wheel = build_wheel(root, &base, false)?;
 
     let test_venv = target.join("py-wheel-venv");
     run(Command::new(&base)
@@ -97,6 +69,47 @@ pub(crate) fn test(root: &Path, tf_python: &Path) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Builds the `savedmodel` wheel with maturin (installed into
+/// `target/py-build-venv` when missing) for interpreter `base`, with cargo's
+/// dev profile or `--release`; returns the wheel's path (the one file in
+/// `target/wheels` or `target/wheels-release`).
+pub(crate) fn build_wheel(root: &Path, base: &str, release: bool) -> anyhow::Result<PathBuf> {
+    let target = root.join("target");
+    let build_venv = target.join("py-build-venv");
+    let maturin = build_venv.join("bin").join("maturin");
+    if !runs(&maturin) {
+        run(Command::new(base)
+            .arg("-m")
+            .arg("venv")
+            .arg("--clear")
+            .arg(&build_venv))?;
+        run(Command::new(build_venv.join("bin").join("python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--quiet",
+            MATURIN_PIN,
+        ]))?;
+    }
+    let wheels = target.join(if release { "wheels-release" } else { "wheels" });
+    if wheels.exists() {
+        fs::remove_dir_all(&wheels).with_context(|| format!("removing {}", wheels.display()))?;
+    }
+    let mut build = Command::new(&maturin);
+    build.args(["build", "--locked", "--interpreter", base]);
+    if release {
+        build.arg("--release");
+    }
+    run(build
+        .arg("-m")
+        .arg(root.join("crates/python/Cargo.toml"))
+        .arg("-o")
+        .arg(&wheels)
+        .current_dir(root))?;
+    single_wheel(&wheels)
 }
 
 /// The one `.whl` maturin wrote into `dir`.

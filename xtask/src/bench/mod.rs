@@ -212,6 +212,10 @@ enum Tool {
     TensorFlow,
     Safetensors,
     Cp,
+    /// Our Python package (the release wheel) in the same Python process as
+    /// TensorFlow and safetensors: `load_checkpoint` (numpy views into the
+    /// map, CRCs checked) and `save_checkpoint` from the numpy arrays.
+    Python,
 }
 
 #[derive(Clone, Copy)]
@@ -235,6 +239,12 @@ impl Task {
             (Operation::Write, Tool::TensorFlow) => "TensorFlow `tf.raw_ops.SaveV2`",
             (Operation::Write, Tool::Safetensors) => "`safetensors.numpy.save_file`",
             (Operation::Write, Tool::Cp) => "`cp` of the data file",
+            (Operation::Write, Tool::Python) => {
+                "**ours from Python**: `savedmodel.save_checkpoint` of the numpy arrays"
+            }
+            (Operation::Read, Tool::Python) => {
+                "**ours from Python**: `savedmodel.load_checkpoint` (numpy views, CRCs checked)"
+            }
             (Operation::Read, Tool::Ours) => "**ours** (`BundleReader`, every CRC checked)",
             (Operation::Read, Tool::TensorFlow) => {
                 "TensorFlow `load_checkpoint` + `get_tensor` of each"
@@ -252,7 +262,7 @@ impl Task {
     }
 }
 
-const TASKS: [Task; 16] = [
+const TASKS: [Task; 18] = [
     Task {
         operation: Operation::Write,
         tool: Tool::Ours,
@@ -286,6 +296,10 @@ const TASKS: [Task; 16] = [
         tool: Tool::Cp,
     },
     Task {
+        operation: Operation::Write,
+        tool: Tool::Python,
+    },
+    Task {
         operation: Operation::Read,
         tool: Tool::Ours,
     },
@@ -296,6 +310,10 @@ const TASKS: [Task; 16] = [
     Task {
         operation: Operation::Read,
         tool: Tool::Safetensors,
+    },
+    Task {
+        operation: Operation::Read,
+        tool: Tool::Python,
     },
     Task {
         operation: Operation::Open,
@@ -376,8 +394,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(python: &Path, script: &Path) -> anyhow::Result<Self> {
-        let mut child = Command::new(python)
+    /// Starts `script`; `wheel_dir` is our wheel unpacked, put on the
+    /// worker's `sys.path` for the Python-package rows.
+    fn start(python: &Path, script: &Path, wheel_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut command = Command::new(python);
+        if let Some(dir) = wheel_dir {
+            command.env("SAVEDMODEL_BENCH_WHEEL_DIR", dir);
+        }
+        let mut child = command
             .arg(script)
             .env("TF_CPP_MIN_LOG_LEVEL", "2")
             .env("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -549,6 +573,7 @@ struct Paths {
     tf: PathBuf,
     safetensors: PathBuf,
     cp: PathBuf,
+    python: PathBuf,
 }
 
 /// Bytes of memory to touch and free before each measurement (see
@@ -714,6 +739,20 @@ impl Runner<'_> {
                 warm(std::slice::from_ref(&p.safetensors))?;
                 prime_memory(prime.dir, prime.read)?;
                 self.python("st_read", &p.safetensors.clone())?
+            }
+            (Operation::Read, Tool::Python) => {
+                sync()?;
+                warm(&ours_files)?;
+                prime_memory(prime.dir, prime.read)?;
+                self.python("py_read", &p.ours.clone())?
+            }
+            (Operation::Write, Tool::Python) => {
+                remove_bundle(&p.python);
+                sync()?;
+                prime_memory(prime.dir, prime.write)?;
+                let s = self.python("py_write", &p.python.clone())?;
+                remove_bundle(&p.python);
+                s
             }
             (Operation::Open, Tool::Ours) => {
                 settle_then_warm(prime, &ours_files)?;
@@ -917,7 +956,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // The whole-process rows start their own Python.
     let needs_worker = layouts.iter().any(|(_, tasks)| {
         tasks.iter().any(|t| {
-            t.operation != Operation::Cat && matches!(t.tool, Tool::TensorFlow | Tool::Safetensors)
+            t.operation != Operation::Cat
+                && matches!(t.tool, Tool::TensorFlow | Tool::Safetensors | Tool::Python)
         })
     });
 
@@ -942,6 +982,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         tf: dir.join("tf"),
         safetensors: dir.join("st.safetensors"),
         cp: dir.join("cp.f32"),
+        python: dir.join("ours_python"),
     };
     println!(
         "bench: generating {} of float32 in {}",
@@ -955,8 +996,34 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             .arg(options.bytes.to_string()),
     )?;
 
+    // Our Python package: the release wheel, unpacked (an abi3 wheel is a
+    // zip of the package) and imported by the worker next to TensorFlow.
+    let wheel_dir = if selected(Operation::Read, &[Tool::Python])
+        || selected(Operation::Write, &[Tool::Python])
+    {
+        println!("bench: building the savedmodel wheel (release)");
+        let base = std::env::var("SAVEDMODEL_PYTHON3").unwrap_or_else(|_| "python3".to_owned());
+        let wheel = crate::python_pkg::build_wheel(root, &base, true)?;
+        let dir = root.join("target").join("bench-python-wheel");
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        run_status(
+            Command::new(&python)
+                .args(["-m", "zipfile", "-e"])
+                .arg(&wheel)
+                .arg(&dir),
+        )?;
+        Some(dir)
+    } else {
+        None
+    };
     let mut worker = if needs_worker {
-        let worker = Worker::start(&python, &root.join("tests/python/bench_tf.py"))?;
+        let worker = Worker::start(
+            &python,
+            &root.join("tests/python/bench_tf.py"),
+            wheel_dir.as_deref(),
+        )?;
         println!("bench: python worker ready ({})", worker.versions);
         Some(worker)
     } else {

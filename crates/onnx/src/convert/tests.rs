@@ -764,3 +764,26 @@ fn a_carried_value_reaching_another_op_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn string_normalizer_refuses_an_unknown_case_change_by_name() {
+    let action = AttributeProto {
+        name: Some("case_change_action".into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(b"TITLE".to_vec()),
+        ..Default::default()
+    };
+    let model = model_of(
+        vec![node("StringNormalizer", &["x"], "y", vec![action])],
+        vec![],
+        vec![typed_value("x", &[3], DataType::String)],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"TITLE\"") && err.contains("StringNormalizer"),
+        "{err}"
+    );
+}

@@ -129,7 +129,7 @@ fn operands(ctx: &mut Ctx, names: &[&str], base: &str) -> Result<(Vec<Output>, L
 }
 
 /// The logical shape of an elementwise result.
-fn broadcast_shape(ctx: &Ctx, names: &[&str]) -> Shape {
+pub(super) fn broadcast_shape(ctx: &Ctx, names: &[&str]) -> Shape {
     let mut out: Option<Vec<i64>> = Some(Vec::new());
     for n in names {
         let dims = ctx

@@ -29,6 +29,7 @@ mod resize;
 mod shape;
 mod slice;
 mod squeeze;
+mod strings;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};
@@ -53,6 +54,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| resize::lookup(op_type))
         .or_else(|| control::lookup(op_type))
         .or_else(|| quant::lookup(op_type))
+        .or_else(|| strings::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default
