@@ -787,3 +787,56 @@ fn string_normalizer_refuses_an_unknown_case_change_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_binary_linear_classifier_scores_both_classes_and_gathers_the_label() {
+    let floats = |name: &str, values: &[f32]| AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Floats as i32),
+        floats: values.to_vec(),
+        ..Default::default()
+    };
+    let mut classifier = node(
+        "LinearClassifier",
+        &["x"],
+        "label",
+        vec![
+            floats("coefficients", &[0.5, -1.0, 2.0]),
+            floats("intercepts", &[0.25]),
+            ints("classlabels_ints", &[7, 9]),
+        ],
+    );
+    classifier.domain = Some("ai.onnx.ml".into());
+    classifier.output.push("scores".into());
+    let graph = GraphProto {
+        name: Some("g".into()),
+        node: vec![classifier],
+        input: vec![float_value("x", &[2, 3])],
+        output: vec![ValueInfoProto {
+            name: Some("label".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![
+            OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(22),
+            },
+            OperatorSetIdProto {
+                domain: Some("ai.onnx.ml".into()),
+                version: Some(1),
+            },
+        ],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    let model = Arc::new(OnnxModel::from_bytes(&model.encode_to_vec()).unwrap());
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "Neg"), 1);
+    assert_eq!(op_count(&converted, "ArgMax"), 1);
+    let label = crate::convert::output_named(&converted, "label").unwrap();
+    assert_eq!(label.dtype(), savedmodel_graph::DType::Int64);
+}

@@ -19,6 +19,7 @@ mod index;
 mod legacy;
 mod loss;
 mod math;
+mod ml;
 mod more;
 mod nn;
 mod norm;
@@ -57,6 +58,19 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| strings::lookup(op_type))
 }
 
+/// The `ai.onnx.ml` domain, whose operators `ml.rs` converts.
+const ML_DOMAIN: &str = "ai.onnx.ml";
+
+/// The converter of `op_type` in `domain` (`""` and `"ai.onnx"` are the
+/// default domain).
+fn lookup_in(domain: &str, op_type: &str) -> Option<Converter> {
+    match domain {
+        "" | "ai.onnx" => lookup(op_type),
+        ML_DOMAIN => ml::lookup(op_type),
+        _ => None,
+    }
+}
+
 /// Whether the converter has a converter for `op_type` of the default
 /// domain.
 pub(crate) fn is_supported(op_type: &str) -> bool {
@@ -67,13 +81,18 @@ pub(crate) fn is_supported(op_type: &str) -> bool {
 /// exists for its domain and op type.
 pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
     let domain = node.domain();
-    if !domain.is_empty() && domain != "ai.onnx" {
+    if !matches!(domain, "" | "ai.onnx" | ML_DOMAIN) {
         return Ok(Some(format!(
             "operators of domain {domain:?} are not supported"
         )));
     }
-    if lookup(node.op_type()).is_none() {
+    if lookup_in(domain, node.op_type()).is_none() {
         return Ok(Some("operator not supported".to_owned()));
+    }
+    if domain == ML_DOMAIN {
+        // Its opsets count from 1: the default domain's legacy rules are
+        // not for it.
+        return Ok(None);
     }
     if let Some(opset) = legacy::legacy_opset(node)? {
         return legacy::unsupported(node, opset);
@@ -84,7 +103,8 @@ pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
 /// Converts one node.
 pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     ctx.begin_node(node);
-    let converter = lookup(node.op_type()).ok_or_else(|| ctx.error("operator not supported"))?;
+    let converter = lookup_in(node.domain(), node.op_type())
+        .ok_or_else(|| ctx.error("operator not supported"))?;
     // Values of a type TensorFlow carries in another (`Carried`) mean
     // something else to every op but these: the rule's one home.
     let takes_carried = matches!(node.op_type(), "Cast" | "CastLike" | "Identity");
