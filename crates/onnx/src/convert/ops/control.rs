@@ -219,52 +219,16 @@ fn loop_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 
     // Scan accumulators: empty lists of the scan elements.
     for (k, scan) in built.scans.iter().enumerate() {
-        let shape = element_shape_tensor(&scan.shape);
-        let element_shape =
-            ctx.const_tensor(&sub(&base, &format!("scan{k}_element_shape")), shape)?;
-        let max = ctx.const_tensor(&sub(&base, &format!("scan{k}_max")), Tensor::scalar(-1i32))?;
-        let list = ctx.op1(
-            "EmptyTensorList",
+        initial.push(empty_list(
+            ctx,
             &sub(&base, &format!("scan{k}_list")),
-            &[&element_shape, &max],
-            &[
-                ("element_dtype", Attr::Type(scan.dtype)),
-                ("shape_type", Attr::Type(DType::Int32)),
-            ],
-            Shape::new(&[]),
-        )?;
-        initial.push(list);
+            scan.dtype,
+            &scan.shape,
+        )?);
     }
-    let mut types: Vec<DType> = carried.iter().map(|c| c.dtype).collect();
-    types.extend(std::iter::repeat_n(DType::Variant, n_scan));
     let mut shapes: Vec<Shape> = carried.iter().map(|c| c.shape.clone()).collect();
     shapes.extend(std::iter::repeat_n(Shape::new(&[]), n_scan));
-
-    // The functions.
-    let body_fn = function_name(ctx.graph(), &base, "body");
-    ctx.graph_mut()
-        .add_function(&body_fn, &built.graph, &built.args, &built.results)
-        .map_err(|e| ctx.build_error(e))?;
-    let cond_fn = function_name(ctx.graph(), &base, "cond");
-    let (cond_graph, cond_args, cond_result) = condition(ctx, &types, &shapes)?;
-    ctx.graph_mut()
-        .add_function(&cond_fn, &cond_graph, &cond_args, &[cond_result])
-        .map_err(|e| ctx.build_error(e))?;
-
-    let refs: Vec<&Output> = initial.iter().collect();
-    let outs = ctx.op(
-        "While",
-        &base,
-        &refs,
-        &[
-            ("T", Attr::TypeList(types.clone())),
-            ("cond", Attr::Func(cond_fn)),
-            ("body", Attr::Func(body_fn)),
-            ("output_shapes", Attr::ShapeList(shapes.clone())),
-            ("parallel_iterations", Attr::Int(1)),
-        ],
-        shapes.clone(),
-    )?;
+    let outs = while_node(ctx, &base, &initial, &shapes, &built.function, true)?;
 
     // The node's outputs: the final loop-carried values, then the scans.
     let out_names: Vec<&str> = node.proto().output.iter().map(String::as_str).collect();
@@ -278,24 +242,12 @@ fn loop_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         let Some(name) = out_names.get(n_v + k).filter(|n| !n.is_empty()) else {
             continue;
         };
-        let element_shape = ctx.const_tensor(
-            &sub(&base, &format!("scan{k}_stack_shape")),
-            element_shape_tensor(&scan.shape),
-        )?;
-        let mut dims = vec![-1i64];
-        let stacked_shape = match scan.shape.dims() {
-            Some(d) => {
-                dims.extend_from_slice(d);
-                Shape::new(&dims)
-            }
-            None => Shape::unknown(),
-        };
-        let stacked = ctx.op1(
-            "TensorListStack",
+        let (stacked, stacked_shape) = stack_list(
+            ctx,
             &sub(&base, &format!("scan{k}")),
-            &[&outs[first_list + k], &element_shape],
-            &[("element_dtype", Attr::Type(scan.dtype))],
-            stacked_shape.clone(),
+            &outs[first_list + k],
+            scan.dtype,
+            &scan.shape,
         )?;
         ctx.set_plain(name, stacked, stacked_shape);
     }
@@ -305,9 +257,7 @@ fn loop_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 /// A converted body: its graph, arguments and results in the `While`'s
 /// order, and what it found out about the carried values and scans.
 struct Body {
-    graph: Graph,
-    args: Vec<Output>,
-    results: Vec<Output>,
+    function: LoopFunction,
     /// The shape of each carried value at the end of an iteration.
     carried_out: Vec<Shape>,
     /// The scan outputs' element dtypes and shapes.
@@ -375,14 +325,7 @@ fn build_body(
     // iteration's scan values appended. Each through an Identity, so that
     // no result is an argument itself.
     let out_names: Vec<&str> = proto.output.iter().map(|v| v.name()).collect();
-    let one = b.const_tensor("one", Tensor::scalar(1i64))?;
-    let next = b.op1(
-        "AddV2",
-        "next_iteration",
-        &[&i, &one],
-        &[("T", Attr::Type(DType::Int64))],
-        Shape::new(&[]),
-    )?;
+    let next = next_iteration(&mut b, &i)?;
     let cond_out = reshape_scalar(&mut b, "cond_out_scalar", out_names[0])?;
     if cond_out.dtype() != DType::Bool {
         return Err(b.error("the body's condition output must be bool"));
@@ -413,40 +356,167 @@ fn build_body(
         let name = out_names[1 + n_v + k];
         let slot = b.slot(name)?.clone();
         let value = b.plain(name)?;
-        let pushed = b.op1(
-            "TensorListPushBack",
-            &format!("scan{k}_push"),
-            &[list, &value],
-            &[("element_dtype", Attr::Type(slot.dtype))],
-            Shape::new(&[]),
-        )?;
+        let pushed = push_back(&mut b, &format!("scan{k}_push"), list, &value)?;
         scans.push(Carried {
             dtype: slot.dtype,
             shape: slot.shape,
         });
         results.push(pushed);
     }
-    let mut named = Vec::new();
-    for (r, result) in results.iter().enumerate() {
-        named.push(b.op1(
-            "Identity",
-            &format!("result{r}"),
-            &[result],
-            &[("T", Attr::Type(result.dtype()))],
-            result.shape().clone(),
-        )?);
-    }
     Ok(Body {
-        graph: b.into_graph(),
-        args,
-        results: named,
+        function: LoopFunction::new(b, args, &results)?,
         carried_out,
         scans,
     })
 }
 
-/// The condition function's graph: `i < M && cond` over all loop values.
-fn condition(ctx: &Ctx, types: &[DType], shapes: &[Shape]) -> Result<(Graph, Vec<Output>, Output)> {
+/// A loop body converted into a graph of its own: its arguments and
+/// results in the `While`'s order.
+pub(super) struct LoopFunction {
+    graph: Graph,
+    args: Vec<Output>,
+    results: Vec<Output>,
+}
+
+impl LoopFunction {
+    /// The function of body context `b`, returning `results` in order,
+    /// each through an `Identity`, so that no result is an argument itself.
+    pub(super) fn new(mut b: Ctx, args: Vec<Output>, results: &[Output]) -> Result<Self> {
+        let mut named = Vec::new();
+        for (r, result) in results.iter().enumerate() {
+            named.push(b.op1(
+                "Identity",
+                &format!("result{r}"),
+                &[result],
+                &[("T", Attr::Type(result.dtype()))],
+                result.shape().clone(),
+            )?);
+        }
+        Ok(Self {
+            graph: b.into_graph(),
+            args,
+            results: named,
+        })
+    }
+}
+
+/// `i + 1` for the int64 iteration counter `i`, inside a body.
+pub(super) fn next_iteration(b: &mut Ctx, i: &Output) -> Result<Output> {
+    let one = b.const_tensor("one", Tensor::scalar(1i64))?;
+    b.op1(
+        "AddV2",
+        "next_iteration",
+        &[i, &one],
+        &[("T", Attr::Type(DType::Int64))],
+        Shape::new(&[]),
+    )
+}
+
+/// A `While` node `base` running `body` over the loop values `initial`
+/// (declared with `shapes`) while `i < M`, the first two values (int64
+/// scalars), and, when `with_cond`, the third (a bool scalar) holds. The
+/// body and condition functions are added to the graph's library; the
+/// result is the final loop values.
+pub(super) fn while_node(
+    ctx: &mut Ctx,
+    base: &str,
+    initial: &[Output],
+    shapes: &[Shape],
+    body: &LoopFunction,
+    with_cond: bool,
+) -> Result<Vec<Output>> {
+    let types: Vec<DType> = initial.iter().map(Output::dtype).collect();
+    let body_fn = function_name(ctx.graph(), base, "body");
+    ctx.graph_mut()
+        .add_function(&body_fn, &body.graph, &body.args, &body.results)
+        .map_err(|e| ctx.build_error(e))?;
+    let cond_fn = function_name(ctx.graph(), base, "cond");
+    let (cond_graph, cond_args, cond_result) = condition(ctx, &types, shapes, with_cond)?;
+    ctx.graph_mut()
+        .add_function(&cond_fn, &cond_graph, &cond_args, &[cond_result])
+        .map_err(|e| ctx.build_error(e))?;
+    let refs: Vec<&Output> = initial.iter().collect();
+    ctx.op(
+        "While",
+        base,
+        &refs,
+        &[
+            ("T", Attr::TypeList(types)),
+            ("cond", Attr::Func(cond_fn)),
+            ("body", Attr::Func(body_fn)),
+            ("output_shapes", Attr::ShapeList(shapes.to_vec())),
+            ("parallel_iterations", Attr::Int(1)),
+        ],
+        shapes.to_vec(),
+    )
+}
+
+/// An empty `TensorList` (`EmptyTensorList`, no size bound) for elements
+/// of `dtype` and `shape`, to accumulate one value per iteration.
+pub(super) fn empty_list(ctx: &mut Ctx, base: &str, dtype: DType, shape: &Shape) -> Result<Output> {
+    let element_shape =
+        ctx.const_tensor(&sub(base, "element_shape"), element_shape_tensor(shape))?;
+    let max = ctx.const_tensor(&sub(base, "max"), Tensor::scalar(-1i32))?;
+    ctx.op1(
+        "EmptyTensorList",
+        base,
+        &[&element_shape, &max],
+        &[
+            ("element_dtype", Attr::Type(dtype)),
+            ("shape_type", Attr::Type(DType::Int32)),
+        ],
+        Shape::new(&[]),
+    )
+}
+
+/// `list` with `value` appended (`TensorListPushBack`), inside a body.
+pub(super) fn push_back(b: &mut Ctx, name: &str, list: &Output, value: &Output) -> Result<Output> {
+    b.op1(
+        "TensorListPushBack",
+        name,
+        &[list, value],
+        &[("element_dtype", Attr::Type(value.dtype()))],
+        Shape::new(&[]),
+    )
+}
+
+/// The elements of `list` (of `dtype` and `shape`) stacked along a new
+/// first axis (`TensorListStack`), and the stacked shape.
+pub(super) fn stack_list(
+    ctx: &mut Ctx,
+    base: &str,
+    list: &Output,
+    dtype: DType,
+    shape: &Shape,
+) -> Result<(Output, Shape)> {
+    let element_shape =
+        ctx.const_tensor(&sub(base, "element_shape"), element_shape_tensor(shape))?;
+    let stacked_shape = match shape.dims() {
+        Some(d) => {
+            let mut dims = vec![-1i64];
+            dims.extend_from_slice(d);
+            Shape::new(&dims)
+        }
+        None => Shape::unknown(),
+    };
+    let stacked = ctx.op1(
+        "TensorListStack",
+        base,
+        &[list, &element_shape],
+        &[("element_dtype", Attr::Type(dtype))],
+        stacked_shape.clone(),
+    )?;
+    Ok((stacked, stacked_shape))
+}
+
+/// The condition function's graph: `i < M` (`&& cond` when `with_cond`)
+/// over all loop values.
+fn condition(
+    ctx: &Ctx,
+    types: &[DType],
+    shapes: &[Shape],
+    with_cond: bool,
+) -> Result<(Graph, Vec<Output>, Output)> {
     let mut c = ctx.for_body();
     let mut args = Vec::new();
     for (k, (dtype, shape)) in types.iter().zip(shapes).enumerate() {
@@ -464,13 +534,17 @@ fn condition(ctx: &Ctx, types: &[DType], shapes: &[Shape]) -> Result<(Graph, Vec
         &[("T", Attr::Type(DType::Int64))],
         Shape::new(&[]),
     )?;
-    let go = c.op1(
-        "LogicalAnd",
-        "continue",
-        &[&below, &args[2]],
-        &[],
-        Shape::new(&[]),
-    )?;
+    let go = if with_cond {
+        c.op1(
+            "LogicalAnd",
+            "continue",
+            &[&below, &args[2]],
+            &[],
+            Shape::new(&[]),
+        )?
+    } else {
+        below
+    };
     Ok((c.into_graph(), args, go))
 }
 

@@ -25,6 +25,7 @@ mod pool;
 mod quant;
 mod reduce;
 mod resize;
+mod rnn;
 mod shape;
 mod slice;
 mod squeeze;
@@ -52,6 +53,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| resize::lookup(op_type))
         .or_else(|| control::lookup(op_type))
         .or_else(|| quant::lookup(op_type))
+        .or_else(|| rnn::lookup(op_type))
 }
 
 /// Whether the converter has a converter for `op_type` of the default
