@@ -58,6 +58,27 @@ fn ints(name: &str, values: &[i64]) -> AttributeProto {
     }
 }
 
+fn string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(value.as_bytes().to_vec().into()),
+        ..Default::default()
+    }
+}
+
+fn strings(name: &str, values: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Strings as i32),
+        strings: values
+            .iter()
+            .map(|v| v.as_bytes().to_vec().into())
+            .collect(),
+        ..Default::default()
+    }
+}
+
 fn int(name: &str, value: i64) -> AttributeProto {
     AttributeProto {
         name: Some(name.into()),
@@ -223,15 +244,30 @@ fn model_with_opset(
     inputs: Vec<ValueInfoProto>,
     output: &str,
 ) -> Arc<OnnxModel> {
+    model_with_outputs(opset, nodes, initializer, inputs, &[output])
+}
+
+/// A model of `nodes` over `inputs` giving `outputs`, importing `opset` of
+/// the default domain.
+fn model_with_outputs(
+    opset: i64,
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: &[&str],
+) -> Arc<OnnxModel> {
     let graph = GraphProto {
         name: Some("g".into()),
         node: nodes,
         initializer,
         input: inputs,
-        output: vec![ValueInfoProto {
-            name: Some(output.into()),
-            ..Default::default()
-        }],
+        output: outputs
+            .iter()
+            .map(|o| ValueInfoProto {
+                name: Some((*o).into()),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     };
     let model = ModelProto {
@@ -676,4 +712,203 @@ fn qlinear_matmul_multiplies_centered_integers_and_requantizes() {
     let y = crate::convert::output_named(&converted, "y").unwrap();
     assert_eq!(y.dtype(), savedmodel_graph::DType::UInt8);
     assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
+}
+
+/// A recurrent node `op` named `rnn` over `inputs` (ONNX's order, "" for
+/// one omitted) giving `outputs`, with `attrs`.
+fn recurrent_node(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        name: Some("rnn".into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+/// The function of `converted`'s library whose name ends in `suffix`.
+fn functions_ending(converted: &crate::Converted, suffix: &str) -> usize {
+    converted
+        .graph
+        .functions()
+        .iter()
+        .filter(|f| {
+            f.signature
+                .as_ref()
+                .is_some_and(|s| s.name.ends_with(suffix))
+        })
+        .count()
+}
+
+#[test]
+fn a_bidirectional_batch_first_lstm_loops_once_per_direction_over_the_time_steps() {
+    // 50 steps: an unrolled LSTM would have hundreds of nodes.
+    let (batch, seq, input, hidden) = (2, 50, 3, 4);
+    let mut lens = float_value("lens", &[batch]);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = lens.r#type.as_mut()
+    {
+        t.elem_type = Some(DataType::Int32 as i32);
+    }
+    let model = model_with_outputs(
+        22,
+        vec![recurrent_node(
+            "LSTM",
+            &["x", "w", "r", "b", "lens", "h0", "c0", "p"],
+            &["y", "y_h", "y_c"],
+            vec![
+                string("direction", "bidirectional"),
+                int("hidden_size", hidden),
+                int("layout", 1),
+            ],
+        )],
+        vec![
+            weights("w", &[2, 4 * hidden, input]),
+            weights("r", &[2, 4 * hidden, hidden]),
+            weights("b", &[2, 8 * hidden]),
+            weights("p", &[2, 3 * hidden]),
+        ],
+        vec![
+            float_value("x", &[batch, seq, input]),
+            lens,
+            float_value("h0", &[batch, 2, hidden]),
+            float_value("c0", &[batch, 2, hidden]),
+        ],
+        &["y", "y_h", "y_c"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 2);
+    assert_eq!(functions_ending(&converted, "_body"), 2);
+    assert_eq!(functions_ending(&converted, "_cond"), 2);
+    // The reverse direction reverses each sequence over its own length, in
+    // and out; the projection of every step is one product per direction.
+    assert_eq!(op_count(&converted, "ReverseSequence"), 2);
+    assert_eq!(op_count(&converted, "BatchMatMulV2"), 2);
+    assert!(
+        converted.graph.nodes().len() < 150,
+        "{} nodes",
+        converted.graph.nodes().len()
+    );
+    for f in converted.graph.functions() {
+        let name = &f.signature.as_ref().unwrap().name;
+        let count = |op: &str| f.node_def.iter().filter(|n| n.op == op).count();
+        if name.ends_with("_body") {
+            // One step: H·Rᵀ, the per-step output, the length mask.
+            assert_eq!(count("MatMul"), 1, "{name}");
+            assert_eq!(count("TensorListPushBack"), 1, "{name}");
+            assert_eq!(count("Less"), 1, "{name}");
+            assert_eq!(count("Sigmoid"), 3, "{name}");
+            assert_eq!(count("Tanh"), 2, "{name}");
+        } else {
+            assert_eq!(count("Less"), 1, "{name}");
+            assert_eq!(count("LogicalAnd"), 0, "{name}");
+        }
+    }
+    let shape = |name: &str| {
+        crate::convert::output_named(&converted, name)
+            .unwrap()
+            .shape()
+            .dims()
+            .map(<[i64]>::to_vec)
+    };
+    assert_eq!(shape("y"), Some(vec![batch, seq, 2, hidden]));
+    assert_eq!(shape("y_h"), Some(vec![batch, 2, hidden]));
+    assert_eq!(shape("y_c"), Some(vec![batch, 2, hidden]));
+}
+
+#[test]
+fn a_reverse_gru_with_linear_before_reset_applies_the_reset_after_its_own_product() {
+    let (seq, batch, input, hidden) = (6, 1, 2, 3);
+    let model = model_with_outputs(
+        22,
+        vec![recurrent_node(
+            "GRU",
+            &["x", "w", "r", "b"],
+            &["y", "y_h"],
+            vec![
+                string("direction", "reverse"),
+                int("hidden_size", hidden),
+                int("linear_before_reset", 1),
+                strings("activations", &["HardSigmoid", "Softsign"]),
+            ],
+        )],
+        vec![
+            weights("w", &[1, 3 * hidden, input]),
+            weights("r", &[1, 3 * hidden, hidden]),
+            weights("b", &[1, 6 * hidden]),
+        ],
+        vec![float_value("x", &[seq, batch, input])],
+        &["y", "y_h"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 1);
+    // Without lengths the whole sequence is reversed, in and out.
+    assert_eq!(op_count(&converted, "ReverseV2"), 2);
+    assert_eq!(op_count(&converted, "ReverseSequence"), 0);
+    let body = converted
+        .graph
+        .functions()
+        .iter()
+        .find(|f| f.signature.as_ref().unwrap().name.ends_with("_body"))
+        .unwrap();
+    let count = |op: &str| body.node_def.iter().filter(|n| n.op == op).count();
+    // H·[Rz Rr]ᵀ and H·Rhᵀ (not (r ⊙ H)·Rhᵀ); Softsign for the candidate,
+    // hard sigmoids (a Minimum and a Maximum each) for z and r.
+    assert_eq!(count("MatMul"), 2);
+    assert_eq!(count("Softsign"), 1);
+    assert_eq!(count("Minimum"), 2);
+    assert_eq!(count("Sigmoid") + count("Tanh"), 0);
+    // H is the loop's third value (after t and the step count): `arg2`.
+    for matmul in body.node_def.iter().filter(|n| n.op == "MatMul") {
+        assert_eq!(matmul.input[0], "arg2", "{:?}", matmul.input);
+    }
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[seq, 1, batch, hidden][..]));
+}
+
+#[test]
+fn recurrent_attributes_it_cannot_honour_are_errors_naming_node_and_attribute() {
+    let rnn = |attrs: Vec<AttributeProto>| {
+        let model = model_with_outputs(
+            22,
+            vec![recurrent_node("RNN", &["x", "w", "r"], &["y"], attrs)],
+            vec![weights("w", &[1, 2, 3]), weights("r", &[1, 2, 2])],
+            vec![float_value("x", &[4, 1, 3])],
+            &["y"],
+        );
+        crate::convert(&model, &ConvertOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    for (attrs, want) in [
+        (
+            vec![string("direction", "sideways")],
+            "direction \"sideways\"",
+        ),
+        (vec![int("layout", 2)], "layout 2"),
+        (
+            vec![strings("activations", &["Swish"])],
+            "activation \"Swish\"",
+        ),
+        (
+            vec![strings("activations", &["Tanh", "Tanh"])],
+            "activations lists 2",
+        ),
+        (vec![int("linear_before_reset", 1)], "linear_before_reset"),
+        (
+            vec![int("hidden_size", 5)],
+            "W has shape [1, 2, 3], [1, 5, 3] expected",
+        ),
+    ] {
+        let err = rnn(attrs);
+        assert!(err.contains("\"rnn\" (RNN)") && err.contains(want), "{err}");
+    }
 }

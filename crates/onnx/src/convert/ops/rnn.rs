@@ -30,7 +30,9 @@
 use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::build::{Builder, t};
-use super::control::{LoopFunction, empty_list, next_iteration, push_back, stack_list, while_node};
+use super::control::{
+    LoopFunction, empty_list, next_iteration, push_back, reverse_axis0, stack_list, while_node,
+};
 use super::elementwise::{elu_of, hard_sigmoid_of};
 use super::more::thresholded_relu_of;
 use super::{Converter, input_name, output_name, required_input, sub};
@@ -449,15 +451,7 @@ fn reverse_time(g: &mut Builder<'_>, x: &Output, lens: Option<&Output>) -> Resul
             ],
             x.shape().clone(),
         ),
-        None => {
-            let axis = g.tensor(Tensor::vector(&[0i32]))?;
-            g.op(
-                "ReverseV2",
-                &[x, &axis],
-                &[t(x.dtype()), ("Tidx", Attr::Type(DType::Int32))],
-                x.shape().clone(),
-            )
-        }
+        None => reverse_axis0(g, x),
     }
 }
 
