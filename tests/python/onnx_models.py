@@ -24,6 +24,9 @@ and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
   variable); a reverse GRU with `linear_before_reset`, sequence lengths and
   HardSigmoid/Softsign with alpha and beta; a forward RNN with LeakyRelu; an
   LSTM with `input_forget` and Elu/ScaledTanh.
+- `scan`: a `Scan` with a state, two scan inputs (one scanned along axis 1
+  in reverse), a value of the outer graph used in the body, and two scan
+  outputs (one stacked along the last axis in reverse); dynamic length.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -216,12 +219,65 @@ def recurrent(rng):
     return graph, inputs
 
 
+def scan(rng):
+    n = helper.make_node
+    f = TensorProto.FLOAT
+    body = helper.make_graph(
+        [
+            n("Mul", ["a_t", "b_t"], ["ab"], name="ab"),
+            n("Mul", ["ab", "w"], ["prod"], name="prod"),
+            n("ReduceSum", ["prod", "axes"], ["summed"], name="summed", keepdims=0),
+            n("Add", ["acc_in", "summed"], ["acc_out"], name="accumulate"),
+            n("Identity", ["acc_out"], ["acc_scan"], name="acc_scan"),
+        ],
+        "scan_body",
+        [
+            helper.make_tensor_value_info("acc_in", f, [4]),
+            helper.make_tensor_value_info("a_t", f, [3, 4]),
+            helper.make_tensor_value_info("b_t", f, [4]),
+        ],
+        [
+            helper.make_tensor_value_info("acc_out", f, [4]),
+            helper.make_tensor_value_info("prod", f, [3, 4]),
+            helper.make_tensor_value_info("acc_scan", f, [4]),
+        ],
+        [const("axes", np.array([0], dtype=np.int64))],
+    )
+    nodes = [
+        n("Scan", ["acc0", "a", "b"], ["acc", "prods", "accs"], name="scan", body=body,
+          num_scan_inputs=2, scan_input_axes=[1, 0], scan_input_directions=[1, 0],
+          scan_output_axes=[-1, 0], scan_output_directions=[1, 0]),
+    ]
+    graph = helper.make_graph(
+        nodes, "scan",
+        [
+            helper.make_tensor_value_info("acc0", f, [4]),
+            helper.make_tensor_value_info("a", f, [3, "steps", 4]),
+            helper.make_tensor_value_info("b", f, ["steps", 4]),
+            helper.make_tensor_value_info("w", f, [4]),
+        ],
+        [
+            helper.make_tensor_value_info("acc", f, [4]),
+            helper.make_tensor_value_info("prods", f, [3, 4, "steps"]),
+            helper.make_tensor_value_info("accs", f, ["steps", 4]),
+        ],
+    )
+    steps = 5
+    inputs = {
+        "acc0": rng.standard_normal(4).astype(np.float32),
+        "a": rng.standard_normal((3, steps, 4)).astype(np.float32),
+        "b": rng.standard_normal((steps, 4)).astype(np.float32),
+        "w": rng.standard_normal(4).astype(np.float32),
+    }
+    return graph, inputs
+
+
 def main():
     out_dir = sys.argv[1]
     rng = np.random.default_rng(20261202)
     listing = []
     for name, build in (("cnn", cnn), ("transformer", transformer),
-                        ("recurrent", recurrent)):
+                        ("recurrent", recurrent), ("scan", scan)):
         graph, inputs = build(rng)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 10

@@ -26,7 +26,7 @@
 //!   [`ConvertOptions::const_limit`] bytes become resource variables whose
 //!   values are read from the memory-mapped model when the checkpoint is
 //!   written (`weights.rs`).
-//! - **Loops stay loops.** `Loop`, and the recurrent layers `RNN`, `GRU`
+//! - **Loops stay loops.** `Loop`, `Scan`, and the recurrent layers `RNN`, `GRU`
 //!   and `LSTM` (every direction, `sequence_lens`, initial states,
 //!   peepholes, `clip`, `linear_before_reset`, `layout` 0 and 1), become
 //!   TensorFlow `While` nodes whose body is a function of the graph's

@@ -1,5 +1,7 @@
-//! Control flow: `Loop` as TensorFlow's functional `While`, `If` as its
-//! `If` (or, on a condition known at conversion, the branch taken, inline).
+//! Control flow: `Loop` and `Scan` as TensorFlow's functional `While`,
+//! `If` as its `If` (or, on a condition known at conversion, the branch
+//! taken, inline); and the `While` machinery other loops reuse
+//! ([`while_node`], [`LoopFunction`], the `TensorList` helpers; `rnn.rs`).
 //!
 //! ONNX's `Loop(M, cond, v...)` runs its `body` subgraph
 //! `(iteration_num, cond, v...) -> (cond, v..., scan...)` while the
@@ -8,7 +10,16 @@
 //! every iteration stacked along a new first axis
 //! (`onnx/defs/controlflow/defs.cc`, `Loop`).
 //!
-//! The `While` built here carries `(i, M, cond, v..., captured..., lists...)`:
+//! ONNX's `Scan(v..., x...)` runs its body `(v..., x_t...) -> (v...,
+//! scan...)` once per step of the scan inputs `x` (along each one's
+//! `scan_input_axes` entry, in its direction) and stacks the scan outputs
+//! along their `scan_output_axes` entries (`Scan`, same file): the same
+//! `While` with `M` the number of steps, `cond` always true, the scan
+//! inputs carried (time first, forward) and step `i` of each gathered in
+//! the body ([`BodyKind`]).
+//!
+//! The `While` built here carries `(i, M, cond, v..., captured..., scan
+//! inputs..., lists...)`:
 //!
 //! - the body is converted by a context of its own ([`Ctx::for_body`]) into
 //!   a graph whose `Placeholder`s are the function's arguments, then added
@@ -19,7 +30,7 @@
 //! - each scan output is appended to a `TensorList` (`TensorListPushBack`)
 //!   and stacked after the loop (`TensorListStack`), as TensorFlow's own
 //!   `tf.while_loop` accumulators are;
-//! - the condition function is `i < M && cond`.
+//! - the condition function is `i < M && cond` (`i < M` for `Scan`).
 //!
 //! A carried value's shape may change from one iteration to the next: the
 //! body is converted with the initial values' shapes, and again with the
@@ -245,11 +256,7 @@ fn scan(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         if batched {
             (x, shape) = unbatch(&mut g, v, &x, &shape)?;
         }
-        let rank = shape.rank().ok_or_else(|| {
-            g.ctx
-                .error(format!("the rank of scan input {v:?} is unknown"))
-        })?;
-        let axis = super::normalize_axis(g.ctx, in_axes[k], rank)?;
+        let (rank, axis) = rank_and_axis(g.ctx, &shape, in_axes[k], "scan_input_axes")?;
         if axis != 0 {
             let mut perm: Vec<i64> = vec![axis as i64];
             perm.extend((0..rank as i64).filter(|&a| a != axis as i64));
@@ -286,11 +293,7 @@ fn scan(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         if batched {
             return rebatch(&mut g, &y, &shape);
         }
-        let rank = shape.rank().ok_or_else(|| {
-            g.ctx
-                .error(format!("the rank of scan output {k} is unknown"))
-        })?;
-        let axis = super::normalize_axis(g.ctx, out_axes[k], rank)?;
+        let (rank, axis) = rank_and_axis(g.ctx, &shape, out_axes[k], "scan_output_axes")?;
         if axis != 0 {
             let perm: Vec<i64> = (0..rank as i64)
                 .map(|p| match (p as usize).cmp(&axis) {
@@ -320,6 +323,15 @@ fn scan(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The rank of a value of `shape` and `axis` (an entry of attribute
+/// `attr`) made non-negative for it.
+fn rank_and_axis(ctx: &Ctx, shape: &Shape, axis: i64, attr: &str) -> Result<(usize, usize)> {
+    let rank = shape
+        .rank()
+        .ok_or_else(|| ctx.error(format!("{attr}: the value's rank is unknown")))?;
+    Ok((rank, super::normalize_axis(ctx, axis, rank)?))
 }
 
 /// A Scan-8 value `name` (`x`, of `shape`) without its batch axis 0, which
