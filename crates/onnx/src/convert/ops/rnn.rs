@@ -155,6 +155,12 @@ impl Spec {
         }
         let linear_before_reset = node.attr_i_or("linear_before_reset", 0)? != 0;
         let input_forget = node.attr_i_or("input_forget", 0)? != 0;
+        if cell != Cell::Gru && linear_before_reset {
+            return Err(ctx.error("linear_before_reset is an attribute of GRU only"));
+        }
+        if cell != Cell::Lstm && input_forget {
+            return Err(ctx.error("input_forget is an attribute of LSTM only"));
+        }
         let activations = Self::activations(ctx, node, cell, reversed.len())?;
         Ok(Self {
             cell,
@@ -263,12 +269,6 @@ struct Inputs {
 
 fn recurrent(ctx: &mut Ctx, node: &NodeView<'_>, cell: Cell) -> Result<()> {
     let spec = Spec::read(ctx, node, cell)?;
-    if cell != Cell::Gru && spec.linear_before_reset {
-        return Err(ctx.error("linear_before_reset is an attribute of GRU only"));
-    }
-    if cell != Cell::Lstm && spec.input_forget {
-        return Err(ctx.error("input_forget is an attribute of LSTM only"));
-    }
     let mut g = Builder::new(ctx, node);
     let inputs = read_inputs(&mut g, node, &spec)?;
     let mut ys = Vec::new();
@@ -310,7 +310,7 @@ fn recurrent(ctx: &mut Ctx, node: &NodeView<'_>, cell: Cell) -> Result<()> {
         let mut shape = states_shape.clone();
         if spec.batch_first {
             v = transpose(&mut g, &v, &[1, 0, 2])?;
-            shape = Shape::new(&[state[0], n_dirs, state[1]]);
+            shape = permute_shape(&shape, &[1, 0, 2]);
         }
         g.ctx.set_plain(name, v, shape);
     }
