@@ -9,7 +9,9 @@
 //!   pass: the converter may only get better.
 //! - Real models built in the tests (`tests/python/onnx_models.py`: a CNN
 //!   with batch norm, pooling and a residual add; a transformer encoder
-//!   block with dynamic batch and sequence length) are exported with
+//!   block with dynamic batch and sequence length; stacked LSTM, GRU and
+//!   RNN layers with sequence lengths, initial states, peepholes, `clip`
+//!   and other activations; a `Scan` with axes and directions) are exported with
 //!   `savedmodel export --onnx`, run through the C++ loader and
 //!   `tf.saved_model.load`, and compared with onnxruntime's outputs. The CNN
 //!   keeps at most two `Transpose` nodes, and none at its input with

@@ -18,6 +18,15 @@ and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
   multi-head self-attention (MatMul, Reshape, Transpose, Softmax, scaled by
   a Div), residual Adds, a Gelu feed-forward; dynamic batch and sequence
   length.
+- `recurrent`: stacked recurrent layers with a dynamic batch and sequence
+  length: a bidirectional LSTM with sequence lengths, initial states,
+  peepholes and `clip` (its recurrence weights large enough to become a
+  variable); a reverse GRU with `linear_before_reset`, sequence lengths and
+  HardSigmoid/Softsign with alpha and beta; a forward RNN with LeakyRelu; an
+  LSTM with `input_forget` and Elu/ScaledTanh.
+- `scan`: a `Scan` with a state, two scan inputs (one scanned along axis 1
+  in reverse), a value of the outer graph used in the body, and two scan
+  outputs (one stacked along the last axis in reverse); dynamic length.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -146,11 +155,129 @@ def transformer(rng):
     return graph, inputs
 
 
+def recurrent(rng):
+    h1, h2, h3, h4, d_in = 8, 5, 3, 2, 3
+
+    def w(*shape, scale=0.5):
+        return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+    inits = [
+        const("lstm.w", w(2, 4 * h1, d_in)), const("lstm.r", w(2, 4 * h1, h1)),
+        const("lstm.b", w(2, 8 * h1)), const("lstm.p", w(2, 3 * h1)),
+        const("gru.w", w(1, 3 * h2, 2 * h1)), const("gru.r", w(1, 3 * h2, h2)),
+        const("gru.b", w(1, 6 * h2)),
+        const("rnn.w", w(1, h3, h2)), const("rnn.r", w(1, h3, h3)),
+        const("lstm2.w", w(1, 4 * h4, 2 * h1)), const("lstm2.r", w(1, 4 * h4, h4)),
+        const("merge_shape", np.array([0, 0, 2 * h1], dtype=np.int64)),
+        const("squeeze_axes", np.array([1], dtype=np.int64)),
+    ]
+    n = helper.make_node
+    nodes = [
+        n("LSTM", ["x", "lstm.w", "lstm.r", "lstm.b", "lens", "h0", "c0", "lstm.p"],
+          ["y1", "y1_h", "y1_c"], name="lstm", direction="bidirectional",
+          hidden_size=h1, clip=1.5),
+        n("Transpose", ["y1"], ["y1_t"], name="y1_t", perm=[0, 2, 1, 3]),
+        n("Reshape", ["y1_t", "merge_shape"], ["features"], name="merge_directions"),
+        n("GRU", ["features", "gru.w", "gru.r", "gru.b", "lens"], ["y2", "y2_h"], name="gru",
+          direction="reverse", hidden_size=h2, linear_before_reset=1,
+          activations=["HardSigmoid", "Softsign"], activation_alpha=[0.3],
+          activation_beta=[0.4]),
+        n("Squeeze", ["y2", "squeeze_axes"], ["y2_s"], name="y2_s"),
+        n("RNN", ["y2_s", "rnn.w", "rnn.r"], ["y3", "y3_h"], name="rnn", hidden_size=h3,
+          activations=["LeakyRelu"], activation_alpha=[0.1]),
+        n("LSTM", ["features", "lstm2.w", "lstm2.r"], ["", "y4_h"], name="lstm2",
+          hidden_size=h4, input_forget=1, activations=["Sigmoid", "Elu", "ScaledTanh"],
+          activation_alpha=[0.5, 0.8], activation_beta=[1.2]),
+    ]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "recurrent",
+        [
+            helper.make_tensor_value_info("x", f, ["sequence", "batch", d_in]),
+            helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"]),
+            helper.make_tensor_value_info("h0", f, [2, "batch", h1]),
+            helper.make_tensor_value_info("c0", f, [2, "batch", h1]),
+        ],
+        [
+            helper.make_tensor_value_info("y1_h", f, [2, "batch", h1]),
+            helper.make_tensor_value_info("y1_c", f, [2, "batch", h1]),
+            helper.make_tensor_value_info("y2", f, ["sequence", 1, "batch", h2]),
+            helper.make_tensor_value_info("y2_h", f, [1, "batch", h2]),
+            helper.make_tensor_value_info("y3", f, ["sequence", 1, "batch", h3]),
+            helper.make_tensor_value_info("y3_h", f, [1, "batch", h3]),
+            helper.make_tensor_value_info("y4_h", f, [1, "batch", h4]),
+        ],
+        inits,
+    )
+    batch, seq = 3, 5
+    inputs = {
+        "x": rng.standard_normal((seq, batch, d_in)).astype(np.float32),
+        "lens": np.array([5, 2, 4], dtype=np.int32),
+        "h0": w(2, batch, h1),
+        "c0": w(2, batch, h1),
+    }
+    return graph, inputs
+
+
+def scan(rng):
+    n = helper.make_node
+    f = TensorProto.FLOAT
+    body = helper.make_graph(
+        [
+            n("Mul", ["a_t", "b_t"], ["ab"], name="ab"),
+            n("Mul", ["ab", "w"], ["prod"], name="prod"),
+            n("ReduceSum", ["prod", "axes"], ["summed"], name="summed", keepdims=0),
+            n("Add", ["acc_in", "summed"], ["acc_out"], name="accumulate"),
+            n("Identity", ["acc_out"], ["acc_scan"], name="acc_scan"),
+        ],
+        "scan_body",
+        [
+            helper.make_tensor_value_info("acc_in", f, [4]),
+            helper.make_tensor_value_info("a_t", f, [3, 4]),
+            helper.make_tensor_value_info("b_t", f, [4]),
+        ],
+        [
+            helper.make_tensor_value_info("acc_out", f, [4]),
+            helper.make_tensor_value_info("prod", f, [3, 4]),
+            helper.make_tensor_value_info("acc_scan", f, [4]),
+        ],
+        [const("axes", np.array([0], dtype=np.int64))],
+    )
+    nodes = [
+        n("Scan", ["acc0", "a", "b"], ["acc", "prods", "accs"], name="scan", body=body,
+          num_scan_inputs=2, scan_input_axes=[1, 0], scan_input_directions=[1, 0],
+          scan_output_axes=[-1, 0], scan_output_directions=[1, 0]),
+    ]
+    graph = helper.make_graph(
+        nodes, "scan",
+        [
+            helper.make_tensor_value_info("acc0", f, [4]),
+            helper.make_tensor_value_info("a", f, [3, "steps", 4]),
+            helper.make_tensor_value_info("b", f, ["steps", 4]),
+            helper.make_tensor_value_info("w", f, [4]),
+        ],
+        [
+            helper.make_tensor_value_info("acc", f, [4]),
+            helper.make_tensor_value_info("prods", f, [3, 4, "steps"]),
+            helper.make_tensor_value_info("accs", f, ["steps", 4]),
+        ],
+    )
+    steps = 5
+    inputs = {
+        "acc0": rng.standard_normal(4).astype(np.float32),
+        "a": rng.standard_normal((3, steps, 4)).astype(np.float32),
+        "b": rng.standard_normal((steps, 4)).astype(np.float32),
+        "w": rng.standard_normal(4).astype(np.float32),
+    }
+    return graph, inputs
+
+
 def main():
     out_dir = sys.argv[1]
     rng = np.random.default_rng(20261202)
     listing = []
-    for name, build in (("cnn", cnn), ("transformer", transformer)):
+    for name, build in (("cnn", cnn), ("transformer", transformer),
+                        ("recurrent", recurrent), ("scan", scan)):
         graph, inputs = build(rng)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
         model.ir_version = 10

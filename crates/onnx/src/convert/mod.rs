@@ -26,6 +26,13 @@
 //!   [`ConvertOptions::const_limit`] bytes become resource variables whose
 //!   values are read from the memory-mapped model when the checkpoint is
 //!   written (`weights.rs`).
+//! - **Loops stay loops.** `Loop`, `Scan`, and the recurrent layers `RNN`, `GRU`
+//!   and `LSTM` (every direction, `sequence_lens`, initial states,
+//!   peepholes, `clip`, `linear_before_reset`, `layout` 0 and 1), become
+//!   TensorFlow `While` nodes whose body is a function of the graph's
+//!   library, never unrolled: one loop per direction of a recurrent layer,
+//!   its per-step outputs accumulated in a `TensorList` (`ops/control.rs`,
+//!   `ops/rnn.rs`; `docs/formats.md` section 20).
 //!
 //! Every unsupported operator of the model is listed in one error before
 //! anything is built ([`crate::Error::Unsupported`]).

@@ -38,6 +38,24 @@ fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
+/// The error converting `model` gives, as text.
+fn conversion_error(model: &Arc<OnnxModel>) -> String {
+    crate::convert(model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string()
+}
+
+/// Values known by name only, as a graph's outputs often are.
+pub(super) fn named_values(names: &[&str]) -> Vec<ValueInfoProto> {
+    names
+        .iter()
+        .map(|n| ValueInfoProto {
+            name: Some((*n).into()),
+            ..Default::default()
+        })
+        .collect()
+}
+
 fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
     NodeProto {
         name: Some(output.into()),
@@ -54,6 +72,24 @@ fn ints(name: &str, values: &[i64]) -> AttributeProto {
         name: Some(name.into()),
         r#type: Some(AttributeType::Ints as i32),
         ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(value.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
+fn strings(name: &str, values: &[&str]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Strings as i32),
+        strings: values.iter().map(|v| v.as_bytes().to_vec()).collect(),
         ..Default::default()
     }
 }
@@ -223,15 +259,24 @@ fn model_with_opset(
     inputs: Vec<ValueInfoProto>,
     output: &str,
 ) -> Arc<OnnxModel> {
+    model_with_outputs(opset, nodes, initializer, inputs, &[output])
+}
+
+/// A model of `nodes` over `inputs` giving `outputs`, importing `opset` of
+/// the default domain.
+fn model_with_outputs(
+    opset: i64,
+    nodes: Vec<NodeProto>,
+    initializer: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: &[&str],
+) -> Arc<OnnxModel> {
     let graph = GraphProto {
         name: Some("g".into()),
         node: nodes,
         initializer,
         input: inputs,
-        output: vec![ValueInfoProto {
-            name: Some(output.into()),
-            ..Default::default()
-        }],
+        output: named_values(outputs),
         ..Default::default()
     };
     let model = ModelProto {
@@ -293,9 +338,7 @@ fn a_conv_transpose_whose_group_does_not_divide_the_channels_is_an_error_naming_
         vec![float_value("x", &[1, 4, 5, 5])],
         "y",
     );
-    let err = crate::convert(&model, &ConvertOptions::default())
-        .unwrap_err()
-        .to_string();
+    let err = conversion_error(&model);
     assert!(
         err.contains("ConvTranspose") && err.contains("group 3"),
         "{err}"
@@ -391,9 +434,7 @@ fn an_opset_1_reshape_with_a_shape_attribute_is_refused_by_name() {
         vec![float_value("x", &[2, 3])],
         "y",
     );
-    let err = crate::convert(&model, &ConvertOptions::default())
-        .unwrap_err()
-        .to_string();
+    let err = conversion_error(&model);
     assert!(
         err.contains("version 1 of Reshape") && err.contains("shape as an attribute"),
         "{err}"
@@ -435,13 +476,7 @@ fn a_loop_becomes_a_while_with_body_and_condition_functions_capturing_outer_valu
             },
             float_value("y_prev", &[3]),
         ],
-        output: ["c_out", "y", "scan"]
-            .iter()
-            .map(|n| ValueInfoProto {
-                name: Some((*n).into()),
-                ..Default::default()
-            })
-            .collect(),
+        output: named_values(&["c_out", "y", "scan"]),
         ..Default::default()
     };
     let mut looped = node(
@@ -839,4 +874,275 @@ fn a_binary_linear_classifier_scores_both_classes_and_gathers_the_label() {
     assert_eq!(op_count(&converted, "ArgMax"), 1);
     let label = crate::convert::output_named(&converted, "label").unwrap();
     assert_eq!(label.dtype(), savedmodel_graph::DType::Int64);
+}
+
+/// A node `op` named `rnn` (a recurrent layer, a `Scan`) over `inputs`
+/// ("" for one omitted) giving several `outputs`, with `attrs`.
+fn recurrent_node(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        name: Some("rnn".into()),
+        op_type: Some(op.into()),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: outputs.iter().map(|s| s.to_string()).collect(),
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+/// The functions of `converted`'s library whose names end in `suffix`.
+fn functions_ending<'c>(
+    converted: &'c crate::Converted,
+    suffix: &str,
+) -> Vec<&'c savedmodel::proto::tensorflow::FunctionDef> {
+    converted
+        .graph
+        .functions()
+        .iter()
+        .filter(|f| {
+            f.signature
+                .as_ref()
+                .is_some_and(|s| s.name.ends_with(suffix))
+        })
+        .collect()
+}
+
+/// The dims of `converted`'s output `name`.
+fn output_dims(converted: &crate::Converted, name: &str) -> Option<Vec<i64>> {
+    crate::convert::output_named(converted, name)
+        .unwrap()
+        .shape()
+        .dims()
+        .map(<[i64]>::to_vec)
+}
+
+#[test]
+fn a_bidirectional_batch_first_lstm_loops_once_per_direction_over_the_time_steps() {
+    // 50 steps: an unrolled LSTM would have hundreds of nodes.
+    let (batch, seq, input, hidden) = (2, 50, 3, 4);
+    let mut lens = float_value("lens", &[batch]);
+    if let Some(TypeProto {
+        value: Some(type_proto::Value::TensorType(t)),
+        ..
+    }) = lens.r#type.as_mut()
+    {
+        t.elem_type = Some(DataType::Int32 as i32);
+    }
+    let model = model_with_outputs(
+        22,
+        vec![recurrent_node(
+            "LSTM",
+            &["x", "w", "r", "b", "lens", "h0", "c0", "p"],
+            &["y", "y_h", "y_c"],
+            vec![
+                string("direction", "bidirectional"),
+                int("hidden_size", hidden),
+                int("layout", 1),
+            ],
+        )],
+        vec![
+            weights("w", &[2, 4 * hidden, input]),
+            weights("r", &[2, 4 * hidden, hidden]),
+            weights("b", &[2, 8 * hidden]),
+            weights("p", &[2, 3 * hidden]),
+        ],
+        vec![
+            float_value("x", &[batch, seq, input]),
+            lens,
+            float_value("h0", &[batch, 2, hidden]),
+            float_value("c0", &[batch, 2, hidden]),
+        ],
+        &["y", "y_h", "y_c"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 2);
+    assert_eq!(functions_ending(&converted, "_body").len(), 2);
+    assert_eq!(functions_ending(&converted, "_cond").len(), 2);
+    // The reverse direction reverses each sequence over its own length, in
+    // and out; the projection of every step is one product per direction.
+    assert_eq!(op_count(&converted, "ReverseSequence"), 2);
+    assert_eq!(op_count(&converted, "BatchMatMulV2"), 2);
+    assert!(
+        converted.graph.nodes().len() < 150,
+        "{} nodes",
+        converted.graph.nodes().len()
+    );
+    for f in converted.graph.functions() {
+        let name = &f.signature.as_ref().unwrap().name;
+        let count = |op: &str| f.node_def.iter().filter(|n| n.op == op).count();
+        if name.ends_with("_body") {
+            // One step: H·Rᵀ, the per-step output, the length mask.
+            assert_eq!(count("MatMul"), 1, "{name}");
+            assert_eq!(count("TensorListPushBack"), 1, "{name}");
+            assert_eq!(count("Less"), 1, "{name}");
+            assert_eq!(count("Sigmoid"), 3, "{name}");
+            assert_eq!(count("Tanh"), 2, "{name}");
+        } else {
+            assert_eq!(count("Less"), 1, "{name}");
+            assert_eq!(count("LogicalAnd"), 0, "{name}");
+        }
+    }
+    let shape = |name: &str| output_dims(&converted, name);
+    assert_eq!(shape("y"), Some(vec![batch, seq, 2, hidden]));
+    assert_eq!(shape("y_h"), Some(vec![batch, 2, hidden]));
+    assert_eq!(shape("y_c"), Some(vec![batch, 2, hidden]));
+}
+
+#[test]
+fn a_reverse_gru_with_linear_before_reset_applies_the_reset_after_its_own_product() {
+    let (seq, batch, input, hidden) = (6, 1, 2, 3);
+    let model = model_with_outputs(
+        22,
+        vec![recurrent_node(
+            "GRU",
+            &["x", "w", "r", "b"],
+            &["y", "y_h"],
+            vec![
+                string("direction", "reverse"),
+                int("hidden_size", hidden),
+                int("linear_before_reset", 1),
+                strings("activations", &["HardSigmoid", "Softsign"]),
+            ],
+        )],
+        vec![
+            weights("w", &[1, 3 * hidden, input]),
+            weights("r", &[1, 3 * hidden, hidden]),
+            weights("b", &[1, 6 * hidden]),
+        ],
+        vec![float_value("x", &[seq, batch, input])],
+        &["y", "y_h"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 1);
+    // Without lengths the whole sequence is reversed, in and out.
+    assert_eq!(op_count(&converted, "ReverseV2"), 2);
+    assert_eq!(op_count(&converted, "ReverseSequence"), 0);
+    let body = functions_ending(&converted, "_body")[0];
+    let count = |op: &str| body.node_def.iter().filter(|n| n.op == op).count();
+    // H·[Rz Rr]ᵀ and H·Rhᵀ (not (r ⊙ H)·Rhᵀ); Softsign for the candidate,
+    // hard sigmoids (a Minimum and a Maximum each) for z and r.
+    assert_eq!(count("MatMul"), 2);
+    assert_eq!(count("Softsign"), 1);
+    assert_eq!(count("Minimum"), 2);
+    assert_eq!(count("Sigmoid") + count("Tanh"), 0);
+    // H is the loop's third value (after t and the step count): `arg2`.
+    for matmul in body.node_def.iter().filter(|n| n.op == "MatMul") {
+        assert_eq!(matmul.input[0], "arg2", "{:?}", matmul.input);
+    }
+    assert_eq!(
+        output_dims(&converted, "y"),
+        Some(vec![seq, 1, batch, hidden])
+    );
+}
+
+#[test]
+fn recurrent_attributes_it_cannot_honour_are_errors_naming_node_and_attribute() {
+    let rnn = |attrs: Vec<AttributeProto>| {
+        let model = model_with_outputs(
+            22,
+            vec![recurrent_node("RNN", &["x", "w", "r"], &["y"], attrs)],
+            vec![weights("w", &[1, 2, 3]), weights("r", &[1, 2, 2])],
+            vec![float_value("x", &[4, 1, 3])],
+            &["y"],
+        );
+        conversion_error(&model)
+    };
+    for (attrs, want) in [
+        (
+            vec![string("direction", "sideways")],
+            "direction \"sideways\"",
+        ),
+        (vec![int("layout", 2)], "layout 2"),
+        (
+            vec![strings("activations", &["Swish"])],
+            "activation \"Swish\"",
+        ),
+        (
+            vec![strings("activations", &["Tanh", "Tanh"])],
+            "activations lists 2",
+        ),
+        (vec![int("linear_before_reset", 1)], "linear_before_reset"),
+        (
+            vec![int("hidden_size", 5)],
+            "W has shape [1, 2, 3], [1, 5, 3] expected",
+        ),
+    ] {
+        let err = rnn(attrs);
+        assert!(err.contains("\"rnn\" (RNN)") && err.contains(want), "{err}");
+    }
+}
+
+/// `Scan` over `x [2, steps, 3]` along axis 1 in reverse, a state
+/// `acc [2, 3]`: `acc += x_t`, scanning `acc` out along the last axis.
+fn scan_model(opset: i64, acc_dims: &[i64], x_dims: &[i64]) -> Arc<OnnxModel> {
+    let body = GraphProto {
+        name: Some("body".into()),
+        node: vec![
+            node("Add", &["acc_in", "x_t"], "acc_out", vec![]),
+            node("Identity", &["acc_out"], "acc_scan", vec![]),
+        ],
+        input: vec![float_value("acc_in", &[2, 3]), float_value("x_t", &[2, 3])],
+        output: named_values(&["acc_out", "acc_scan"]),
+        ..Default::default()
+    };
+    let (inputs, attrs) = if opset < 9 {
+        (vec!["", "acc0", "x"], vec![])
+    } else {
+        (
+            vec!["acc0", "x"],
+            vec![
+                ints("scan_input_axes", &[1]),
+                ints("scan_input_directions", &[1]),
+                ints("scan_output_axes", &[-1]),
+            ],
+        )
+    };
+    let mut attrs = attrs;
+    attrs.push(graph_attr("body", body));
+    attrs.push(int("num_scan_inputs", 1));
+    let scan = recurrent_node("Scan", &inputs, &["acc", "accs"], attrs);
+    model_with_outputs(
+        opset,
+        vec![scan],
+        vec![],
+        vec![float_value("acc0", acc_dims), float_value("x", x_dims)],
+        &["acc", "accs"],
+    )
+}
+
+#[test]
+fn a_scan_becomes_a_while_over_its_time_first_forward_inputs() {
+    let model = scan_model(16, &[2, 3], &[2, 7, 3]);
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 1);
+    // Axis 1 brought first and reversed; the output moved last.
+    assert_eq!(op_count(&converted, "Transpose"), 2);
+    assert_eq!(op_count(&converted, "ReverseV2"), 1);
+    let cond = functions_ending(&converted, "_cond")[0];
+    assert!(!cond.node_def.iter().any(|n| n.op == "LogicalAnd"));
+    let body = functions_ending(&converted, "_body")[0];
+    assert!(body.node_def.iter().any(|n| n.op == "GatherV2"));
+    let shape = |name: &str| output_dims(&converted, name);
+    assert_eq!(shape("acc"), Some(vec![2, 3]));
+    assert_eq!(shape("accs"), Some(vec![2, 3, -1]));
+}
+
+#[test]
+fn a_scan_8_runs_a_batch_of_one_and_refuses_a_larger_batch_by_name() {
+    // Scan-8: batch axis 0, time axis 1, the body per batch entry.
+    let model = scan_model(8, &[1, 2, 3], &[1, 7, 2, 3]);
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "While"), 1);
+    assert_eq!(output_dims(&converted, "accs"), Some(vec![1, -1, 2, 3]));
+
+    let model = scan_model(8, &[4, 2, 3], &[4, 7, 2, 3]);
+    let err = conversion_error(&model);
+    assert!(
+        err.contains("\"rnn\" (Scan)") && err.contains("only a batch of 1"),
+        "{err}"
+    );
 }

@@ -109,13 +109,7 @@ fn convert_graph_with(
             node: nodes,
             initializer: init,
             input: vec![float_input("x", x_dims)],
-            output: outputs
-                .iter()
-                .map(|o| ValueInfoProto {
-                    name: Some((*o).into()),
-                    ..Default::default()
-                })
-                .collect(),
+            output: crate::convert::tests::named_values(outputs),
             ..Default::default()
         }),
         ..Default::default()

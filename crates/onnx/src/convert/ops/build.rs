@@ -29,7 +29,9 @@ impl<'c> Builder<'c> {
         }
     }
 
-    fn fresh(&mut self, what: &str) -> String {
+    /// A fresh node name `base/what<n>`, for helpers built outside the
+    /// builder (shared `*_of` constructors).
+    pub(super) fn fresh(&mut self, what: &str) -> String {
         self.count += 1;
         format!("{}/{what}{}", self.base, self.count)
     }

@@ -427,34 +427,55 @@ fn piecewise(
 ) -> Result<()> {
     let base = ctx.node_name(node);
     let (x, layout, shape) = input0(ctx, node)?;
+    let out = piecewise_of(ctx, &base, &x, negative, positive_scale)?;
+    define(ctx, node, out, layout, shape)
+}
+
+/// `x < 0 ? negative(x) : x` (times `positive_scale` when given), named
+/// under `base`.
+fn piecewise_of(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    negative: impl FnOnce(&mut Ctx, &str, &Output) -> Result<Output>,
+    positive_scale: Option<f64>,
+) -> Result<Output> {
     let dtype = x.dtype();
     let t = [("T", Attr::Type(dtype))];
     let st = x.shape().clone();
-    let zero = ctx.const_scalar(&sub(&base, "zero"), dtype, 0.0)?;
+    let zero = ctx.const_scalar(&sub(base, "zero"), dtype, 0.0)?;
     let is_neg = ctx.op1(
         "Less",
-        &sub(&base, "is_negative"),
-        &[&x, &zero],
+        &sub(base, "is_negative"),
+        &[x, &zero],
         &t,
         st.clone(),
     )?;
-    let neg = negative(ctx, &base, &x)?;
+    let neg = negative(ctx, base, x)?;
     let pos = match positive_scale {
         Some(s) => {
-            let k = ctx.const_scalar(&sub(&base, "scale"), dtype, s)?;
-            ctx.op1("Mul", &sub(&base, "positive"), &[&x, &k], &t, st.clone())?
+            let k = ctx.const_scalar(&sub(base, "scale"), dtype, s)?;
+            ctx.op1("Mul", &sub(base, "positive"), &[x, &k], &t, st.clone())?
         }
         None => x.clone(),
     };
-    let out = ctx.op1("SelectV2", &base, &[&is_neg, &neg, &pos], &t, st)?;
-    define(ctx, node, out, layout, shape)
+    ctx.op1("SelectV2", base, &[&is_neg, &neg, &pos], &t, st)
 }
 
 fn elu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let alpha = f64::from(node.attr_f_or("alpha", 1.0)?);
-    piecewise(
+    let base = ctx.node_name(node);
+    let (x, layout, shape) = input0(ctx, node)?;
+    let out = elu_of(ctx, &base, &x, alpha)?;
+    define(ctx, node, out, layout, shape)
+}
+
+/// `x < 0 ? alpha * (exp(x) - 1) : x`, named under `base`.
+pub(super) fn elu_of(ctx: &mut Ctx, base: &str, x: &Output, alpha: f64) -> Result<Output> {
+    piecewise_of(
         ctx,
-        node,
+        base,
+        x,
         |ctx, base, x| {
             let t = [("T", Attr::Type(x.dtype()))];
             let st = x.shape().clone();
@@ -492,7 +513,13 @@ fn selu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
 }
 
 /// `max(0, min(1, alpha * x + beta))`.
-fn hard_sigmoid_of(ctx: &mut Ctx, base: &str, x: &Output, alpha: f64, beta: f64) -> Result<Output> {
+pub(super) fn hard_sigmoid_of(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    alpha: f64,
+    beta: f64,
+) -> Result<Output> {
     let dtype = x.dtype();
     let t = [("T", Attr::Type(dtype))];
     let st = x.shape().clone();

@@ -27,6 +27,7 @@ mod pool;
 mod quant;
 mod reduce;
 mod resize;
+mod rnn;
 mod shape;
 mod slice;
 mod squeeze;
@@ -56,6 +57,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| control::lookup(op_type))
         .or_else(|| quant::lookup(op_type))
         .or_else(|| strings::lookup(op_type))
+        .or_else(|| rnn::lookup(op_type))
 }
 
 /// The `ai.onnx.ml` domain, whose operators `ml.rs` converts.

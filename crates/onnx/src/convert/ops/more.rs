@@ -88,21 +88,30 @@ fn celu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     })
 }
 
-/// `x > alpha ? x : 0`.
 fn thresholded_relu(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let alpha = f64::from(node.attr_f_or("alpha", 1.0)?);
     activation(ctx, node, |ctx, base, x| {
-        let a = ctx.const_scalar(&sub(base, "alpha"), x.dtype(), alpha)?;
-        let above = bin(ctx, "Greater", &sub(base, "above"), x, &a)?;
-        let zeros = un(ctx, "ZerosLike", &sub(base, "zeros"), x)?;
-        ctx.op1(
-            "SelectV2",
-            base,
-            &[&above, x, &zeros],
-            &[t(x.dtype())],
-            x.shape().clone(),
-        )
+        thresholded_relu_of(ctx, base, x, alpha)
     })
+}
+
+/// `x > alpha ? x : 0`, named under `base`.
+pub(super) fn thresholded_relu_of(
+    ctx: &mut Ctx,
+    base: &str,
+    x: &Output,
+    alpha: f64,
+) -> Result<Output> {
+    let a = ctx.const_scalar(&sub(base, "alpha"), x.dtype(), alpha)?;
+    let above = bin(ctx, "Greater", &sub(base, "above"), x, &a)?;
+    let zeros = un(ctx, "ZerosLike", &sub(base, "zeros"), x)?;
+    ctx.op1(
+        "SelectV2",
+        base,
+        &[&above, x, &zeros],
+        &[t(x.dtype())],
+        x.shape().clone(),
+    )
 }
 
 /// `x < -lambd ? x + bias : x > lambd ? x - bias : 0`.
