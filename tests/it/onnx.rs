@@ -210,11 +210,7 @@ fn real_models_match_onnxruntime_through_tensorflow() {
                 .find(|(k, _)| k == &format!("{n}:0"))
                 .unwrap_or_else(|| panic!("{name}: no output {n} in {cc}"));
             assert_eq!(got.1.shape, want.shape, "{name}: {n} shape");
-            assert_close(
-                &format!("{name} C++ loader {n}"),
-                &got.1.to_f32(),
-                &want.to_f32(),
-            );
+            assert_same(&format!("{name} C++ loader {n}"), &got.1, want);
         }
 
         let v2_inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
@@ -229,11 +225,7 @@ fn real_models_match_onnxruntime_through_tensorflow() {
                 .iter()
                 .find(|(k, _)| k == n)
                 .unwrap_or_else(|| panic!("{name}: no output {n} in {v2}"));
-            assert_close(
-                &format!("{name} tf.saved_model.load {n}"),
-                &got.1.to_f32(),
-                &want.to_f32(),
-            );
+            assert_same(&format!("{name} tf.saved_model.load {n}"), &got.1, want);
         }
 
         if name == "cnn" {
@@ -253,6 +245,15 @@ fn real_models_match_onnxruntime_through_tensorflow() {
             assert!(transposes_of(&text) < transposes, "{text}");
             assert!(text.contains("image: DT_FLOAT [-1, 16, 16, 3]"), "{text}");
         }
+    }
+}
+
+/// Integer outputs (class labels) equal, float outputs close.
+fn assert_same(what: &str, got: &Tensor, want: &Tensor) {
+    if want.dtype == "DT_INT64" {
+        assert_eq!(got.to_i64(), want.to_i64(), "{what}");
+    } else {
+        assert_close(what, &got.to_f32(), &want.to_f32());
     }
 }
 

@@ -27,6 +27,11 @@ and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
 - `scan`: a `Scan` with a state, two scan inputs (one scanned along axis 1
   in reverse), a value of the outer graph used in the body, and two scan
   outputs (one stacked along the last axis in reverse); dynamic length.
+- `sklearn`: what `skl2onnx` exports for a scikit-learn pipeline of a
+  `StandardScaler` and a multinomial `LogisticRegression` (with
+  `zipmap=False`), plus a `LinearRegression` head and an L2 `Normalizer`
+  on the same scaled features: `ai.onnx.ml` Scaler -> LinearClassifier
+  (SOFTMAX, int64 labels), LinearRegressor, Normalizer; dynamic batch.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -272,14 +277,49 @@ def scan(rng):
     return graph, inputs
 
 
+ML_OPSET = 3
+
+
+def sklearn(rng):
+    features = 4
+    mean = rng.standard_normal(features).astype(np.float32)
+    scale = (1.0 / (0.5 + rng.random(features))).astype(np.float32)
+    nodes = [
+        helper.make_node("Scaler", ["x"], ["scaled"], domain="ai.onnx.ml",
+                         offset=mean.tolist(), scale=scale.tolist()),
+        helper.make_node("LinearClassifier", ["scaled"], ["label", "probabilities"],
+                         domain="ai.onnx.ml",
+                         coefficients=rng.standard_normal(3 * features).astype(np.float32).tolist(),
+                         intercepts=rng.standard_normal(3).astype(np.float32).tolist(),
+                         classlabels_ints=[10, 20, 30], multi_class=1, post_transform="SOFTMAX"),
+        helper.make_node("LinearRegressor", ["scaled"], ["value"], domain="ai.onnx.ml",
+                         coefficients=rng.standard_normal(features).astype(np.float32).tolist(),
+                         intercepts=[0.75], targets=1),
+        helper.make_node("Normalizer", ["scaled"], ["normalized"], domain="ai.onnx.ml", norm="L2"),
+    ]
+    graph = helper.make_graph(
+        nodes, "pipeline",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+         helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("value", TensorProto.FLOAT, ["batch", 1]),
+         helper.make_tensor_value_info("normalized", TensorProto.FLOAT, ["batch", features])],
+    )
+    inputs = {"x": rng.standard_normal((6, features)).astype(np.float32)}
+    return graph, inputs
+
+
 def main():
     out_dir = sys.argv[1]
     rng = np.random.default_rng(20261202)
     listing = []
     for name, build in (("cnn", cnn), ("transformer", transformer),
-                        ("recurrent", recurrent), ("scan", scan)):
+                        ("recurrent", recurrent), ("scan", scan), ("sklearn", sklearn)):
         graph, inputs = build(rng)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        opsets = [helper.make_opsetid("", OPSET)]
+        if name == "sklearn":
+            opsets.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+        model = helper.make_model(graph, opset_imports=opsets)
         model.ir_version = 10
         onnx.checker.check_model(model, full_check=True)
         case = os.path.join(out_dir, name)
