@@ -31,7 +31,8 @@ and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
   `StandardScaler` and a multinomial `LogisticRegression` (with
   `zipmap=False`), plus a `LinearRegression` head and an L2 `Normalizer`
   on the same scaled features: `ai.onnx.ml` Scaler -> LinearClassifier
-  (SOFTMAX, int64 labels), LinearRegressor, Normalizer; dynamic batch.
+  (SOFTMAX, int64 labels), LinearRegressor, Normalizer, and two regression
+  trees (TreeEnsembleRegressor); dynamic batch.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -296,6 +297,20 @@ def sklearn(rng):
                          coefficients=rng.standard_normal(features).astype(np.float32).tolist(),
                          intercepts=[0.75], targets=1),
         helper.make_node("Normalizer", ["scaled"], ["normalized"], domain="ai.onnx.ml", norm="L2"),
+        # Two small regression trees, as a gradient-boosting model exports.
+        helper.make_node(
+            "TreeEnsembleRegressor", ["scaled"], ["forest"], domain="ai.onnx.ml",
+            n_targets=1, aggregate_function="SUM", base_values=[0.5],
+            nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1],
+            nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+            nodes_featureids=[0, 2, 0, 0, 0, 1, 0, 0],
+            nodes_values=[0.1, -0.3, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0],
+            nodes_modes=["BRANCH_LEQ", "BRANCH_LT", "LEAF", "LEAF", "LEAF",
+                         "BRANCH_GT", "LEAF", "LEAF"],
+            nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0],
+            nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+            target_treeids=[0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 1, 2],
+            target_ids=[0, 0, 0, 0, 0], target_weights=[1.5, -0.7, 0.25, 2.0, -1.0]),
     ]
     graph = helper.make_graph(
         nodes, "pipeline",
@@ -303,9 +318,10 @@ def sklearn(rng):
         [helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
          helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3]),
          helper.make_tensor_value_info("value", TensorProto.FLOAT, ["batch", 1]),
-         helper.make_tensor_value_info("normalized", TensorProto.FLOAT, ["batch", features])],
+         helper.make_tensor_value_info("normalized", TensorProto.FLOAT, ["batch", features]),
+         helper.make_tensor_value_info("forest", TensorProto.FLOAT, ["batch", 1])],
     )
-    inputs = {"x": rng.standard_normal((6, features)).astype(np.float32)}
+    inputs = {"x": rng.standard_normal((16, features)).astype(np.float32)}
     return graph, inputs
 
 
