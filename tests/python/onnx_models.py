@@ -32,7 +32,8 @@ and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
   `zipmap=False`), plus a `LinearRegression` head and an L2 `Normalizer`
   on the same scaled features: `ai.onnx.ml` Scaler -> LinearClassifier
   (SOFTMAX, int64 labels), LinearRegressor, Normalizer, and two regression
-  trees (TreeEnsembleRegressor); dynamic batch.
+  trees (TreeEnsembleRegressor), the same trees as a 3-class random-forest
+  and a binary boosted TreeEnsembleClassifier; dynamic batch.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -284,6 +285,18 @@ ML_OPSET = 3
 def sklearn(rng):
     features = 4
     mean = rng.standard_normal(features).astype(np.float32)
+    # Two small trees: tree 0 splits feature 0 then feature 2, tree 1
+    # splits feature 1.
+    tree_nodes = dict(
+        nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1],
+        nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
+        nodes_featureids=[0, 2, 0, 0, 0, 1, 0, 0],
+        nodes_values=[0.1, -0.3, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0],
+        nodes_modes=["BRANCH_LEQ", "BRANCH_LT", "LEAF", "LEAF", "LEAF",
+                     "BRANCH_GT", "LEAF", "LEAF"],
+        nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0],
+        nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+    )
     scale = (1.0 / (0.5 + rng.random(features))).astype(np.float32)
     nodes = [
         helper.make_node("Scaler", ["x"], ["scaled"], domain="ai.onnx.ml",
@@ -300,17 +313,27 @@ def sklearn(rng):
         # Two small regression trees, as a gradient-boosting model exports.
         helper.make_node(
             "TreeEnsembleRegressor", ["scaled"], ["forest"], domain="ai.onnx.ml",
-            n_targets=1, aggregate_function="SUM", base_values=[0.5],
-            nodes_treeids=[0, 0, 0, 0, 0, 1, 1, 1],
-            nodes_nodeids=[0, 1, 2, 3, 4, 0, 1, 2],
-            nodes_featureids=[0, 2, 0, 0, 0, 1, 0, 0],
-            nodes_values=[0.1, -0.3, 0.0, 0.0, 0.0, 0.2, 0.0, 0.0],
-            nodes_modes=["BRANCH_LEQ", "BRANCH_LT", "LEAF", "LEAF", "LEAF",
-                         "BRANCH_GT", "LEAF", "LEAF"],
-            nodes_truenodeids=[1, 3, 0, 0, 0, 1, 0, 0],
-            nodes_falsenodeids=[2, 4, 0, 0, 0, 2, 0, 0],
+            n_targets=1, aggregate_function="SUM", base_values=[0.5], **tree_nodes,
             target_treeids=[0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 1, 2],
             target_ids=[0, 0, 0, 0, 0], target_weights=[1.5, -0.7, 0.25, 2.0, -1.0]),
+        # The same trees as a random-forest classifier (each leaf's class
+        # probabilities, halved for the two trees) and as a binary
+        # boosted classifier (weights of one class, LOGISTIC).
+        helper.make_node(
+            "TreeEnsembleClassifier", ["scaled"], ["forest_label", "forest_probabilities"],
+            domain="ai.onnx.ml", classlabels_int64s=[10, 20, 30],
+            **tree_nodes,
+            class_treeids=[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1],
+            class_nodeids=[2, 2, 2, 3, 3, 3, 4, 4, 4, 1, 1, 1, 2, 2, 2],
+            class_ids=[0, 1, 2] * 5,
+            class_weights=[0.4, 0.05, 0.05, 0.1, 0.3, 0.1, 0.0, 0.15, 0.35,
+                           0.25, 0.25, 0.0, 0.05, 0.05, 0.4]),
+        helper.make_node(
+            "TreeEnsembleClassifier", ["scaled"], ["binary_label", "binary_scores"],
+            domain="ai.onnx.ml", classlabels_int64s=[0, 1], post_transform="LOGISTIC",
+            **tree_nodes,
+            class_treeids=[0, 0, 0, 1, 1], class_nodeids=[2, 3, 4, 1, 2],
+            class_ids=[0, 0, 0, 0, 0], class_weights=[1.5, -0.7, 0.25, 2.0, -1.0]),
     ]
     graph = helper.make_graph(
         nodes, "pipeline",
@@ -319,7 +342,11 @@ def sklearn(rng):
          helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3]),
          helper.make_tensor_value_info("value", TensorProto.FLOAT, ["batch", 1]),
          helper.make_tensor_value_info("normalized", TensorProto.FLOAT, ["batch", features]),
-         helper.make_tensor_value_info("forest", TensorProto.FLOAT, ["batch", 1])],
+         helper.make_tensor_value_info("forest", TensorProto.FLOAT, ["batch", 1]),
+         helper.make_tensor_value_info("forest_label", TensorProto.INT64, ["batch"]),
+         helper.make_tensor_value_info("forest_probabilities", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("binary_label", TensorProto.INT64, ["batch"]),
+         helper.make_tensor_value_info("binary_scores", TensorProto.FLOAT, ["batch", 2])],
     )
     inputs = {"x": rng.standard_normal((16, features)).astype(np.float32)}
     return graph, inputs

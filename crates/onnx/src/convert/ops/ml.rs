@@ -13,7 +13,8 @@
 //!   labels) scores `[-s, s]`; `post_transform` is applied to the scores
 //!   (`LOGISTIC`, `SOFTMAX`; `SOFTMAX_ZERO` and `PROBIT` are refused by
 //!   name), and the label is the class of the largest score.
-//! - `TreeEnsemble` (opset 5) and `TreeEnsembleRegressor` become one
+//! - `TreeEnsemble` (opset 5), `TreeEnsembleRegressor` and
+//!   `TreeEnsembleClassifier` become one
 //!   `Forest` of nodes whose leaves loop to themselves; the graph steps
 //!   every tree of every row at once, as many times as the deepest tree is
 //!   deep (`GatherV2` of the feature with `batch_dims=1`, the node's
@@ -43,6 +44,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "LinearClassifier" => linear_classifier,
         "TreeEnsemble" => tree_ensemble,
         "TreeEnsembleRegressor" => tree_ensemble_regressor,
+        "TreeEnsembleClassifier" => tree_ensemble_classifier,
         _ => return None,
     };
     Some(f)
@@ -694,9 +696,12 @@ fn tree_ensemble(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
-/// `TreeEnsembleRegressor` (ai.onnx.ml opsets 1 and 3): nodes named by
-/// (tree id, node id), `LEAF` nodes, targets listed apart.
-fn tree_ensemble_regressor(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+/// The forest of a `TreeEnsembleRegressor` or `TreeEnsembleClassifier`
+/// (ai.onnx.ml opsets 1 and 3): nodes named by (tree id, node id), `LEAF`
+/// nodes, and the leaves' weights listed apart as `<prefix>_treeids`,
+/// `_nodeids`, `_ids`, `_weights` (`prefix` `target` or `class`), over
+/// `targets` outputs.
+fn classic_forest(ctx: &Ctx, node: &NodeView<'_>, prefix: &str, targets: usize) -> Result<Forest> {
     let tree_ids = ints_of(ctx, node, "nodes_treeids")?;
     let node_ids = ints_of(ctx, node, "nodes_nodeids")?;
     let features = ints_of(ctx, node, "nodes_featureids")?;
@@ -740,8 +745,7 @@ fn tree_ensemble_regressor(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             .ok_or_else(|| ctx.error(format!("tree {t} has no node {n}")))
     };
     let mut forest = Forest::with_nodes(count);
-    forest.targets = usize::try_from(node.attr_i_or("n_targets", 1)?)
-        .map_err(|_| ctx.error("n_targets is negative"))?;
+    forest.targets = targets;
     let mut roots = std::collections::BTreeMap::new();
     for i in 0..count {
         roots.entry(tree_ids[i]).or_insert(i as i32);
@@ -766,33 +770,45 @@ fn tree_ensemble_regressor(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         .iter()
         .map(|(&t, &first)| index.get(&(t, 0)).map_or(first, |&i| i as i32))
         .collect();
-    let target_trees = ints_of(ctx, node, "target_treeids")?;
-    let target_nodes = ints_of(ctx, node, "target_nodeids")?;
-    let target_ids = ints_of(ctx, node, "target_ids")?;
-    let target_weights = match float_values(ctx, node, "target_weights_as_tensor")? {
+    let leaf_trees = ints_of(ctx, node, &format!("{prefix}_treeids"))?;
+    let leaf_nodes = ints_of(ctx, node, &format!("{prefix}_nodeids"))?;
+    let leaf_targets = ints_of(ctx, node, &format!("{prefix}_ids"))?;
+    let leaf_weights = match float_values(ctx, node, &format!("{prefix}_weights_as_tensor"))? {
         Some(w) => w,
-        None => float_values(ctx, node, "target_weights")?
-            .ok_or_else(|| ctx.error("attribute target_weights is required"))?,
+        None => float_values(ctx, node, &format!("{prefix}_weights"))?
+            .ok_or_else(|| ctx.error(format!("attribute {prefix}_weights is required")))?,
     };
-    if [target_nodes.len(), target_ids.len(), target_weights.len()]
+    if [leaf_nodes.len(), leaf_targets.len(), leaf_weights.len()]
         .iter()
-        .any(|&l| l != target_trees.len())
+        .any(|&l| l != leaf_trees.len())
     {
-        return Err(ctx.error("the target_* attributes differ in length"));
+        return Err(ctx.error(format!("the {prefix}_* attributes differ in length")));
     }
-    for j in 0..target_trees.len() {
-        let leaf = find(target_trees[j], target_nodes[j])? as usize;
-        let target = usize::try_from(target_ids[j])
+    for j in 0..leaf_trees.len() {
+        let leaf = find(leaf_trees[j], leaf_nodes[j])? as usize;
+        let target = usize::try_from(leaf_targets[j])
             .ok()
-            .filter(|&t| t < forest.targets)
-            .ok_or_else(|| ctx.error(format!("target id {} is out of range", target_ids[j])))?;
-        forest.leaf_values[leaf].push((target, target_weights[j]));
+            .filter(|&t| t < targets)
+            .ok_or_else(|| ctx.error(format!("{prefix} id {} is out of range", leaf_targets[j])))?;
+        forest.leaf_values[leaf].push((target, leaf_weights[j]));
     }
+    Ok(forest)
+}
+
+/// The `base_values` (or `base_values_as_tensor`), empty when absent.
+fn base_values(ctx: &Ctx, node: &NodeView<'_>) -> Result<Vec<f64>> {
+    Ok(float_values(ctx, node, "base_values_as_tensor")?
+        .or(float_values(ctx, node, "base_values")?)
+        .unwrap_or_default())
+}
+
+fn tree_ensemble_regressor(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let targets = usize::try_from(node.attr_i_or("n_targets", 1)?)
+        .map_err(|_| ctx.error("n_targets is negative"))?;
+    let forest = classic_forest(ctx, node, "target", targets)?;
     let aggregate = node.attr_s_or("aggregate_function", "SUM")?.to_owned();
     let transform = node.attr_s_or("post_transform", "NONE")?.to_owned();
-    let base = float_values(ctx, node, "base_values_as_tensor")?
-        .or(float_values(ctx, node, "base_values")?)
-        .unwrap_or_default();
+    let base = base_values(ctx, node)?;
     let x_name = required_input(ctx, node, 0)?;
     let out = output0(ctx, node)?;
     let x = ctx.plain(x_name)?;
@@ -800,6 +816,76 @@ fn tree_ensemble_regressor(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let y = evaluate_forest(&mut b, &x, &forest, &aggregate, &base, &transform)?;
     let y = b.cast(&y, DType::Float)?;
     ctx.set_plain(out, y, Shape::new(&[-1, forest.targets as i64]));
+    Ok(())
+}
+
+/// `TreeEnsembleClassifier`: the classes' summed weights plus the base
+/// values; with weights for one class only and two labels (a binary
+/// model), the scores are `[1 - s, s]` (`[-s, s]` before `LOGISTIC` or
+/// `SOFTMAX`), as ONNX's reference and onnxruntime give them; then
+/// `post_transform`, and the label of the largest score.
+fn tree_ensemble_classifier(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let labels: Tensor = match (
+        node.attr_ints("classlabels_int64s")?,
+        node.attr_strings("classlabels_strings")?,
+    ) {
+        (Some(i), None) => Tensor::vector(i),
+        (None, Some(s)) => Tensor::string_vector(&s),
+        _ => {
+            return Err(
+                ctx.error("exactly one of classlabels_int64s and classlabels_strings is required")
+            );
+        }
+    };
+    let classes = labels.num_elements();
+    if classes < 2 {
+        return Err(ctx.error(format!(
+            "{classes} class label(s): at least 2 are supported"
+        )));
+    }
+    let forest = classic_forest(ctx, node, "class", classes)?;
+    let class_ids = ints_of(ctx, node, "class_ids")?;
+    let binary = class_ids.windows(2).all(|w| w[0] == w[1]);
+    let transform = node.attr_s_or("post_transform", "NONE")?.to_owned();
+    let base = base_values(ctx, node)?;
+    let x_name = required_input(ctx, node, 0)?;
+    let label_out = output0(ctx, node)?;
+    let scores_out = output_name(node, 1);
+    let x = ctx.plain(x_name)?;
+    let mut b = Builder::new(ctx, node);
+    let sums = evaluate_forest(&mut b, &x, &forest, "SUM", &base, "NONE")?;
+    let scores = if binary && classes == 2 {
+        let first = b.tensor(Tensor::vector(&[0i32]))?;
+        let s = b.gather(&sums, &first, 1, Shape::new(&[-1, 1]))?;
+        let other = if matches!(transform.as_str(), "NONE" | "PROBIT") {
+            let one = b.scalar(DType::Double, 1.0)?;
+            b.bin("Sub", &one, &s)?
+        } else {
+            b.un("Neg", &s)?
+        };
+        b.concat(&[&other, &s], 1)?
+    } else {
+        sums
+    };
+    let scores = post_transform(&mut b, &scores, &transform)?;
+    let scores = b.cast(&scores, DType::Float)?;
+    let axis = b.tensor(Tensor::scalar(1i32))?;
+    let best = b.op(
+        "ArgMax",
+        &[&scores, &axis],
+        &[
+            t(DType::Float),
+            ("Tidx", Attr::Type(DType::Int32)),
+            ("output_type", Attr::Type(DType::Int64)),
+        ],
+        Shape::unknown_dims(1),
+    )?;
+    let labels = b.tensor(labels)?;
+    let label = b.gather(&labels, &best, 0, Shape::unknown_dims(1))?;
+    ctx.set_plain(label_out, label, Shape::unknown_dims(1));
+    if let Some(name) = scores_out {
+        ctx.set_plain(name, scores, Shape::new(&[-1, classes as i64]));
+    }
     Ok(())
 }
 
