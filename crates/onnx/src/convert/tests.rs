@@ -1146,3 +1146,41 @@ fn a_scan_8_runs_a_batch_of_one_and_refuses_a_larger_batch_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn non_max_suppression_needs_batches_and_classes_known_at_conversion() {
+    let model = model_of(
+        vec![node(
+            "NonMaxSuppression",
+            &["boxes", "scores"],
+            "selected",
+            vec![],
+        )],
+        vec![],
+        vec![
+            float_value("boxes", &[-1, 6, 4]),
+            float_value("scores", &[-1, 2, 6]),
+        ],
+        "selected",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("B and C known at conversion"), "{err}");
+    let model = model_of(
+        vec![node(
+            "NonMaxSuppression",
+            &["boxes", "scores"],
+            "selected",
+            vec![],
+        )],
+        vec![],
+        vec![
+            float_value("boxes", &[2, 6, 4]),
+            float_value("scores", &[2, 3, 6]),
+        ],
+        "selected",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "NonMaxSuppressionV3"), 6);
+}

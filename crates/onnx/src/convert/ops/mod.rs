@@ -14,6 +14,7 @@ mod array_tests;
 mod build;
 mod carried;
 mod control;
+mod detect;
 mod elementwise;
 mod index;
 mod legacy;
@@ -57,6 +58,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| control::lookup(op_type))
         .or_else(|| quant::lookup(op_type))
         .or_else(|| strings::lookup(op_type))
+        .or_else(|| detect::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
