@@ -33,6 +33,7 @@ mod shape;
 mod slice;
 mod squeeze;
 mod strings;
+mod unique;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};
@@ -59,6 +60,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| quant::lookup(op_type))
         .or_else(|| strings::lookup(op_type))
         .or_else(|| detect::lookup(op_type))
+        .or_else(|| unique::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
