@@ -1184,3 +1184,44 @@ fn non_max_suppression_needs_batches_and_classes_known_at_conversion() {
     let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
     assert_eq!(op_count(&converted, "NonMaxSuppressionV3"), 6);
 }
+
+#[test]
+fn attention_of_3d_inputs_needs_the_head_counts() {
+    let model = model_of(
+        vec![node("Attention", &["q", "k", "v"], "y", vec![])],
+        vec![],
+        vec![
+            float_value("q", &[2, 5, 8]),
+            float_value("k", &[2, 5, 8]),
+            float_value("v", &[2, 5, 8]),
+        ],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("q_num_heads and kv_num_heads"), "{err}");
+    let model = model_of(
+        vec![node(
+            "Attention",
+            &["q", "k", "v"],
+            "y",
+            vec![
+                int("q_num_heads", 4),
+                int("kv_num_heads", 2),
+                int("is_causal", 1),
+            ],
+        )],
+        vec![],
+        vec![
+            float_value("q", &[2, 5, 8]),
+            float_value("k", &[2, 5, 4]),
+            float_value("v", &[2, 5, 4]),
+        ],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    // Q K^T and P V; the two key/value heads tiled to four.
+    assert_eq!(op_count(&converted, "BatchMatMulV2"), 2);
+    assert_eq!(op_count(&converted, "Tile"), 2);
+}

@@ -11,6 +11,7 @@ mod arg;
 mod array;
 #[cfg(test)]
 mod array_tests;
+mod attention;
 mod build;
 mod carried;
 mod control;
@@ -61,6 +62,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| strings::lookup(op_type))
         .or_else(|| detect::lookup(op_type))
         .or_else(|| unique::lookup(op_type))
+        .or_else(|| attention::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
