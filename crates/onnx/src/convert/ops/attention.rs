@@ -1,5 +1,5 @@
 //! `Attention` (opsets 23 to 25): scaled dot-product attention as ONNX's
-//! reference computes it, on `BatchMatMulV2`.
+//! reference computes it, on `BatchMatMulV2`; and `RotaryEmbedding`.
 //!
 //! - 3-D inputs `[B, S, hidden]` are split into heads (`q_num_heads`,
 //!   `kv_num_heads`) and moved to `[B, heads, S, head]`; the output is moved
@@ -27,6 +27,7 @@ use crate::{NodeView, Result};
 pub(super) fn lookup(op_type: &str) -> Option<Converter> {
     let f: Converter = match op_type {
         "Attention" => attention,
+        "RotaryEmbedding" => rotary_embedding,
         _ => return None,
     };
     Some(f)
@@ -410,5 +411,143 @@ fn attention(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             ctx.set_plain(name, value, shape);
         }
     }
+    Ok(())
+}
+
+/// `[dim 0 of x, dim 1 of x, rest...]` as an int64 shape vector.
+fn leading_two_then(b: &mut Builder<'_>, x: &Output, rest: &[i64]) -> Result<Output> {
+    let first = dim(b, x, 0)?;
+    let first = b.reshape(&first, &[1])?;
+    let second = dim(b, x, 1)?;
+    let second = b.reshape(&second, &[1])?;
+    let rest = b.i64s(rest)?;
+    b.concat(&[&first, &second, &rest], 0)
+}
+
+/// `Slice(x, [0, 0, 0, begin], [-1, -1, -1, size])` on the last axis.
+fn last_axis_slice(b: &mut Builder<'_>, x: &Output, begin: i64, size: i64) -> Result<Output> {
+    let begin = b.i64s(&[0, 0, 0, begin])?;
+    let size = b.i64s(&[-1, -1, -1, size])?;
+    b.op(
+        "Slice",
+        &[x, &begin, &size],
+        &[t(x.dtype()), ("Index", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(4),
+    )
+}
+
+/// `RotaryEmbedding` (opset 23): the first `rotary_embedding_dim` features
+/// of each head rotated pairwise by the cached cosines and sines (at
+/// `position_ids` when given), the pairs being the two halves, or
+/// neighbours when `interleaved`; the head size must be known.
+fn rotary_embedding(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let cos_name = required_input(ctx, node, 1)?;
+    let sin_name = required_input(ctx, node, 2)?;
+    let out = super::output0(ctx, node)?;
+    let rank = rank_of(ctx, x_name)?;
+    let interleaved = node.attr_i_or("interleaved", 0)? != 0;
+    let num_heads = node.attr_i_or("num_heads", 0)?;
+    let dims = ctx.slot(x_name)?.shape.clone();
+    let head = match (rank, dims.dims()) {
+        (4, Some(d)) if d[3] > 0 => d[3],
+        (3, Some(d)) if d[2] > 0 && num_heads > 0 && d[2] % num_heads == 0 => d[2] / num_heads,
+        _ => {
+            return Err(ctx.error(format!(
+                "input {x_name:?} {dims} must be [B, heads, S, head] or [B, S, hidden] with num_heads, the head size known"
+            )));
+        }
+    };
+    let rotary = match node.attr_i_or("rotary_embedding_dim", 0)? {
+        0 => head,
+        r if r > 0 && r <= head && r % 2 == 0 => r,
+        r => return Err(ctx.error(format!("rotary_embedding_dim {r} does not fit head size {head}"))),
+    };
+    let half = rotary / 2;
+    let x = ctx.plain(x_name)?;
+    let mut cos = ctx.plain(cos_name)?;
+    let mut sin = ctx.plain(sin_name)?;
+    let positions = match input_name(node, 3) {
+        Some(name) => Some(ctx.plain(name)?),
+        None => None,
+    };
+    let dtype = x.dtype();
+    let mut b = Builder::new(ctx, node);
+    // [B, S, heads, head].
+    let x4 = if rank == 4 {
+        transpose_0213(&mut b, &x)?
+    } else {
+        let shape = leading_two_then(&mut b, &x, &[num_heads, head])?;
+        b.reshape_to(&x, &shape, Shape::unknown_dims(4))?
+    };
+    if let Some(p) = &positions {
+        cos = b.gather(&cos, p, 0, Shape::unknown_dims(3))?;
+        sin = b.gather(&sin, p, 0, Shape::unknown_dims(3))?;
+    }
+    let two = b.tensor(Tensor::scalar(2i32))?;
+    let expand = |b: &mut Builder<'_>, v: &Output| {
+        b.op(
+            "ExpandDims",
+            &[v, &two],
+            &[t(v.dtype()), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown_dims(4),
+        )
+    };
+    let cos = expand(&mut b, &cos)?;
+    let sin = expand(&mut b, &sin)?;
+    let cos = b.cast(&cos, dtype)?;
+    let sin = b.cast(&sin, dtype)?;
+    let rotate = last_axis_slice(&mut b, &x4, 0, rotary)?;
+    let (x1, x2) = if interleaved {
+        let pairs = leading_two_then(&mut b, &x4, &[-1, half, 2])?;
+        let pairs = b.reshape_to(&rotate, &pairs, Shape::unknown_dims(5))?;
+        let four = b.tensor(Tensor::scalar(4i32))?;
+        let parts = b.op_n(
+            "Split",
+            &[&four, &pairs],
+            &[t(dtype), ("num_split", Attr::Int(2))],
+            vec![Shape::unknown_dims(5); 2],
+        )?;
+        let squeeze = |b: &mut Builder<'_>, v: &Output| {
+            b.op(
+                "Squeeze",
+                &[v],
+                &[t(dtype), ("squeeze_dims", Attr::IntList(vec![4]))],
+                Shape::unknown_dims(4),
+            )
+        };
+        (squeeze(&mut b, &parts[0])?, squeeze(&mut b, &parts[1])?)
+    } else {
+        (
+            last_axis_slice(&mut b, &rotate, 0, half)?,
+            last_axis_slice(&mut b, &rotate, half, half)?,
+        )
+    };
+    let cos_x1 = b.bin("Mul", &cos, &x1)?;
+    let sin_x2 = b.bin("Mul", &sin, &x2)?;
+    let real = b.bin("Sub", &cos_x1, &sin_x2)?;
+    let sin_x1 = b.bin("Mul", &sin, &x1)?;
+    let cos_x2 = b.bin("Mul", &cos, &x2)?;
+    let imag = b.bin("AddV2", &sin_x1, &cos_x2)?;
+    let rotated = if interleaved {
+        let pairs = b.stack(&[&real, &imag], -1)?;
+        let shape = leading_two_then(&mut b, &x4, &[-1, rotary])?;
+        b.reshape_to(&pairs, &shape, Shape::unknown_dims(4))?
+    } else {
+        b.concat(&[&real, &imag], 3)?
+    };
+    let full = if rotary < head {
+        let rest = last_axis_slice(&mut b, &x4, rotary, -1)?;
+        b.concat(&[&rotated, &rest], 3)?
+    } else {
+        rotated
+    };
+    let y = if rank == 4 {
+        transpose_0213(&mut b, &full)?
+    } else {
+        let shape = leading_two_then(&mut b, &x, &[-1])?;
+        b.reshape_to(&full, &shape, Shape::unknown_dims(3))?
+    };
+    ctx.set_plain(out, y, dims);
     Ok(())
 }

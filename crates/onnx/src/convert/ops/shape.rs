@@ -20,6 +20,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "Constant" => constant_op,
         "Identity" | "Dropout" => identity,
         "Cast" => cast,
+        "BitCast" => bit_cast,
         "Shape" => shape_op,
         "Size" => size_op,
         "Reshape" => reshape,
@@ -118,6 +119,38 @@ fn cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let x = required_input(ctx, node, 0)?;
     let to = node.required("to", node.attr_i("to")?)?;
     cast_to_onnx(ctx, node, x, to as i32)
+}
+
+/// ONNX's `BitCast` between types of the same width: TensorFlow's
+/// `Bitcast`, or for `bool` (whose bytes are 0 and 1, which `Bitcast`
+/// does not take) a `Cast`, the same bytes.
+fn bit_cast(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let out = output0(ctx, node)?;
+    let to = node.required("to", node.attr_i("to")?)?;
+    let to = crate::dtype_from_onnx(to as i32).map_err(|e| ctx.error(e))?;
+    let from = ctx.slot(x)?.dtype;
+    if from.element_size().is_none() || from.element_size() != to.element_size() {
+        return Err(ctx.error(format!(
+            "BitCast from {from} to {to}: only types of the same width are supported"
+        )));
+    }
+    let shape = ctx.slot(x)?.shape.clone();
+    let input = ctx.plain(x)?;
+    let base = ctx.node_name(node);
+    let y = if from == DType::Bool || to == DType::Bool || from == to {
+        cast_tensor(ctx, &base, &input, to, false)?
+    } else {
+        ctx.op1(
+            "Bitcast",
+            &base,
+            &[&input],
+            &[t(from), ("type", Attr::Type(to))],
+            shape.clone(),
+        )?
+    };
+    ctx.set_plain(out, y, shape);
+    Ok(())
 }
 
 /// Defines the node's output as ONNX value `x` cast to ONNX type `to`,
