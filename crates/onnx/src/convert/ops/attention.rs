@@ -461,7 +461,11 @@ fn rotary_embedding(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let rotary = match node.attr_i_or("rotary_embedding_dim", 0)? {
         0 => head,
         r if r > 0 && r <= head && r % 2 == 0 => r,
-        r => return Err(ctx.error(format!("rotary_embedding_dim {r} does not fit head size {head}"))),
+        r => {
+            return Err(ctx.error(format!(
+                "rotary_embedding_dim {r} does not fit head size {head}"
+            )));
+        }
     };
     let half = rotary / 2;
     let x = ctx.plain(x_name)?;

@@ -17,6 +17,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "Slice" => slice,
         "Split" => split,
         "Pad" => pad,
+        "CenterCropPad" => center_crop_pad,
         _ => return None,
     };
     Some(f)
@@ -693,5 +694,77 @@ fn pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     } else {
         ctx.set_plain(out, y, logical);
     }
+    Ok(())
+}
+
+/// `CenterCropPad`: along each axis listed (all by default), the centre
+/// `shape[i]` elements, cropped from `(dim - target) / 2` when smaller and
+/// zero-padded by `(target - dim) / 2` before (the rest after) when larger;
+/// computed in the graph, so dimensions may be dynamic.
+fn center_crop_pad(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let shape_name = required_input(ctx, node, 1)?;
+    let out = output0(ctx, node)?;
+    let rank = rank_of(ctx, x_name)?;
+    let axes: Vec<usize> = match node.attr_ints("axes")? {
+        Some(a) => a
+            .iter()
+            .map(|&a| normalize_axis(ctx, a, rank))
+            .collect::<Result<_>>()?,
+        None => (0..rank).collect(),
+    };
+    let x = ctx.plain(x_name)?;
+    let dtype = x.dtype();
+    let mut b = Builder::new(ctx, node);
+    let target = b.int64_input(shape_name)?;
+    let dims = b.shape(&x)?;
+    let zero = b.i64(0)?;
+    let two = b.i64(2)?;
+    let mut begins = Vec::new();
+    let mut sizes = Vec::new();
+    let mut pads = Vec::new();
+    for axis in 0..rank {
+        let d = b.element(&dims, axis as i64)?;
+        match axes.iter().position(|&a| a == axis) {
+            None => {
+                begins.push(zero.clone());
+                sizes.push(d);
+                pads.push(zero.clone());
+                pads.push(zero.clone());
+            }
+            Some(i) => {
+                let s = b.element(&target, i as i64)?;
+                let over = b.bin("Sub", &d, &s)?;
+                let crop = b.bin("Maximum", &over, &zero)?;
+                let start = b.bin("FloorDiv", &crop, &two)?;
+                let size = b.bin("Minimum", &d, &s)?;
+                let under = b.bin("Sub", &s, &d)?;
+                let pad = b.bin("Maximum", &under, &zero)?;
+                let before = b.bin("FloorDiv", &pad, &two)?;
+                let after = b.bin("Sub", &pad, &before)?;
+                begins.push(start);
+                sizes.push(size);
+                pads.push(before);
+                pads.push(after);
+            }
+        }
+    }
+    let begin = b.stack(&begins.iter().collect::<Vec<_>>(), 0)?;
+    let size = b.stack(&sizes.iter().collect::<Vec<_>>(), 0)?;
+    let cropped = b.op(
+        "Slice",
+        &[&x, &begin, &size],
+        &[t(dtype), ("Index", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(rank),
+    )?;
+    let paddings = b.stack(&pads.iter().collect::<Vec<_>>(), 0)?;
+    let paddings = b.reshape(&paddings, &[rank as i64, 2])?;
+    let y = b.op(
+        "Pad",
+        &[&cropped, &paddings],
+        &[t(dtype), ("Tpaddings", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(rank),
+    )?;
+    ctx.set_plain(out, y, Shape::unknown_dims(rank));
     Ok(())
 }
