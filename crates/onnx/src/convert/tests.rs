@@ -1225,3 +1225,33 @@ fn attention_of_3d_inputs_needs_the_head_counts() {
     assert_eq!(op_count(&converted, "BatchMatMulV2"), 2);
     assert_eq!(op_count(&converted, "Tile"), 2);
 }
+
+#[test]
+fn grid_sample_gathers_one_term_per_tap_combination() {
+    for (mode, taps) in [("nearest", 1), ("linear", 4), ("cubic", 16)] {
+        let attr = AttributeProto {
+            name: Some("mode".into()),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(mode.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let model = model_of(
+            vec![node("GridSample", &["x", "grid"], "y", vec![attr])],
+            vec![],
+            vec![
+                float_value("x", &[1, 2, 4, 4]),
+                float_value("grid", &[1, 3, 3, 2]),
+            ],
+            "y",
+        );
+        let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+        // Each tap combination gathers from the flattened image once.
+        let gathers = converted
+            .graph
+            .nodes()
+            .iter()
+            .filter(|n| n.op == "GatherV2" && n.name.contains("gatherv2"))
+            .count();
+        assert!(gathers >= taps, "{mode}: {gathers} gathers");
+    }
+}

@@ -17,6 +17,7 @@ mod carried;
 mod control;
 mod detect;
 mod elementwise;
+mod grid_sample;
 mod index;
 mod legacy;
 mod loss;
@@ -63,6 +64,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| detect::lookup(op_type))
         .or_else(|| unique::lookup(op_type))
         .or_else(|| attention::lookup(op_type))
+        .or_else(|| grid_sample::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
