@@ -1255,3 +1255,18 @@ fn grid_sample_gathers_one_term_per_tap_combination() {
         assert!(gathers >= taps, "{mode}: {gathers} gathers");
     }
 }
+
+#[test]
+fn dft_of_a_real_signal_uses_rfft_and_mirrors_the_other_half() {
+    let model_19 = model_with_opset(
+        19,
+        vec![node("DFT", &["x"], "y", vec![int("axis", 1)])],
+        vec![],
+        vec![float_value("x", &[1, 8, 1])],
+        "y",
+    );
+    let converted = crate::convert(&model_19, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "RFFT"), 1);
+    assert_eq!(op_count(&converted, "Conj"), 1);
+    assert_eq!(op_count(&converted, "FFT"), 0);
+}

@@ -16,6 +16,7 @@ mod build;
 mod carried;
 mod control;
 mod detect;
+mod dft;
 mod elementwise;
 mod grid_sample;
 mod index;
@@ -65,6 +66,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| unique::lookup(op_type))
         .or_else(|| attention::lookup(op_type))
         .or_else(|| grid_sample::lookup(op_type))
+        .or_else(|| dft::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
