@@ -12,7 +12,7 @@ use savedmodel_graph::Tensor;
 use savedmodel_onnx::{ConvertOptions, ExportOptions as OnnxOptions, OnnxExport, OnnxModel};
 
 use crate::errors::{export_error, invalid_argument, onnx_error};
-use crate::save::{Prepared, prepare};
+use crate::save::{Prepared, array_bytes, prepare};
 
 /// Exports the model described by the TOML spec `spec` (docs/spec.md) with
 /// `weights` to a new SavedModel directory `out_dir`, which must not exist
@@ -46,10 +46,7 @@ pub(crate) fn export(
                     shape,
                     bytes,
                 } => {
-                    let bytes = bytes
-                        .as_slice()
-                        .map_err(|e| invalid_argument(format!("weight {name}: {e}")))?
-                        .to_vec();
+                    let bytes = array_bytes(py, &name, &bytes)?.to_vec();
                     in_memory
                         .insert_bytes(&name, dtype, &shape, bytes)
                         .map_err(|e| invalid_argument(format!("weight {name}: {e}")))?;
@@ -129,10 +126,7 @@ pub(crate) fn export_onnx(
                     shape,
                     bytes,
                 } => {
-                    let bytes = bytes
-                        .as_slice()
-                        .map_err(|e| invalid_argument(format!("warmup input {name}: {e}")))?
-                        .to_vec();
+                    let bytes = array_bytes(py, &name, &bytes)?.to_vec();
                     Tensor::from_bytes(dtype, &shape, bytes)
                 }
             }

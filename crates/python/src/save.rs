@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use numpy::PyReadonlyArray1;
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
@@ -68,9 +68,7 @@ pub(crate) fn save_checkpoint(
                 shape,
                 bytes,
             } => {
-                let bytes = bytes
-                    .as_slice()
-                    .map_err(|e| invalid_argument(format!("tensor {name}: {e}")))?;
+                let bytes = array_bytes(py, name, bytes)?;
                 batch.push(TensorBytes::new(name.as_str(), *dtype, shape, bytes));
             }
         }
@@ -87,12 +85,34 @@ pub(crate) enum Prepared<'py> {
         elements: Vec<Vec<u8>>,
     },
     /// Fixed-size elements: the C-contiguous, native-byte-order array
-    /// viewed as bytes (borrowed from numpy, no copy).
+    /// viewed as bytes (kept alive here, read in place: [`Prepared::bytes`]).
     Numeric {
         dtype: DType,
         shape: Vec<i64>,
-        bytes: PyReadonlyArray1<'py, u8>,
+        bytes: Bound<'py, PyArray1<u8>>,
     },
+}
+
+/// The bytes of a numeric tensor, in place.
+///
+/// Not through numpy's `PyReadonlyArray`: its borrow registry keeps every
+/// live borrow of a base buffer in one list, so borrowing 100,000 views of
+/// one array at once (a state dict of slices) took quadratic time (34 s to
+/// save 100,000 tensors, against 1.4 s for safetensors).
+///
+/// `_gil` is the caller's proof that it holds the GIL, which it keeps for
+/// as long as it uses the slice.
+pub(crate) fn array_bytes<'a>(
+    _gil: Python<'_>,
+    name: &str,
+    array: &'a Bound<'_, PyArray1<u8>>,
+) -> PyResult<&'a [u8]> {
+    // A native thread writing to the array without the GIL would race with
+    // numpy's own readers as well: numpy's borrow checker does not cover
+    // that either.
+    // SAFETY: C-contiguous (`ascontiguousarray`; as_slice checks), alive for
+    // 'a (`array`), and no Python code runs to resize or free it (GIL held).
+    unsafe { array.as_slice() }.map_err(|e| invalid_argument(format!("tensor {name}: {e}")))
 }
 
 /// Converts `value` (tensor `name`) to what a checkpoint stores: through
