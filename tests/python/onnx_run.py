@@ -139,12 +139,34 @@ def judge(out, ref, value_type, rtol, atol):
     return None
 
 
+def value_of(data, types, key):
+    """The npz value of `key`: a sequence of tensors (keys `key/0`, `key/1`,
+    ...) stacked along a new first axis, as the converted signature takes
+    and gives it (savedmodel_onnx: sequences cross the signature stacked)."""
+    if types.get(key) != "SEQUENCE":
+        return data[key]
+    elements = []
+    while f"{key}/{len(elements)}" in data:
+        elements.append(data[f"{key}/{len(elements)}"])
+    if not elements:
+        raise ValueError("an empty sequence cannot be stacked")
+    return np.stack(elements)
+
+
+def element_type(types, key):
+    """The ONNX element type name of `key` (of its elements for a sequence)."""
+    if types.get(key) == "SEQUENCE":
+        return types.get(f"{key}/0", "")
+    return types.get(key, "")
+
+
 def run_case(lib, case):
     import cc_loader  # noqa: PLC0415
 
     data = np.load(case["npz"], allow_pickle=True)
     types = case.get("value_types", {})
-    feeds = {tensor: to_tf(data[key], types.get(key, "")) for tensor, key in case["feeds"].items()}
+    feeds = {tensor: to_tf(value_of(data, types, key), element_type(types, key))
+             for tensor, key in case["feeds"].items()}
     fetches = [tensor for tensor, _ in case["fetches"]]
     response = cc_loader.handle_safely(lib, {"dir": case["dir"], "runs": [{"feeds": feeds, "fetches": fetches}]})
     if "error" in response:
@@ -153,8 +175,8 @@ def run_case(lib, case):
     if "error" in run:
         return "fail: run: " + run["error"][:300]
     for tensor, key in case["fetches"]:
-        problem = judge(from_tf(run["outputs"][tensor]), data[key], types.get(key, ""),
-                        case["rtol"], case["atol"])
+        problem = judge(from_tf(run["outputs"][tensor]), value_of(data, types, key),
+                        element_type(types, key), case["rtol"], case["atol"])
         if problem:
             return "fail: output %s: %s" % (key, problem)
     if "onnxruntime" in case:

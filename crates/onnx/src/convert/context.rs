@@ -87,6 +87,10 @@ pub(crate) struct Ctx {
     /// slot's dtype is the carrier): only `Cast`, `CastLike` and `Identity`
     /// take them (`ops::convert_node` checks).
     carried: HashMap<String, Carried>,
+    /// The values that are ONNX sequences of tensors: a `TensorList`
+    /// (`DT_VARIANT` scalar) in the graph, with their elements' dtype and
+    /// shape (what every element is known to share).
+    sequences: HashMap<String, (DType, Shape)>,
     /// The node being converted, for errors.
     node: String,
 }
@@ -100,6 +104,7 @@ impl Ctx {
             values: HashMap::new(),
             weights: HashMap::new(),
             carried: HashMap::new(),
+            sequences: HashMap::new(),
             node: String::new(),
         }
     }
@@ -150,7 +155,26 @@ impl Ctx {
         if let Some(&c) = self.carried.get(existing) {
             self.carried.insert(name.to_owned(), c);
         }
+        if let Some(e) = self.sequences.get(existing).cloned() {
+            self.sequences.insert(name.to_owned(), e);
+        }
         Ok(())
+    }
+
+    /// Marks ONNX value `name` as a sequence (a `TensorList`) of tensors of
+    /// `dtype` and `shape`.
+    pub(crate) fn set_sequence(&mut self, name: &str, dtype: DType, shape: Shape) {
+        self.sequences.insert(name.to_owned(), (dtype, shape));
+    }
+
+    /// The element dtype and shape of sequence `name`, if it is one.
+    pub(crate) fn sequence(&self, name: &str) -> Option<(DType, Shape)> {
+        self.sequences.get(name).cloned()
+    }
+
+    /// `name` is no longer a sequence (its slot was redefined as a tensor).
+    pub(crate) fn clear_sequence(&mut self, name: &str) {
+        self.sequences.remove(name);
     }
 
     /// Marks ONNX value `name` as being of type `carried`, held in its

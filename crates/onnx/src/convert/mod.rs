@@ -128,8 +128,11 @@ pub fn convert(model: &Arc<OnnxModel>, options: &ConvertOptions) -> Result<Conve
         if graph.initializer(input.name()).is_some() {
             continue;
         }
-        let (dtype, shape, carried) = value_type(model, input, options.dynamic_batch)?;
-        inputs.push(ctx.add_input(input.name(), dtype, shape, carried)?);
+        let (dtype, shape, carried, sequence) = value_type(model, input, options.dynamic_batch)?;
+        inputs.push(ctx.add_input(input.name(), dtype, shape.clone(), carried)?);
+        if sequence {
+            ops::sequence_from_signature(&mut ctx, input.name(), dtype, &shape)?;
+        }
     }
     for node in graph.nodes() {
         ops::convert_node(&mut ctx, &node)?;
@@ -137,6 +140,10 @@ pub fn convert(model: &Arc<OnnxModel>, options: &ConvertOptions) -> Result<Conve
     let mut outputs = Vec::new();
     for output in &proto.output {
         let declared = value_type(model, output, options.dynamic_batch).ok();
+        if ctx.sequence(output.name()).is_some() {
+            ops::sequence_to_signature(&mut ctx, output.name())?;
+        }
+        let declared = declared.map(|(dtype, shape, carried, _)| (dtype, shape, carried));
         outputs.push(ctx.add_output(output.name(), declared)?);
     }
     let transposes = ctx
@@ -160,24 +167,50 @@ pub fn is_supported(op_type: &str) -> bool {
 }
 
 /// The TensorFlow dtype and shape of a graph input or output (symbolic and
-/// missing dimensions are -1), and its ONNX type when the dtype carries
-/// another ([`Carried`]).
+/// missing dimensions are -1), its ONNX type when the dtype carries another
+/// ([`Carried`]), and whether it is a sequence of tensors, which crosses the
+/// signature as its elements stacked along a new first axis (their dtype,
+/// `[-1, element dims...]`). An optional is its value's type (a client
+/// cannot send an empty one).
 fn value_type(
     model: &OnnxModel,
     value: &ValueInfoProto,
     dynamic_batch: bool,
-) -> Result<(DType, Shape, Option<Carried>)> {
+) -> Result<(DType, Shape, Option<Carried>, bool)> {
     let error = |detail: String| Error::Convert {
         model: model.name().to_owned(),
         node: format!("graph input/output {:?}", value.name()),
         detail,
     };
-    let tensor = match value
+    let mut sequence = false;
+    // An optional crosses the signature as its value, which must be there.
+    let mut ty = value
         .r#type
         .as_ref()
-        .and_then(|t: &TypeProto| t.value.as_ref())
-    {
+        .and_then(|t: &TypeProto| t.value.as_ref());
+    if let Some(type_proto::Value::OptionalType(o)) = ty {
+        ty = o
+            .elem_type
+            .as_deref()
+            .and_then(|t: &TypeProto| t.value.as_ref());
+    }
+    let tensor = match ty {
         Some(type_proto::Value::TensorType(t)) => t,
+        Some(type_proto::Value::SequenceType(s)) => match s
+            .elem_type
+            .as_deref()
+            .and_then(|t: &TypeProto| t.value.as_ref())
+        {
+            Some(type_proto::Value::TensorType(t)) => {
+                sequence = true;
+                t
+            }
+            _ => {
+                return Err(error(
+                    "is a sequence of something other than tensors (not supported as a graph input or output)".into(),
+                ));
+            }
+        },
         Some(_) => {
             return Err(error(
                 "is not a tensor (sequences, maps and optionals are not supported as graph inputs or outputs)".into(),
@@ -211,7 +244,19 @@ fn value_type(
             Shape::new(&dims)
         }
     };
-    Ok((dtype, shape, carried))
+    let shape = if sequence {
+        match shape.dims() {
+            Some(d) => {
+                let mut dims = vec![-1];
+                dims.extend_from_slice(d);
+                Shape::new(&dims)
+            }
+            None => Shape::unknown(),
+        }
+    } else {
+        shape
+    };
+    Ok((dtype, shape, carried, sequence))
 }
 
 /// The signature key for an ONNX value name: the name itself when it is a

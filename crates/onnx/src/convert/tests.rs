@@ -1270,3 +1270,36 @@ fn dft_of_a_real_signal_uses_rfft_and_mirrors_the_other_half() {
     assert_eq!(op_count(&converted, "Conj"), 1);
     assert_eq!(op_count(&converted, "FFT"), 0);
 }
+
+#[test]
+fn sequences_are_tensor_lists_and_other_ops_refuse_them() {
+    let model = model_of(
+        vec![
+            node("SequenceConstruct", &["a", "b"], "s", vec![]),
+            node("SequenceAt", &["s", "i"], "y", vec![]),
+        ],
+        vec![],
+        vec![
+            float_value("a", &[2]),
+            float_value("b", &[2]),
+            int64_value("i", &[]),
+        ],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&converted, "TensorListPushBack"), 2);
+    assert_eq!(op_count(&converted, "TensorListGetItem"), 1);
+    let model = model_of(
+        vec![
+            node("SequenceConstruct", &["a"], "s", vec![]),
+            node("Add", &["s", "s"], "y", vec![]),
+        ],
+        vec![],
+        vec![float_value("a", &[2])],
+        "y",
+    );
+    let err = crate::convert(&model, &ConvertOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"s\" is a sequence"), "{err}");
+}

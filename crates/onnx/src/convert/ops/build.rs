@@ -31,6 +31,17 @@ impl<'c> Builder<'c> {
 
     /// A fresh node name `base/what<n>`, for helpers built outside the
     /// builder (shared `*_of` constructors).
+    /// A builder for helper nodes of ONNX value `name` (a graph input or
+    /// output), not of a node.
+    pub(super) fn for_value(ctx: &'c mut Ctx, name: &str) -> Self {
+        let base = format!("{}/value", crate::convert::signature_key(name));
+        Self {
+            ctx,
+            base,
+            count: 0,
+        }
+    }
+
     pub(super) fn fresh(&mut self, what: &str) -> String {
         self.count += 1;
         format!("{}/{what}{}", self.base, self.count)

@@ -32,6 +32,7 @@ mod quant;
 mod reduce;
 mod resize;
 mod rnn;
+mod sequence;
 mod shape;
 mod slice;
 mod squeeze;
@@ -40,6 +41,7 @@ mod unique;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};
+pub(crate) use sequence::{sequence_from_signature, sequence_to_signature};
 
 /// A converter: builds the TensorFlow nodes for one ONNX node.
 pub(crate) type Converter = fn(&mut Ctx, &NodeView<'_>) -> Result<()>;
@@ -67,6 +69,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| attention::lookup(op_type))
         .or_else(|| grid_sample::lookup(op_type))
         .or_else(|| dft::lookup(op_type))
+        .or_else(|| sequence::lookup(op_type))
         .or_else(|| rnn::lookup(op_type))
 }
 
@@ -121,7 +124,18 @@ pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     // something else to every op but these: the rule's one home.
     let takes_carried = matches!(node.op_type(), "Cast" | "CastLike" | "Identity");
     let mut carried_input = None;
+    let mut sequence_input = None;
+    let takes_sequences = sequence::takes_sequences(node.op_type());
     for name in node.proto().input.iter().filter(|n| !n.is_empty()) {
+        if let Some(e) = ctx.sequence(name) {
+            if !takes_sequences {
+                return Err(ctx.error(format!(
+                    "input {name:?} is a sequence, which {} does not take",
+                    node.op_type()
+                )));
+            }
+            sequence_input.get_or_insert(e);
+        }
         if let Some(c) = ctx.carried(name) {
             if !takes_carried {
                 return Err(ctx.error(format!(
@@ -137,6 +151,11 @@ pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if let (Some(c), "Identity", Some(out)) = (carried_input, node.op_type(), output_name(node, 0))
     {
         ctx.set_carried(out, c);
+    }
+    if let (Some((dtype, shape)), "Identity", Some(out)) =
+        (sequence_input, node.op_type(), output_name(node, 0))
+    {
+        ctx.set_sequence(out, dtype, shape);
     }
     Ok(())
 }
