@@ -394,8 +394,9 @@ fn the_server_gone_mid_upload_is_a_clear_error_and_commits_nothing() {
     let model = work.path().join("model");
     std::fs::create_dir_all(model.join("variables")).unwrap();
     std::fs::write(model.join("saved_model.pb"), b"graph").unwrap();
+    std::fs::write(model.join("variables/variables.index"), b"index").unwrap();
     let mut rng = XorShift::new(11);
-    let data: Vec<u8> = (0..(96 << 20) / 8)
+    let data: Vec<u8> = (0..(160 << 20) / 8)
         .flat_map(|_| rng.next_u64().to_le_bytes())
         .collect();
     std::fs::write(model.join("variables/variables.data-00000-of-00001"), &data).unwrap();
@@ -405,15 +406,16 @@ fn the_server_gone_mid_upload_is_a_clear_error_and_commits_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Cut once the claim is made and parts are flowing.
+    // Cut once version 1 is claimed (`versions next` says 2): the upload
+    // has started.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let listing = ok(&server.endpoint(), &["versions", &base]);
-        if listing.contains("incomplete") {
+        let next = ok(&server.endpoint(), &["versions", "next", &base]);
+        if next.trim() == "2" {
             break;
         }
-        assert!(Instant::now() < deadline, "the upload never started: {listing}");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "the publish never claimed a version");
+        std::thread::sleep(Duration::from_millis(10));
     }
     relay.cut();
     let out = child.wait_with_output().unwrap();
