@@ -141,7 +141,7 @@ pub(crate) async fn claim_version(
 
 /// The conditional create of the claim: `Ok(false)` when it exists.
 async fn try_claim(base: &RemoteBase, version: i64, by: &str) -> Result<bool> {
-    let key = claims_dir(base).child(version.to_string());
+    let key = claims_dir(base).join(version.to_string());
     let claim = Claim {
         host: hostname(),
         pid: std::process::id(),
@@ -172,7 +172,7 @@ async fn try_claim(base: &RemoteBase, version: i64, by: &str) -> Result<bool> {
 
 /// Reads the claim of `version`, if there is one.
 pub(crate) async fn read_claim(base: &RemoteBase, version: i64) -> Result<Option<Claim>> {
-    let key = claims_dir(base).child(version.to_string());
+    let key = claims_dir(base).join(version.to_string());
     let bytes = match base.store().get(&key).await {
         Ok(got) => got
             .bytes()
@@ -209,7 +209,7 @@ pub(crate) async fn read_manifest(base: &RemoteBase, version: i64) -> Result<Opt
 }
 
 pub(crate) fn manifest_key(base: &RemoteBase, version: i64) -> ObjectPath {
-    claims_dir(base).child(format!("{version}.manifest"))
+    claims_dir(base).join(format!("{version}.manifest"))
 }
 
 async fn version_dir_is_empty(base: &RemoteBase, version: i64) -> Result<bool> {

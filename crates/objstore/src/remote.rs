@@ -211,7 +211,7 @@ impl RemoteBase {
     pub(crate) fn key(&self, relative: &str) -> ObjectPath {
         let mut key = self.prefix.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
-            key = key.child(part);
+            key = key.join(part);
         }
         key
     }

@@ -124,7 +124,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
     move |source| Error::Io {
         action,
         path: path.to_path_buf(),
@@ -442,7 +442,14 @@ pub(crate) async fn file_md5(path: &Path) -> Result<String> {
     let computed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut file = File::open(&owned)?;
         let mut hasher = Md5::new();
-        std::io::copy(&mut file, &mut hasher)?;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(buffer.get(..n).unwrap_or_default());
+        }
         Ok(hex(&hasher.finalize()))
     })
     .await
