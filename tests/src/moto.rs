@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,14 +112,59 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:.100}")))
 }
 
-/// A TCP relay from a loopback port to the server. [`cut`](Self::cut)
-/// closes every connection and refuses new ones (the server, seen from the
-/// client, is gone); [`restore`](Self::restore) lets connections through
-/// again.
+/// A TCP relay from a loopback port to the server.
+/// [`cut_after`](Self::cut_after) closes every connection and refuses new
+/// ones once a number of bytes went upstream (the server, seen from the
+/// client, is gone in the middle of an upload);
+/// [`restore`](Self::restore) lets connections through again.
 pub struct Relay {
     port: u16,
-    open: Arc<AtomicBool>,
-    connections: Arc<Mutex<Vec<TcpStream>>>,
+    shared: Arc<RelayState>,
+}
+
+/// What the relay's threads share.
+struct RelayState {
+    open: AtomicBool,
+    connections: Mutex<Vec<TcpStream>>,
+    /// Bytes relayed from clients to the server.
+    upstream: AtomicU64,
+    /// Cut when `upstream` reaches this.
+    cut_at: AtomicU64,
+}
+
+impl RelayState {
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        if let Ok(mut all) = self.connections.lock() {
+            for stream in all.drain(..) {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` until either closes; counts upstream bytes and
+/// cuts the relay at the threshold.
+fn pump(mut from: TcpStream, mut to: TcpStream, upstream: bool, state: &RelayState) {
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !state.open.load(Ordering::SeqCst) || to.write_all(&buffer[..n]).is_err() {
+            break;
+        }
+        if upstream {
+            let total = state.upstream.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            if total >= state.cut_at.load(Ordering::SeqCst) {
+                state.cut();
+                break;
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
 }
 
 impl Relay {
@@ -127,13 +172,17 @@ impl Relay {
     pub fn start(target_port: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let open = Arc::new(AtomicBool::new(true));
-        let connections: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
-        let (open_in, connections_in) = (Arc::clone(&open), Arc::clone(&connections));
+        let shared = Arc::new(RelayState {
+            open: AtomicBool::new(true),
+            connections: Mutex::new(Vec::new()),
+            upstream: AtomicU64::new(0),
+            cut_at: AtomicU64::new(u64::MAX),
+        });
+        let state = Arc::clone(&shared);
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
-                if !open_in.load(Ordering::SeqCst) {
+                if !state.open.load(Ordering::SeqCst) {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
@@ -141,30 +190,24 @@ impl Relay {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 };
-                let pairs = [
-                    (client.try_clone(), server.try_clone()),
-                    (server.try_clone(), client.try_clone()),
-                ];
-                {
-                    let mut all = connections_in.lock().unwrap();
-                    all.extend(client.try_clone());
-                    all.extend(server.try_clone());
+                let (Ok(client2), Ok(server2), Ok(client3), Ok(server3)) = (
+                    client.try_clone(),
+                    server.try_clone(),
+                    client.try_clone(),
+                    server.try_clone(),
+                ) else {
+                    continue;
+                };
+                if let Ok(mut all) = state.connections.lock() {
+                    all.push(client3);
+                    all.push(server3);
                 }
-                for pair in pairs {
-                    if let (Ok(mut from), Ok(mut to)) = pair {
-                        std::thread::spawn(move || {
-                            let _ = std::io::copy(&mut from, &mut to);
-                            let _ = to.shutdown(Shutdown::Write);
-                        });
-                    }
-                }
+                let (up, down) = (Arc::clone(&state), Arc::clone(&state));
+                std::thread::spawn(move || pump(client, server, true, &up));
+                std::thread::spawn(move || pump(server2, client2, false, &down));
             }
         });
-        Relay {
-            port,
-            open,
-            connections,
-        }
+        Relay { port, shared }
     }
 
     /// `http://127.0.0.1:<relay port>`.
@@ -172,16 +215,23 @@ impl Relay {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Closes every relayed connection and refuses new ones.
-    pub fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        for stream in self.connections.lock().unwrap().drain(..) {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+    /// Closes every relayed connection and refuses new ones once `bytes`
+    /// more bytes went from clients to the server.
+    pub fn cut_after(&self, bytes: u64) {
+        let now = self.shared.upstream.load(Ordering::SeqCst);
+        self.shared
+            .cut_at
+            .store(now.saturating_add(bytes), Ordering::SeqCst);
     }
 
-    /// Relays new connections again.
+    /// Whether the relay was cut.
+    pub fn is_cut(&self) -> bool {
+        !self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Relays new connections again (and cuts no more).
     pub fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
+        self.shared.cut_at.store(u64::MAX, Ordering::SeqCst);
+        self.shared.open.store(true, Ordering::SeqCst);
     }
 }

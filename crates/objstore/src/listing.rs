@@ -138,7 +138,8 @@ impl RemoteListing {
         let mut versions = versions;
         for version in &mut versions {
             if let Some(claimed) = claims.get(&version.version) {
-                version.last_written = Some(version.last_written.map_or(*claimed, |w| w.max(*claimed)));
+                version.last_written =
+                    Some(version.last_written.map_or(*claimed, |w| w.max(*claimed)));
             }
         }
         versions.sort_by(|a, b| a.version.cmp(&b.version).then(a.name.cmp(&b.name)));
@@ -170,7 +171,11 @@ impl RemoteListing {
     pub fn complete(&self) -> BTreeMap<i64, &RemoteVersion> {
         let mut complete = BTreeMap::new();
         for version in &self.versions {
-            if self.find(version.version).is_some_and(|v| v.name == version.name) && version.complete {
+            if self
+                .find(version.version)
+                .is_some_and(|v| v.name == version.name)
+                && version.complete
+            {
                 complete.insert(version.version, version);
             }
         }
@@ -204,7 +209,9 @@ impl RemoteListing {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
                     .unwrap_or(0);
-                after_highest.map(|after| after.max(now)).ok_or_else(no_free)
+                after_highest
+                    .map(|after| after.max(now))
+                    .ok_or_else(no_free)
             }
             NextVersion::Explicit(version) if self.taken(version) => Err(Error::VersionExists {
                 base: self.base.clone(),
@@ -245,7 +252,9 @@ async fn read_claims(base: &RemoteBase) -> Result<BTreeMap<i64, SystemTime>> {
         .await
         .map_err(|e| base.store_error("list", &dir, e))?;
     for object in listed.objects {
-        let Some(name) = object.location.filename() else { continue };
+        let Some(name) = object.location.filename() else {
+            continue;
+        };
         if let Some(version) = name.parse::<i64>().ok().filter(|v| v.to_string() == name) {
             claims.insert(version, object.last_modified.into());
         }

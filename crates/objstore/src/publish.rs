@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
@@ -422,7 +421,10 @@ async fn verify_uploaded(
                 what: format!("size {size} != {}", file.size),
             });
         }
-        let expected = etags.get(&file.relative).map(String::as_str).unwrap_or_default();
+        let expected = etags
+            .get(&file.relative)
+            .map(String::as_str)
+            .unwrap_or_default();
         if base.etag_is_md5() && !etag_matches(etag.as_deref(), expected) {
             return Err(Error::VerifyFailed {
                 url,

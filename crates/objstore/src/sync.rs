@@ -60,7 +60,9 @@ pub struct SyncOptions {
 fn confined(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
-        && path.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        && path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..")
 }
 
 /// Downloads the files of one version directory into `dir`, skipping files

@@ -277,7 +277,11 @@ pub(crate) async fn upload_file(
 /// The ETag S3 would give `path` uploaded by [`upload_file`] with this
 /// transfer's part size (for resuming: a file already there with this ETag
 /// need not be sent again).
-pub(crate) async fn local_md5_etag(transfer: &Transfer<'_>, path: &Path, size: u64) -> Result<String> {
+pub(crate) async fn local_md5_etag(
+    transfer: &Transfer<'_>,
+    path: &Path,
+    size: u64,
+) -> Result<String> {
     let part_size = transfer.part_size_for(size);
     let owned = path.to_path_buf();
     let computed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {

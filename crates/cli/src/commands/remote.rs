@@ -98,7 +98,11 @@ pub(crate) struct Destination {
 /// `base`: layout's atomic publish for a local path; for a bucket, written
 /// into a local temporary directory first, then published with the object
 /// storage protocol.
-pub(crate) fn publish_to<F, E>(base: &Path, next: NextVersion, write: F) -> anyhow::Result<Destination>
+pub(crate) fn publish_to<F, E>(
+    base: &Path,
+    next: NextVersion,
+    write: F,
+) -> anyhow::Result<Destination>
 where
     F: FnOnce(&Path) -> Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -131,7 +135,9 @@ where
 
 /// A local SavedModel directory for `dir`: `dir` itself, or for a URL a
 /// download into a temporary directory (kept alive by the returned guard).
-pub(crate) fn local_saved_model(dir: &Path) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+pub(crate) fn local_saved_model(
+    dir: &Path,
+) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
     let Some(url) = remote_url(dir) else {
         return Ok((dir.to_path_buf(), None));
     };

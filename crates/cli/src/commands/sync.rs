@@ -104,7 +104,11 @@ fn print_report(report: &SyncReport, to: &str, out: &mut dyn Write) -> anyhow::R
         )?;
     }
     if report.copied.is_empty() && report.deleted.is_empty() {
-        writeln!(out, "{to} is up to date ({} versions)", report.present.len())?;
+        writeln!(
+            out,
+            "{to} is up to date ({} versions)",
+            report.present.len()
+        )?;
     }
     Ok(())
 }

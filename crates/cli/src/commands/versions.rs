@@ -299,7 +299,11 @@ fn remote_list(url: &str, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow
     if loaded.is_empty() {
         writeln!(out, "policy {policy}: Serving would load nothing")?;
     } else {
-        writeln!(out, "policy {policy}: Serving would load {}", loaded.join(", "))?;
+        writeln!(
+            out,
+            "policy {policy}: Serving would load {}",
+            loaded.join(", ")
+        )?;
     }
     if listing.versions().is_empty() {
         writeln!(out, "no versions (no child name parses as an int64)")?;
@@ -316,7 +320,9 @@ fn remote_list(url: &str, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow
             (true, true) => "complete, loaded",
             (true, false) => "complete",
             (false, true) => "incomplete (no saved_model.pb): Serving's load fails",
-            (false, false) => "incomplete (no saved_model.pb): publishing, or failed; gc removes it after --grace",
+            (false, false) => {
+                "incomplete (no saved_model.pb): publishing, or failed; gc removes it after --grace"
+            }
         };
         writeln!(
             out,
@@ -340,16 +346,22 @@ fn remote_gc(url: &str, gc: &RemoteGc<'_>, out: &mut dyn Write) -> anyhow::Resul
     };
     if let Some(path) = gc.keep_config {
         let config = ModelsConfig::load(path)?;
-        let listing =
-            super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
+        let listing = super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
         options.keep = config.versions_to_keep_in(listing.serving())?;
     }
     let report = super::remote::block_on(savedmodel_objstore::collect_remote_garbage(
         &remote, &options,
     ))??;
-    let verb = if gc.dry_run { "would remove" } else { "removed" };
+    let verb = if gc.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     for name in &report.removed_incomplete {
-        writeln!(out, "{verb} incomplete version {remote}/{name} (older than the grace period)")?;
+        writeln!(
+            out,
+            "{verb} incomplete version {remote}/{name} (older than the grace period)"
+        )?;
     }
     for name in &report.young_incomplete {
         writeln!(
