@@ -200,7 +200,17 @@ fn every_command_round_trips_through_a_bucket() {
     let text = ok(e, &["config", "show", c]);
     assert!(text.contains("loads:     2"), "{text}");
 
-    // gc: keep 1 removes version 1; --keep-config keeps what the config pins.
+    // gc: --keep-config keeps what the config pins (a label on 1); keep 1
+    // alone removes version 1.
+    ok(
+        e,
+        &["config", "set-label", c, "hp", "stable", "1", "--force"],
+    );
+    let text = ok(
+        e,
+        &["versions", "gc", &base, "--keep", "1", "--keep-config", c],
+    );
+    assert!(text.contains("kept versions: 1, 2"), "{text}");
     let text = ok(e, &["versions", "gc", &base, "--keep", "1"]);
     assert!(
         text.contains(&format!("removed version {base}/1")),
