@@ -320,26 +320,32 @@ pub(crate) async fn upload_version(
         .collect();
     let transfer_ref = &transfer;
     let dir_ref = &dir;
-    let uploaded: Vec<(String, String)> = futures::stream::iter(body.iter().copied())
+    let uploaded: Vec<(String, String, String)> = futures::stream::iter(body.iter().copied())
         .map(|file| async move {
             let key = base.key(&format!("{dir_ref}/{}", file.relative));
             if let Some(existing) = resume.and_then(|r| r.get(&file.relative)) {
                 let md5_etag =
                     crate::transfer::local_md5_etag(transfer_ref, &file.path, file.size).await?;
                 if etag_matches(existing.as_deref(), &md5_etag) {
+                    let md5 = crate::transfer::file_md5(&file.path).await?;
                     transfer_ref.progress.advance(file.size);
                     transfer_ref.progress.file_done();
-                    return Ok((file.relative.clone(), md5_etag));
+                    return Ok((file.relative.clone(), md5_etag, md5));
                 }
             }
             let uploaded = upload_file(transfer_ref, &file.path, file.size, &key, false).await?;
             transfer_ref.progress.file_done();
-            Ok::<_, Error>((file.relative.clone(), uploaded.md5_etag))
+            Ok::<_, Error>((file.relative.clone(), uploaded.md5_etag, uploaded.md5))
         })
         .buffer_unordered(transfer.options.files_in_flight)
         .try_collect()
         .await?;
-    let etags: BTreeMap<String, String> = uploaded.into_iter().collect();
+    let mut etags: BTreeMap<String, String> = BTreeMap::new();
+    let mut md5s: BTreeMap<String, String> = BTreeMap::new();
+    for (relative, etag, md5) in uploaded {
+        etags.insert(relative.clone(), etag);
+        md5s.insert(relative, md5);
+    }
 
     // The manifest: whole-file MD5s (a multipart ETag is not one).
     let mut manifest = Manifest {
@@ -347,9 +353,9 @@ pub(crate) async fn upload_version(
         files: BTreeMap::new(),
     };
     for file in files {
-        let md5 = match etags.get(&file.relative) {
-            Some(etag) if !etag.contains('-') => etag.clone(),
-            _ => crate::transfer::file_md5(&file.path).await?,
+        let md5 = match md5s.remove(&file.relative) {
+            Some(md5) => md5,
+            None => crate::transfer::file_md5(&file.path).await?,
         };
         manifest.files.insert(
             file.relative.clone(),

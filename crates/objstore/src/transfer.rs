@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use md5::{Digest, Md5};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{GetOptions, GetRange, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::sync::Semaphore;
 
 use crate::error::{Error, Result};
@@ -52,12 +53,12 @@ pub struct TransferOptions {
 }
 
 impl Default for TransferOptions {
-    /// 8 MiB parts, 16 in flight (128 MiB), 8 files at once: awscli's part
-    /// size, and a little more concurrency than its 10 requests.
+    /// 8 MiB parts, 10 in flight (80 MiB), 8 files at once: awscli's part
+    /// size and its 10 concurrent requests.
     fn default() -> Self {
         TransferOptions {
             part_size: 8 << 20,
-            parts_in_flight: 16,
+            parts_in_flight: 10,
             files_in_flight: 8,
         }
     }
@@ -97,6 +98,15 @@ impl<'a> Transfer<'a> {
         configured.max(size.div_ceil(10_000))
     }
 
+    /// The range size of a download of `size` bytes: large ranges (fewer
+    /// requests; streamed, so memory does not grow with them), but at least
+    /// as many ranges as streams allowed.
+    fn download_range_for(&self, size: u64) -> u64 {
+        let streams = self.options.parts_in_flight as u64;
+        let configured = self.options.part_size as u64;
+        size.div_ceil(streams).clamp(configured, 8 * configured)
+    }
+
     async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
         Arc::clone(&self.memory)
             .acquire_owned()
@@ -113,6 +123,9 @@ pub(crate) struct Uploaded {
     /// The ETag S3 gives these bytes sent this way: MD5 hex, or for a
     /// multipart upload the MD5 of the parts' MD5s, `-`, the part count.
     pub(crate) md5_etag: String,
+    /// The MD5 hex of the whole file (computed from the parts as they are
+    /// read: no second pass).
+    pub(crate) md5: String,
 }
 
 /// `"abc"` and `abc` compare equal: S3 quotes its ETags.
@@ -189,7 +202,12 @@ pub(crate) async fn upload_file(
             });
         }
         transfer.progress.advance(size);
-        return Ok(Uploaded { size, md5_etag });
+        let md5 = md5_etag.clone();
+        return Ok(Uploaded {
+            size,
+            md5_etag,
+            md5,
+        });
     }
     let mut upload = base
         .store()
@@ -199,6 +217,7 @@ pub(crate) async fn upload_file(
     let parts = size.div_ceil(part_size);
     let mut handles = Vec::new();
     let mut part_md5s: Vec<u8> = Vec::new();
+    let mut whole = Md5::new();
     let mut failure = None;
     for index in 0..parts {
         let offset = index * part_size;
@@ -218,6 +237,7 @@ pub(crate) async fn upload_file(
             }
         };
         part_md5s.extend_from_slice(&Md5::digest(&data));
+        whole.update(&data);
         let part = upload.put_part(PutPayload::from_bytes(data));
         handles.push(tokio::spawn(async move {
             let result = part.await;
@@ -271,7 +291,11 @@ pub(crate) async fn upload_file(
             ),
         });
     }
-    Ok(Uploaded { size, md5_etag })
+    Ok(Uploaded {
+        size,
+        md5_etag,
+        md5: hex(&whole.finalize()),
+    })
 }
 
 /// The ETag S3 would give `path` uploaded by [`upload_file`] with this
@@ -340,13 +364,16 @@ pub(crate) async fn download_file(
     }
     let file = Arc::new(File::create(&partial).map_err(io_error("create", &partial))?);
     file.set_len(size).map_err(io_error("allocate", &partial))?;
-    let part_size = transfer.part_size_for(size);
-    let parts = size.div_ceil(part_size).max(1);
+    // Ranges are streamed to the file as they arrive, so a range holds no
+    // more memory than the chunks in flight: ranges can be large (fewer
+    // requests), and the semaphore bounds the number of streams.
+    let range_size = transfer.download_range_for(size);
+    let parts = size.div_ceil(range_size).max(1);
     let mut handles = Vec::new();
     let mut failure = None;
     for index in 0..parts {
-        let offset = index * part_size;
-        let len = part_size.min(size - offset);
+        let offset = index * range_size;
+        let len = range_size.min(size - offset);
         if len == 0 {
             break;
         }
@@ -361,19 +388,9 @@ pub(crate) async fn download_file(
         let key = key.clone();
         let file = Arc::clone(&file);
         handles.push(tokio::spawn(async move {
-            let data = store.get_range(&key, offset..offset + len).await;
-            let result = match data {
-                Ok(data) if data.len() as u64 == len => {
-                    tokio::task::spawn_blocking(move || file.write_all_at(&data, offset))
-                        .await
-                        .map_err(|e| Error::Task(e.to_string()))
-                        .map(|written| written.map(|()| len).map_err(PartError::Io))
-                }
-                Ok(data) => Ok(Err(PartError::Short(data.len() as u64, len))),
-                Err(e) => Ok(Err(PartError::Store(e))),
-            };
+            let result = download_range(store, key, file, offset, len).await;
             drop(permit);
-            result
+            Ok::<_, Error>(result)
         }));
     }
     for handle in handles {
@@ -438,6 +455,40 @@ enum PartError {
     Store(object_store::Error),
     Io(std::io::Error),
     Short(u64, u64),
+}
+
+/// Streams `len` bytes of `key` from `offset` into `file` at the same
+/// offset. Each chunk is written where it arrives: a page cache write,
+/// short enough to do on the runtime's thread.
+async fn download_range(
+    store: Arc<dyn object_store::ObjectStore>,
+    key: ObjectPath,
+    file: Arc<File>,
+    offset: u64,
+    len: u64,
+) -> Result<u64, PartError> {
+    let options = GetOptions {
+        range: Some(GetRange::Bounded(offset..offset + len)),
+        ..GetOptions::default()
+    };
+    let got = store
+        .get_opts(&key, options)
+        .await
+        .map_err(PartError::Store)?;
+    let mut stream = got.into_stream();
+    let mut at = offset;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(PartError::Store)?;
+        if at + chunk.len() as u64 > offset + len {
+            return Err(PartError::Short(at + chunk.len() as u64 - offset, len));
+        }
+        file.write_all_at(&chunk, at).map_err(PartError::Io)?;
+        at += chunk.len() as u64;
+    }
+    if at != offset + len {
+        return Err(PartError::Short(at - offset, len));
+    }
+    Ok(len)
 }
 
 /// The MD5 hex of a whole local file.
