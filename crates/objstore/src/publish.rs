@@ -68,8 +68,12 @@ pub struct Manifest {
 pub struct ManifestFile {
     /// Size in bytes.
     pub size: u64,
-    /// MD5 of the whole file, lowercase hex.
-    pub md5: String,
+    /// The S3 ETag form of its bytes cut into `part_size` parts (lowercase
+    /// hex MD5 for one part, else the MD5 of the parts' MD5s, `-`, the part
+    /// count): what the upload computed, each byte hashed once.
+    pub md5_etag: String,
+    /// The part size `md5_etag` was computed with.
+    pub part_size: u64,
 }
 
 /// What a claim object holds: who claimed the number and why, for people
@@ -320,48 +324,44 @@ pub(crate) async fn upload_version(
         .collect();
     let transfer_ref = &transfer;
     let dir_ref = &dir;
-    let uploaded: Vec<(String, String, String)> = futures::stream::iter(body.iter().copied())
+    let uploaded: Vec<(String, String)> = futures::stream::iter(body.iter().copied())
         .map(|file| async move {
             let key = base.key(&format!("{dir_ref}/{}", file.relative));
             if let Some(existing) = resume.and_then(|r| r.get(&file.relative)) {
                 let md5_etag =
                     crate::transfer::local_md5_etag(transfer_ref, &file.path, file.size).await?;
                 if etag_matches(existing.as_deref(), &md5_etag) {
-                    let md5 = crate::transfer::file_md5(&file.path).await?;
                     transfer_ref.progress.advance(file.size);
                     transfer_ref.progress.file_done();
-                    return Ok((file.relative.clone(), md5_etag, md5));
+                    return Ok((file.relative.clone(), md5_etag));
                 }
             }
             let uploaded = upload_file(transfer_ref, &file.path, file.size, &key, false).await?;
             transfer_ref.progress.file_done();
-            Ok::<_, Error>((file.relative.clone(), uploaded.md5_etag, uploaded.md5))
+            Ok::<_, Error>((file.relative.clone(), uploaded.md5_etag))
         })
         .buffer_unordered(transfer.options.files_in_flight)
         .try_collect()
         .await?;
-    let mut etags: BTreeMap<String, String> = BTreeMap::new();
-    let mut md5s: BTreeMap<String, String> = BTreeMap::new();
-    for (relative, etag, md5) in uploaded {
-        etags.insert(relative.clone(), etag);
-        md5s.insert(relative, md5);
-    }
+    let etags: BTreeMap<String, String> = uploaded.into_iter().collect();
 
-    // The manifest: whole-file MD5s (a multipart ETag is not one).
+    // The manifest: each file's ETag form and the part size it assumes.
     let mut manifest = Manifest {
         version,
         files: BTreeMap::new(),
     };
     for file in files {
-        let md5 = match md5s.remove(&file.relative) {
-            Some(md5) => md5,
-            None => crate::transfer::file_md5(&file.path).await?,
+        let part_size = crate::transfer::upload_part_size(&transfer, file.size);
+        let md5_etag = match etags.get(&file.relative) {
+            Some(etag) => etag.clone(),
+            None => crate::transfer::md5_etag_of(&file.path, file.size, part_size).await?,
         };
         manifest.files.insert(
             file.relative.clone(),
             ManifestFile {
                 size: file.size,
-                md5,
+                md5_etag,
+                part_size,
             },
         );
     }

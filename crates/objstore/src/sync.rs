@@ -90,13 +90,15 @@ async fn download_files(
                 });
             }
             let target = dir.join(&file.path);
-            let md5 = manifest
+            let expected = manifest
                 .and_then(|m| m.files.get(&file.path))
                 .filter(|m| m.size == file.size)
-                .map(|m| m.md5.as_str());
+                .map(|m| (m.md5_etag.as_str(), m.part_size));
             let done = match std::fs::metadata(&target) {
-                Ok(meta) if meta.len() == file.size => match md5 {
-                    Some(md5) => crate::transfer::file_md5(&target).await? == md5,
+                Ok(meta) if meta.len() == file.size => match expected {
+                    Some((etag, part_size)) => {
+                        crate::transfer::md5_etag_of(&target, file.size, part_size).await? == etag
+                    }
                     None => true,
                 },
                 _ => false,
@@ -105,7 +107,7 @@ async fn download_files(
                 transfer_ref.progress.advance(file.size);
                 0
             } else {
-                download_file(transfer_ref, &key, file.size, md5, &target).await?;
+                download_file(transfer_ref, &key, file.size, expected, &target).await?;
                 file.size
             };
             transfer_ref.progress.file_done();

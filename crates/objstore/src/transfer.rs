@@ -123,9 +123,6 @@ pub(crate) struct Uploaded {
     /// The ETag S3 gives these bytes sent this way: MD5 hex, or for a
     /// multipart upload the MD5 of the parts' MD5s, `-`, the part count.
     pub(crate) md5_etag: String,
-    /// The MD5 hex of the whole file (computed from the parts as they are
-    /// read: no second pass).
-    pub(crate) md5: String,
 }
 
 /// `"abc"` and `abc` compare equal: S3 quotes its ETags.
@@ -202,12 +199,7 @@ pub(crate) async fn upload_file(
             });
         }
         transfer.progress.advance(size);
-        let md5 = md5_etag.clone();
-        return Ok(Uploaded {
-            size,
-            md5_etag,
-            md5,
-        });
+        return Ok(Uploaded { size, md5_etag });
     }
     let mut upload = base
         .store()
@@ -217,7 +209,6 @@ pub(crate) async fn upload_file(
     let parts = size.div_ceil(part_size);
     let mut handles = Vec::new();
     let mut part_md5s: Vec<u8> = Vec::new();
-    let mut whole = Md5::new();
     let mut failure = None;
     for index in 0..parts {
         let offset = index * part_size;
@@ -237,7 +228,6 @@ pub(crate) async fn upload_file(
             }
         };
         part_md5s.extend_from_slice(&Md5::digest(&data));
-        whole.update(&data);
         let part = upload.put_part(PutPayload::from_bytes(data));
         handles.push(tokio::spawn(async move {
             let result = part.await;
@@ -291,11 +281,7 @@ pub(crate) async fn upload_file(
             ),
         });
     }
-    Ok(Uploaded {
-        size,
-        md5_etag,
-        md5: hex(&whole.finalize()),
-    })
+    Ok(Uploaded { size, md5_etag })
 }
 
 /// The ETag S3 would give `path` uploaded by [`upload_file`] with this
@@ -306,7 +292,21 @@ pub(crate) async fn local_md5_etag(
     path: &Path,
     size: u64,
 ) -> Result<String> {
-    let part_size = transfer.part_size_for(size);
+    md5_etag_of(path, size, transfer.part_size_for(size)).await
+}
+
+/// The part size [`upload_file`] uses for a file of `size` bytes, recorded
+/// in the manifest beside the ETag form.
+pub(crate) fn upload_part_size(transfer: &Transfer<'_>, size: u64) -> u64 {
+    transfer.part_size_for(size)
+}
+
+/// The S3 ETag form of the file `path` (of `size` bytes) cut into
+/// `part_size` parts: the MD5 hex for one part, else the MD5 of the parts'
+/// MD5s, `-`, the part count. The manifest records it, so that uploads hash
+/// each byte once and downloads check with one pass too.
+pub(crate) async fn md5_etag_of(path: &Path, size: u64, part_size: u64) -> Result<String> {
+    let part_size = part_size.max(1);
     let owned = path.to_path_buf();
     let computed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
         let mut file = File::open(&owned)?;
@@ -324,15 +324,18 @@ pub(crate) async fn local_md5_etag(
                 break;
             }
             let chunk = slice.get(..n).unwrap_or_default();
-            whole.update(chunk);
-            part.update(chunk);
+            if size <= part_size {
+                whole.update(chunk);
+            } else {
+                part.update(chunk);
+            }
             in_part += n as u64;
             if in_part == part_size {
                 part_md5s.extend_from_slice(&std::mem::take(&mut part).finalize());
                 in_part = 0;
             }
         }
-        if in_part > 0 {
+        if in_part > 0 && size > part_size {
             part_md5s.extend_from_slice(&part.finalize());
         }
         Ok(if size <= part_size {
@@ -348,13 +351,14 @@ pub(crate) async fn local_md5_etag(
 }
 
 /// Downloads `key` (of `size` bytes) to `target`: into `<target>.partial`,
-/// in parallel ranges, fsynced, checked against `size` (and `md5`, the
-/// MD5 hex of the whole file, when known), then renamed to `target`.
+/// in parallel ranges, fsynced, checked against `size` (and `expected`,
+/// the manifest's ETag form and its part size, when known), then renamed
+/// to `target`.
 pub(crate) async fn download_file(
     transfer: &Transfer<'_>,
     key: &ObjectPath,
     size: u64,
-    md5: Option<&str>,
+    expected: Option<(&str, u64)>,
     target: &Path,
 ) -> Result<()> {
     let base = transfer.base;
@@ -437,8 +441,8 @@ pub(crate) async fn download_file(
             what: format!("size {written} != {size}"),
         });
     }
-    if let Some(md5) = md5 {
-        let actual = file_md5(&partial).await?;
+    if let Some((md5, part_size)) = expected {
+        let actual = md5_etag_of(&partial, size, part_size).await?;
         if actual != md5 {
             return Err(Error::VerifyFailed {
                 url: base.url_of(key),
@@ -489,27 +493,6 @@ async fn download_range(
         return Err(PartError::Short(at - offset, len));
     }
     Ok(len)
-}
-
-/// The MD5 hex of a whole local file.
-pub(crate) async fn file_md5(path: &Path) -> Result<String> {
-    let owned = path.to_path_buf();
-    let computed = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
-        let mut file = File::open(&owned)?;
-        let mut hasher = Md5::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(buffer.get(..n).unwrap_or_default());
-        }
-        Ok(hex(&hasher.finalize()))
-    })
-    .await
-    .map_err(|e| Error::Task(e.to_string()))?;
-    computed.map_err(io_error("read", path))
 }
 
 #[cfg(test)]
