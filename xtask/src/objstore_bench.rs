@@ -156,7 +156,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     section.push_str(&row("`savedmodel sync` (download)", &sync));
     section.push_str(&row("`aws s3 sync` (download)", &aws_synced));
     let verdict = |ratio: f64| if ratio <= 1.0 { "met" } else { "not met" };
-    let largest_rss = [publish.max_rss, sync.max_rss].into_iter().max().unwrap_or(0);
+    let largest_rss = [publish.max_rss, sync.max_rss]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
     let _ = writeln!(
         section,
         "\npublish / cp: {:.2}x the time (target {}); sync / aws sync: {:.2}x the time \
@@ -166,7 +169,11 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         sync.seconds / aws_synced.seconds,
         verdict(sync.seconds / aws_synced.seconds),
         mib(largest_rss),
-        if largest_rss < 256 << 20 { "met" } else { "not met" }
+        if largest_rss < 256 << 20 {
+            "met"
+        } else {
+            "not met"
+        }
     );
     section.push_str(
         "\nmoto is the bottleneck of every row (CPU time is a fraction of the wall time). \
