@@ -1,7 +1,7 @@
 //! Publishing a SavedModel directory as a new version of a base path in a
 //! bucket, so that no lister ever sees a loadable but incomplete version.
 //!
-//! The protocol (docs/formats.md, section 21 "Versions in object storage"):
+//! The protocol (docs/formats.md, section 22 "Versions in object storage"):
 //! 1. Claim a number: a conditional create (`If-None-Match: *`) of
 //!    `<base>/.savedmodel-claims/<N>`, outside what Serving lists. Of two
 //!    publishers creating the same claim, one gets `412 Precondition

@@ -147,7 +147,7 @@ impl RemoteBase {
                 }
                 // The payload is not hashed into the signature: every
                 // object's ETag is checked against the MD5s computed while
-                // reading it (docs/formats.md, section 21), so a second hash
+                // reading it (docs/formats.md, section 22), so a second hash
                 // of every byte (SHA-256) would buy nothing.
                 builder = builder
                     .with_unsigned_payload(true)
