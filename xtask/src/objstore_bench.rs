@@ -179,8 +179,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         "\nmoto is the bottleneck of every row (CPU time is a fraction of the wall time). \
          `sync` streams ranges of up to 64 MiB, so moto, which reads the whole object for each \
          ranged GET, is asked 16 times for 1 GiB where awscli asks 128 times (8 MiB ranges). \
-         Publishing sends the same 8 MiB parts, 10 at a time, as awscli; why moto takes them \
-         more slowly from us is not understood yet. With `--bin target/debug/savedmodel` the \
+         Publishing sends the same 8 MiB parts, 10 at a time, as awscli (moto's request log \
+         shows the same requests and no retries); why moto takes them more slowly from us is \
+         not understood yet. With `--bin target/debug/savedmodel` the \
          binary is the dev profile: dependencies (object_store, hyper, md-5) at opt-level 2, \
          our crates unoptimised.\n",
     );
