@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod layout_model;
+pub mod moto;
 pub mod onnx_build;
 pub mod onnx_suite;
 pub mod paths;

@@ -21,6 +21,7 @@ mod diff_graph_bench;
 mod doc_section;
 mod export;
 mod export_bench;
+mod objstore_bench;
 mod onnx_bench;
 mod onnx_table;
 mod op_registry;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N] | diff-graph-bench [--repeats N]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N] | diff-graph-bench [--repeats N] | objstore-bench [--size-mib N] [--bin PATH]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,6 +66,7 @@ fn main() -> anyhow::Result<()> {
         "export-bench" => export_bench::run(rest),
         "show-bench" => show_bench::run(&root, rest),
         "diff-graph-bench" => diff_graph_bench::run(&root, rest),
+        "objstore-bench" => objstore_bench::run(&root, rest),
         other => bail!("unknown task {other:?}\n{USAGE}"),
     }
     .with_context(|| format!("cargo xtask {task} failed"))

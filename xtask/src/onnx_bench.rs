@@ -161,19 +161,19 @@ struct BatchTimes {
 }
 
 /// A child process that ran to a successful exit.
-struct Finished {
+pub(crate) struct Finished {
     /// Spawn to exit.
-    seconds: f64,
+    pub(crate) seconds: f64,
     /// Its peak resident set (`ru_maxrss`), bytes.
-    max_rss: u64,
+    pub(crate) max_rss: u64,
     /// User plus system CPU seconds.
-    cpu_seconds: f64,
-    stdout: String,
+    pub(crate) cpu_seconds: f64,
+    pub(crate) stdout: String,
 }
 
 /// Peaks seen by reading `/proc/PID/status` every [`SAMPLE_INTERVAL`].
 #[derive(Clone, Copy, Debug, Default)]
-struct SampledPeaks {
+pub(crate) struct SampledPeaks {
     anon: u64,
     file: u64,
     samples: usize,
@@ -195,7 +195,7 @@ fn rss_parts(status: &str) -> Option<(u64, u64)> {
 
 /// Runs `command` to completion, stdout and stderr into files under
 /// `scratch`, and measures it; with `sample`, also the sampled peaks.
-fn run_measured(
+pub(crate) fn run_measured(
     command: &mut Command,
     scratch: &Path,
     sample: bool,

@@ -45,4 +45,8 @@ pub(crate) enum Command {
     /// Draw the graph a signature runs: SVG (laid out without Graphviz), DOT
     /// or self-contained HTML.
     Graph(commands::graph::GraphArgs),
+    /// Mirror the complete versions of a base path between a bucket
+    /// (s3://, gs://) and a local directory, each version appearing only
+    /// when complete.
+    Sync(commands::sync::SyncArgs),
 }

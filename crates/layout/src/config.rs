@@ -350,6 +350,14 @@ impl ModelsConfig {
     /// `base` (compared after resolving both), so a typo cannot unpin
     /// everything.
     pub fn versions_to_keep(&self, base: &Path) -> Result<BTreeSet<i64>> {
+        // The model first: a typo'd base path is named as such, not as missing.
+        self.models_for(base)?;
+        self.versions_to_keep_in(&BaseListing::read(base)?)
+    }
+
+    /// The models served from `base` (compared after resolving both); none
+    /// is [`Error::NoModelForBase`].
+    fn models_for(&self, base: &Path) -> Result<Vec<&ModelConfig>> {
         let wanted = resolve(base);
         let models: Vec<&ModelConfig> = self
             .models()
@@ -362,7 +370,14 @@ impl ModelsConfig {
                 base: base.to_path_buf(),
             });
         }
-        let listing = BaseListing::read(base)?;
+        Ok(models)
+    }
+
+    /// [`versions_to_keep`](Self::versions_to_keep) for a base path already
+    /// listed, e.g. one in a bucket (whose [`BaseListing`] is built with
+    /// [`BaseListing::from_children`] and its URL as the base path).
+    pub fn versions_to_keep_in(&self, listing: &BaseListing) -> Result<BTreeSet<i64>> {
+        let models = self.models_for(listing.base())?;
         let mut keep = BTreeSet::new();
         for model in models {
             let policy = policy_from_proto(model.model_version_policy.as_ref());

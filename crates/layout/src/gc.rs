@@ -206,6 +206,17 @@ fn still_at(path: &Path, dir: &fs::File) -> bool {
     ours.is_some() && ours == at_path
 }
 
+/// Removes the version child `child` of `base` as [`collect_garbage`]
+/// removes old versions (moved out of Serving's sight first, then deleted).
+/// Returns `false` when a live process holds it or it is already gone.
+pub fn remove_version_child(base: &Path, child: &VersionChild) -> Result<bool> {
+    let removed = matches!(remove_version(base, child, false)?, Removal::Removed);
+    if removed {
+        sync_dir(base).map_err(|e| Error::staged("fsync base path", e))?;
+    }
+    Ok(removed)
+}
+
 /// Removes one version child without Serving ever seeing it half-deleted: a
 /// directory is locked, renamed to a `.savedmodel-removing-…` name, the base
 /// fsynced, and then deleted; files and links are unlinked in one step.

@@ -10,7 +10,7 @@ mod version;
 
 pub use config::{ModelsConfig, policy_from_proto, policy_to_proto};
 pub use error::{Error, Result};
-pub use gc::{GcOptions, GcReport, collect_garbage, leftover_in_use};
+pub use gc::{GcOptions, GcReport, collect_garbage, leftover_in_use, remove_version_child};
 pub use listing::{
     BaseListing, ChildKind, Duplicate, LeftoverChild, REMOVING_PREFIX, STAGING_PREFIX, VersionChild,
 };

@@ -124,7 +124,7 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
                 "added model {name:?} ({base_path}) to {}",
                 config.display()
             )?;
-            if Path::new(&base_path).is_relative() {
+            if Path::new(&base_path).is_relative() && !savedmodel_objstore::is_remote(&base_path) {
                 writeln!(
                     out,
                     "note: Serving resolves the relative base path {base_path:?} against its \
@@ -173,6 +173,13 @@ pub(crate) fn run(command: ConfigCommand, out: &mut dyn Write) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// A base path in a bucket as Serving lists it.
+fn remote_listing(url: &str) -> anyhow::Result<BaseListing> {
+    let remote = super::remote::open(url)?;
+    let listing = super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
+    Ok(listing.serving().clone())
+}
+
 fn show(models: &ModelsConfig, out: &mut dyn Write) -> anyhow::Result<()> {
     if models.models().is_empty() {
         writeln!(out, "{}: no models", models.path().display())?;
@@ -187,7 +194,12 @@ fn show(models: &ModelsConfig, out: &mut dyn Write) -> anyhow::Result<()> {
         for (label, version) in &model.version_labels {
             writeln!(out, "  label:     {label} -> {version}")?;
         }
-        match BaseListing::read(Path::new(&model.base_path)) {
+        let listing = if savedmodel_objstore::is_remote(&model.base_path) {
+            remote_listing(&model.base_path)
+        } else {
+            BaseListing::read(Path::new(&model.base_path)).map_err(anyhow::Error::from)
+        };
+        match listing {
             Ok(listing) => {
                 let loaded: Vec<String> = listing
                     .aspired(&policy)

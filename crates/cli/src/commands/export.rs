@@ -10,7 +10,7 @@ use clap::Args;
 use savedmodel_export::{
     ExportOptions, ExportSpec, MAX_WARMUP_EXAMPLES, PreparedModel, WarmupExamples, open_weights,
 };
-use savedmodel_layout::{BaseListing, NextVersion, publish};
+use savedmodel_layout::{BaseListing, NextVersion};
 
 const EXPORT_HELP: &str = "\
 The spec (TOML, see docs/spec.md) names the architecture (linear_regression,
@@ -34,6 +34,7 @@ serving_default (regress -> outputs) and predict (inputs -> outputs).
 Examples:
   savedmodel export --spec iris.toml --weights iris.safetensors --base models/iris
   savedmodel export --spec mlp.toml --weights model.npz --base /models/mlp --version 7
+  savedmodel export --spec mlp.toml --weights model.npz --base s3://models/mlp
   savedmodel export --spec mlp.toml --weights ckpt/model-1000 --base /models/mlp \\
       --version-policy unix --warmup-examples 10
   savedmodel export --spec mlp.toml --weights model.safetensors --base /models/mlp \\
@@ -82,7 +83,8 @@ pub(crate) struct ExportArgs {
     #[arg(long, requires = "onnx")]
     pub(super) dynamic_batch: bool,
     /// The model's base path, where TensorFlow Serving looks for numbered
-    /// versions (created if missing).
+    /// versions (created if missing): a directory, s3://bucket/prefix or
+    /// gs://bucket/prefix.
     #[arg(long, value_name = "BASE")]
     pub(super) base: PathBuf,
     /// Publish as exactly this version; refused if it exists.
@@ -147,17 +149,27 @@ fn read_warmup_csv(path: &Path) -> anyhow::Result<Vec<Vec<f32>>> {
     Ok(rows)
 }
 
+/// Creates a missing local base path; refuses one that is a file.
+fn check_local_base(base: &Path) -> anyhow::Result<()> {
+    match std::fs::symlink_metadata(base) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(base)
+                .with_context(|| format!("creating base path {}", base.display()))?;
+        }
+        _ => {
+            BaseListing::read(base)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `savedmodel export`.
 pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     // The base first: a base that is a file fails before any work.
-    match std::fs::symlink_metadata(&args.base) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&args.base)
-                .with_context(|| format!("creating base path {}", args.base.display()))?;
-        }
-        _ => {
-            BaseListing::read(&args.base)?;
-        }
+    if let Some(url) = super::remote::remote_url(&args.base) {
+        super::remote::open(url)?;
+    } else {
+        check_local_base(&args.base)?;
     }
     if let Some(onnx) = &args.onnx {
         return super::export_onnx::run(onnx, &args, out);
@@ -197,7 +209,8 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
     let next = args
         .version
         .map_or(args.version_policy, NextVersion::Explicit);
-    let published = publish(&args.base, next, |dir| export.write_into_empty_dir(dir))?;
+    let published =
+        super::remote::publish_to(&args.base, next, |dir| export.write_into_empty_dir(dir))?;
 
     let summary = export.summary();
     writeln!(
@@ -207,7 +220,7 @@ pub(crate) fn run(args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<ExitC
         summary.num_parameters,
         weights_path.display()
     )?;
-    writeln!(out, "path: {}", published.path.display())?;
+    writeln!(out, "path: {}", published.location)?;
     writeln!(out, "version: {}", published.version)?;
     if !summary.labels.is_empty() {
         writeln!(out, "classes: {}", summary.labels.join(", "))?;

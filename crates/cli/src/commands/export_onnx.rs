@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use savedmodel_checkpoint::TensorData;
 use savedmodel_checkpoint::convert::load_tensors;
 use savedmodel_graph::Tensor;
-use savedmodel_layout::{NextVersion, publish};
+use savedmodel_layout::NextVersion;
 use savedmodel_onnx::{ConvertOptions, ExportOptions, OnnxExport, OnnxModel, SignatureTensor};
 
 use super::export::ExportArgs;
@@ -39,7 +39,8 @@ pub(super) fn run(
     let next = args
         .version
         .map_or(args.version_policy, NextVersion::Explicit);
-    let published = publish(&args.base, next, |dir| export.write_into_empty_dir(dir))?;
+    let published =
+        super::remote::publish_to(&args.base, next, |dir| export.write_into_empty_dir(dir))?;
 
     writeln!(
         out,
@@ -49,7 +50,7 @@ pub(super) fn run(
         export.variables,
         export.transposes
     )?;
-    writeln!(out, "path: {}", published.path.display())?;
+    writeln!(out, "path: {}", published.location)?;
     writeln!(out, "version: {}", published.version)?;
     let list = |tensors: &[SignatureTensor]| -> String {
         tensors

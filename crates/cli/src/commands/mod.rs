@@ -7,7 +7,9 @@ pub(crate) mod export;
 mod export_onnx;
 pub(crate) mod graph;
 pub(crate) mod publish;
+mod remote;
 pub(crate) mod show;
+pub(crate) mod sync;
 pub(crate) mod validate;
 pub(crate) mod versions;
 
@@ -27,5 +29,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(args, &mut std::io::stdout().lock()),
         Command::Diff(args) => diff::run(args, &mut std::io::stdout().lock()),
         Command::Graph(args) => graph::run(args, &mut std::io::stdout().lock()),
+        Command::Sync(args) => sync::run(args, &mut std::io::stdout().lock()),
     }
 }

@@ -27,11 +27,19 @@ SRC_DIR (to /etc/passwd, or to another model's files) is refused unless
 Examples:
   savedmodel publish ./export /models/mnist
   savedmodel publish ./export /models/mnist --version 42
-  savedmodel publish ./export /models/mnist --numbering unix --move")]
+  savedmodel publish ./export /models/mnist --numbering unix --move
+  AWS_ENDPOINT_URL=http://127.0.0.1:9000 savedmodel publish ./export s3://models/mnist
+
+In a bucket (s3://, gs://) the version number is claimed with a conditional
+create under BASE/.savedmodel-claims/, every file but saved_model.pb is
+uploaded and checked, and saved_model.pb is written last, conditionally: a
+version without it is incomplete, never loadable; `versions gc` removes it
+after a grace period. See docs/formats.md, \"Versions in object storage\".")]
 pub(crate) struct PublishArgs {
     /// The SavedModel directory to publish (holding saved_model.pb).
     src_dir: PathBuf,
-    /// The model's base path, where Serving looks for numbered versions.
+    /// The model's base path, where Serving looks for numbered versions: a
+    /// directory, s3://bucket/prefix or gs://bucket/prefix.
     base: PathBuf,
     /// Publish as exactly this version; refused if it exists.
     #[arg(
@@ -76,6 +84,33 @@ pub(crate) fn run(args: PublishArgs, out: &mut dyn Write) -> anyhow::Result<Exit
     } else {
         OutsideLinks::Refuse
     };
+    if let Some(url) = super::remote::remote_url(&args.base) {
+        if args.move_source || args.follow_outside_links {
+            anyhow::bail!(
+                "--move and --follow-outside-links are for local base paths; {url} is in a bucket"
+            );
+        }
+        let base = super::remote::open(url)?;
+        let bars = super::remote::Bars::new("uploading");
+        let published = super::remote::block_on(savedmodel_objstore::publish_remote(
+            &args.src_dir,
+            &base,
+            next,
+            savedmodel_objstore::TransferOptions::default(),
+            &bars,
+        ))??;
+        drop(bars);
+        writeln!(
+            out,
+            "published {} as version {} at {} ({} files, {} bytes)",
+            args.src_dir.display(),
+            published.version,
+            published.url,
+            published.files,
+            published.bytes
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let published = publish_dir(&args.src_dir, &args.base, next, mode, outside_links)?;
     writeln!(
         out,

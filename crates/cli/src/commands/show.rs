@@ -33,7 +33,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = SHOW_HELP)]
 pub(crate) struct ShowArgs {
-    /// The SavedModel directory (or use --dir).
+    /// The SavedModel directory (or use --dir); also s3://bucket/prefix/N
+    /// or gs://..., downloaded to a temporary directory first.
     #[arg(value_name = "DIR", conflicts_with = "dir_flag")]
     dir: Option<PathBuf>,
     /// The SavedModel directory.
@@ -66,7 +67,9 @@ pub(crate) fn run(args: ShowArgs, out: &mut dyn Write) -> anyhow::Result<ExitCod
     let Some(dir) = args.dir.as_ref().or(args.dir_flag.as_ref()) else {
         bail!("give the SavedModel directory, as DIR or --dir DIR");
     };
-    let model = SavedModel::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    // A directory in a bucket is downloaded to a temporary one first.
+    let (local, _download) = super::remote::local_saved_model(dir)?;
+    let model = SavedModel::open(&local).with_context(|| format!("opening {}", dir.display()))?;
     if args.json {
         let value = json_output(&args, &model)?;
         writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;

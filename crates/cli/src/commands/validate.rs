@@ -36,7 +36,8 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = VALIDATE_HELP)]
 pub(crate) struct ValidateArgs {
-    /// The SavedModel directory.
+    /// The SavedModel directory; also s3://bucket/prefix/N or gs://...,
+    /// downloaded to a temporary directory first.
     #[arg(value_name = "DIR")]
     dir: PathBuf,
     /// Validate for a server started with --saved_model_tags=TAGS: only the
@@ -63,7 +64,9 @@ pub(crate) fn run(args: ValidateArgs, out: &mut dyn Write) -> anyhow::Result<Exi
     if let Some(tags) = &args.tags {
         options = options.with_tags(parse_tag_set(tags)?);
     }
-    let report = validate(&args.dir, &options);
+    // A directory in a bucket is downloaded to a temporary one first.
+    let (local, _download) = super::remote::local_saved_model(&args.dir)?;
+    let report = validate(&local, &options);
     let errors = report.errors().count();
     let warnings = report.warnings().count();
     if args.json {

@@ -23,7 +23,13 @@ Examples:
   savedmodel versions /models/mnist --policy latest:2
   savedmodel versions /models/mnist --policy specific:3,5
   savedmodel versions next /models/mnist --numbering unix
-  savedmodel versions gc /models/mnist --keep 3 --keep-config models.config --dry-run";
+  savedmodel versions gc /models/mnist --keep 3 --keep-config models.config --dry-run
+  savedmodel versions s3://bucket/models/mnist
+  savedmodel versions gc s3://bucket/models/mnist --grace 3600
+
+In a bucket (s3://, gs://) a version directory without saved_model.pb is
+incomplete: a publish in progress, or one that failed or was killed. Serving
+cannot load it; `versions gc` removes it once older than --grace.";
 
 /// `savedmodel versions`.
 #[derive(Debug, Args)]
@@ -36,7 +42,8 @@ pub(crate) struct VersionsArgs {
     /// `next` or `gc`; without one, lists the versions in BASE.
     #[command(subcommand)]
     command: Option<VersionsCommand>,
-    /// The model's base path (the directory holding the numbered versions).
+    /// The model's base path (the directory holding the numbered versions),
+    /// or s3://bucket/prefix, gs://bucket/prefix.
     #[arg(required = true)]
     base: Option<PathBuf>,
     /// Which versions to show as loaded: latest, latest:N, all or
@@ -91,6 +98,11 @@ Examples:
         /// Show what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// In a bucket: remove a version without saved_model.pb (a failed
+        /// or killed publish) only when nothing was written to it for this
+        /// many seconds. Must exceed the longest publish.
+        #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+        grace: u64,
     },
 }
 
@@ -107,6 +119,13 @@ fn parse_numbering(text: &str) -> Result<NextVersion, String> {
 pub(crate) fn run(args: VersionsArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(VersionsCommand::Next { base, numbering }) => {
+            if let Some(url) = super::remote::remote_url(&base) {
+                let remote = super::remote::open(url)?;
+                let listing =
+                    super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
+                writeln!(out, "{}", listing.next_version(numbering)?)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let listing = BaseListing::read(&base)?;
             writeln!(out, "{}", next_version(&listing, numbering)?)?;
         }
@@ -115,12 +134,29 @@ pub(crate) fn run(args: VersionsArgs, out: &mut dyn Write) -> anyhow::Result<Exi
             keep,
             keep_config,
             dry_run,
-        }) => gc(&base, keep, keep_config.as_deref(), dry_run, out)?,
+            grace,
+        }) => {
+            if let Some(url) = super::remote::remote_url(&base) {
+                let options = RemoteGc {
+                    keep,
+                    keep_config: keep_config.as_deref(),
+                    dry_run,
+                    grace: std::time::Duration::from_secs(grace),
+                };
+                remote_gc(url, &options, out)?;
+            } else {
+                gc(&base, keep, keep_config.as_deref(), dry_run, out)?;
+            }
+        }
         None => {
             let base = args
                 .base
                 .context("a base path is required (see savedmodel versions --help)")?;
-            list(&base, &args.policy, out)?;
+            if let Some(url) = super::remote::remote_url(&base) {
+                remote_list(url, &args.policy, out)?;
+            } else {
+                list(&base, &args.policy, out)?;
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -242,6 +278,108 @@ fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Res
             "ignored by Serving (not numbers): {}",
             names.join(", ")
         )?;
+    }
+    Ok(())
+}
+
+/// `versions gc` options for a bucket.
+struct RemoteGc<'a> {
+    keep: Option<u32>,
+    keep_config: Option<&'a Path>,
+    dry_run: bool,
+    grace: std::time::Duration,
+}
+
+fn remote_list(url: &str, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Result<()> {
+    let remote = super::remote::open(url)?;
+    let listing = super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
+    let aspired = listing.aspired(policy);
+    writeln!(out, "base path {remote}")?;
+    let loaded: Vec<String> = aspired.iter().map(i64::to_string).collect();
+    if loaded.is_empty() {
+        writeln!(out, "policy {policy}: Serving would load nothing")?;
+    } else {
+        writeln!(
+            out,
+            "policy {policy}: Serving would load {}",
+            loaded.join(", ")
+        )?;
+    }
+    if listing.versions().is_empty() {
+        writeln!(out, "no versions (no child name parses as an int64)")?;
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<20}  {:<20}  {:>6}  {:>14}  state",
+        "version", "name", "files", "bytes"
+    )?;
+    for version in listing.versions().iter().rev() {
+        let state = match (version.complete, aspired.contains(&version.version)) {
+            (true, true) => "complete, loaded",
+            (true, false) => "complete",
+            (false, true) => "incomplete (no saved_model.pb): Serving's load fails",
+            (false, false) => {
+                "incomplete (no saved_model.pb): publishing, or failed; gc removes it after --grace"
+            }
+        };
+        writeln!(
+            out,
+            "{:<20}  {:<20}  {:>6}  {:>14}  {state}",
+            version.version,
+            format!("{:?}", version.name),
+            version.files.len(),
+            version.size()
+        )?;
+    }
+    Ok(())
+}
+
+fn remote_gc(url: &str, gc: &RemoteGc<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let remote = super::remote::open(url)?;
+    let mut options = savedmodel_objstore::RemoteGcOptions {
+        grace: gc.grace,
+        keep_latest: gc.keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        dry_run: gc.dry_run,
+        ..savedmodel_objstore::RemoteGcOptions::default()
+    };
+    if let Some(path) = gc.keep_config {
+        let config = ModelsConfig::load(path)?;
+        let listing = super::remote::block_on(savedmodel_objstore::RemoteListing::read(&remote))??;
+        options.keep = config.versions_to_keep_in(listing.serving())?;
+    }
+    let report = super::remote::block_on(savedmodel_objstore::collect_remote_garbage(
+        &remote, &options,
+    ))??;
+    let verb = if gc.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for name in &report.removed_incomplete {
+        writeln!(
+            out,
+            "{verb} incomplete version {remote}/{name} (older than the grace period)"
+        )?;
+    }
+    for name in &report.young_incomplete {
+        writeln!(
+            out,
+            "kept incomplete version {remote}/{name}: written to within the grace period"
+        )?;
+    }
+    for name in &report.removed_versions {
+        writeln!(out, "{verb} version {remote}/{name}")?;
+    }
+    if gc.keep.is_some() {
+        let kept: Vec<String> = report.kept_versions.iter().map(i64::to_string).collect();
+        writeln!(out, "kept versions: {}", kept.join(", "))?;
+    }
+    if report.removed_incomplete.is_empty() && report.removed_versions.is_empty() {
+        writeln!(out, "nothing to remove in {remote}")?;
+    } else if gc.dry_run {
+        writeln!(out, "dry run: nothing was removed")?;
     }
     Ok(())
 }
