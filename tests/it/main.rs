@@ -7,6 +7,7 @@ mod diff;
 mod export;
 mod graph_view;
 mod layout;
+mod mutation;
 mod onnx;
 mod proto_descriptors;
 mod proto_roundtrip;
