@@ -5,6 +5,7 @@ mod checkpoint;
 mod ckpt_cli;
 mod diff;
 mod export;
+mod fuzz_regressions;
 mod graph_view;
 mod layout;
 mod mutation;

@@ -62,15 +62,22 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let all = targets(&fuzz_dir)?;
     for target in &named {
         if !all.contains(target) {
-            bail!("no fuzz target {target:?}; the targets are: {}", all.join(", "));
+            bail!(
+                "no fuzz target {target:?}; the targets are: {}",
+                all.join(", ")
+            );
         }
     }
     let selected = if named.is_empty() { all } else { named };
 
-    // One build for every target, so the campaigns' clocks time fuzzing.
-    cargo_fuzz(root)
-        .args(["build", "--debug-assertions"])
-        .args(&selected)
+    // One build first, so the campaigns' clocks time fuzzing (`cargo fuzz
+    // build` takes one target or none, which builds them all).
+    let mut build = cargo_fuzz(root);
+    build.args(["build", "--debug-assertions"]);
+    if let [target] = selected.as_slice() {
+        build.arg(target);
+    }
+    build
         .status()
         .context("starting cargo fuzz build (is cargo-fuzz installed? cargo install cargo-fuzz --locked)")
         .and_then(|status| {
@@ -193,7 +200,10 @@ fn campaign(
         .with_context(|| format!("starting cargo fuzz run {target}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let log = String::from_utf8_lossy(&output.stderr);
-    let log_path = root.join("target").join("fuzz-logs").join(format!("{target}.log"));
+    let log_path = root
+        .join("target")
+        .join("fuzz-logs")
+        .join(format!("{target}.log"));
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -206,8 +216,7 @@ fn campaign(
         let summary = log
             .lines()
             .find(|l| {
-                l.starts_with("==") && l.contains("ERROR: libFuzzer")
-                    || l.starts_with("SUMMARY:")
+                l.starts_with("==") && l.contains("ERROR: libFuzzer") || l.starts_with("SUMMARY:")
             })
             .unwrap_or("failed");
         eprint!("{}", tail(&log, 40));
@@ -295,6 +304,9 @@ mod tests {
         let targets = targets(&root.join("fuzz")).unwrap();
         assert!(targets.contains(&"table".to_owned()), "{targets:?}");
         assert!(targets.contains(&"onnx".to_owned()), "{targets:?}");
-        assert!(!targets.contains(&"savedmodel_fuzz".to_owned()), "{targets:?}");
+        assert!(
+            !targets.contains(&"savedmodel_fuzz".to_owned()),
+            "{targets:?}"
+        );
     }
 }
