@@ -251,7 +251,10 @@ fn mutated_fixtures_give_clean_results_or_clean_errors() {
         // outside the probe, and the fixtures' own data verifies.
         let baseline = check(&dir);
         if dir.join("variables/variables.index").exists() {
-            assert!(baseline.verify_passed, "{name}: the fixture does not verify");
+            assert!(
+                baseline.verify_passed,
+                "{name}: the fixture does not verify"
+            );
             assert!(
                 !baseline
                     .report

@@ -25,14 +25,32 @@ use savedmodel_tests::onnx_build::float_value;
 /// Fixture files small enough to be seeds, relative to the fixtures'
 /// `tensorflow_serving/` directory, per target.
 const FIXTURE_SEEDS: &[(&str, &str)] = &[
-    ("table", "saved_model_half_plus_two_cpu/00000123/variables/variables.index"),
-    ("table", "saved_model_half_plus_two_mkl/00000123/variables/variables.index"),
-    ("table", "saved_model_half_plus_two_tf2_cpu/00000123/variables/variables.index"),
-    ("table", "saved_model_counter/00000123/variables/variables.index"),
+    (
+        "table",
+        "saved_model_half_plus_two_cpu/00000123/variables/variables.index",
+    ),
+    (
+        "table",
+        "saved_model_half_plus_two_mkl/00000123/variables/variables.index",
+    ),
+    (
+        "table",
+        "saved_model_half_plus_two_tf2_cpu/00000123/variables/variables.index",
+    ),
+    (
+        "table",
+        "saved_model_counter/00000123/variables/variables.index",
+    ),
     ("saved_model", "matrix_half_plus_two/1/saved_model.pb"),
     ("saved_model", "saved_model_counter/00000123/saved_model.pb"),
-    ("saved_model", "saved_model_half_plus_three/00000123/saved_model.pb"),
-    ("fingerprint", "saved_model_half_plus_two_tf2_cpu/00000123/fingerprint.pb"),
+    (
+        "saved_model",
+        "saved_model_half_plus_three/00000123/saved_model.pb",
+    ),
+    (
+        "fingerprint",
+        "saved_model_half_plus_two_tf2_cpu/00000123/fingerprint.pb",
+    ),
 ];
 
 pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
@@ -44,7 +62,8 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
     let put = |target: &str, name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let dir = seeds.join(target);
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(name), bytes).with_context(|| format!("writing seed {target}/{name}"))
+        std::fs::write(dir.join(name), bytes)
+            .with_context(|| format!("writing seed {target}/{name}"))
     };
     for (target, relative) in FIXTURE_SEEDS {
         let bytes = std::fs::read(fixtures.join(relative))
@@ -54,7 +73,11 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
         if relative.starts_with("matrix_half_plus_two/") {
             let model = savedmodel::proto::tensorflow::SavedModel::decode(bytes.as_slice())?;
             let name = relative.replace('/', "_").replace(".pb", ".pbtxt");
-            put("saved_model_text", &name, text_format::print(&model)?.as_bytes())?;
+            put(
+                "saved_model_text",
+                &name,
+                text_format::print(&model)?.as_bytes(),
+            )?;
         }
     }
 
@@ -71,7 +94,13 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
     for (spec, values) in [("4 0,2", [1.0f32, 2.0]), ("4 2,2", [3.0, 4.0])] {
         let (full, slice) = parse_shape_and_slice(spec)?;
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        writer.add_slice("part", &full, &slice, savedmodel_checkpoint::DType::Float, &bytes)?;
+        writer.add_slice(
+            "part",
+            &full,
+            &slice,
+            savedmodel_checkpoint::DType::Float,
+            &bytes,
+        )?;
     }
     writer.finish()?;
     let index = std::fs::read(prefix.with_extension("index"))?;
@@ -105,7 +134,11 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
         let plan = ConvertPlan::new(&source, format, &options)?;
         let path = scratch.path().join(name);
         plan.write(&path, &mut |_, _| {})?;
-        let target = if format == Format::Npz { "npz" } else { "safetensors" };
+        let target = if format == Format::Npz {
+            "npz"
+        } else {
+            "safetensors"
+        };
         put(target, name, &std::fs::read(&path)?)?;
     }
     for (name, npy) in npy_seeds() {
@@ -116,24 +149,52 @@ pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
     // (`fuzz/src/lib.rs: small_model`: y = 0.5 x + 2 with these signatures).
     let model_dir = scratch.path().join("model");
     small_model()?.write_to(&model_dir)?;
-    put("saved_model", "ours_half_plus_two.pb", &std::fs::read(model_dir.join("saved_model.pb"))?)?;
+    put(
+        "saved_model",
+        "ours_half_plus_two.pb",
+        &std::fs::read(model_dir.join("saved_model.pb"))?,
+    )?;
     let model = savedmodel::SavedModel::open(&model_dir)?;
-    put("saved_model_text", "ours_half_plus_two.pbtxt", text_format::print(model.proto())?.as_bytes())?;
-    put("fingerprint", "ours.pb", &std::fs::read(model_dir.join("fingerprint.pb"))?)?;
+    put(
+        "saved_model_text",
+        "ours_half_plus_two.pbtxt",
+        text_format::print(model.proto())?.as_bytes(),
+    )?;
+    put(
+        "fingerprint",
+        "ours.pb",
+        &std::fs::read(model_dir.join("fingerprint.pb"))?,
+    )?;
     let mut warmup = WarmupRequests::new();
-    warmup.predict("serving_default", &[("x", &Tensor::new(&[2], &[1.0f32, 3.0])?)])?;
+    warmup.predict(
+        "serving_default",
+        &[("x", &Tensor::new(&[2], &[1.0f32, 3.0])?)],
+    )?;
     let example = ExampleBuilder::new().floats("x", &[1.5]).build();
     warmup.regress("regress_x_to_y", vec![example.clone()])?;
     warmup.classify("classify_x_to_y", vec![example])?;
     put("warmup", "three_kinds", &warmup.to_tfrecord())?;
 
     // models.config: hand-written, and printed by ModelsConfig.
-    put("models_config", "two_models.config", MODELS_CONFIG.as_bytes())?;
+    put(
+        "models_config",
+        "two_models.config",
+        MODELS_CONFIG.as_bytes(),
+    )?;
     let mut config = ModelsConfig::parse(Path::new("models.config"), "")?;
     config.add_model("iris", "/models/iris", "tensorflow")?;
-    config.set_policy("iris", &VersionPolicy::Specific { versions: vec![1, 2] })?;
+    config.set_policy(
+        "iris",
+        &VersionPolicy::Specific {
+            versions: vec![1, 2],
+        },
+    )?;
     config.set_label("iris", "stable", 1, true)?;
-    put("models_config", "printed.config", config.to_text()?.as_bytes())?;
+    put(
+        "models_config",
+        "printed.config",
+        config.to_text()?.as_bytes(),
+    )?;
 
     for (name, spec) in EXPORT_SPECS {
         put("export_spec", name, spec.as_bytes())?;
@@ -280,16 +341,15 @@ fn npy_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Small ONNX models of the operator families the converter handles.
 fn onnx_models() -> Vec<(&'static str, ModelProto)> {
-    let node = |op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>| {
-        NodeProto {
+    let node =
+        |op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<AttributeProto>| NodeProto {
             input: inputs.iter().map(|s| (*s).to_owned()).collect(),
             output: outputs.iter().map(|s| (*s).to_owned()).collect(),
             name: Some(format!("{op}_{}", outputs.first().copied().unwrap_or(""))),
             op_type: Some(op.to_owned()),
             attribute,
             ..Default::default()
-        }
-    };
+        };
     let int = |name: &str, i: i64| AttributeProto {
         name: Some(name.to_owned()),
         r#type: Some(AttributeType::Int as i32),
