@@ -28,6 +28,8 @@ mod resize;
 mod shape;
 mod slice;
 mod squeeze;
+#[cfg(test)]
+mod window_tests;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};

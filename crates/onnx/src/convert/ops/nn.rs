@@ -361,7 +361,7 @@ pub(super) fn pad_spatial(
             let mut d = d.to_vec();
             for (i, &(b, e)) in pads.iter().enumerate() {
                 if d[i + 1] >= 0 {
-                    d[i + 1] += b + e;
+                    d[i + 1] = d[i + 1].saturating_add(b + e);
                 }
             }
             Shape::new(&d)
