@@ -21,7 +21,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 const USAGE: &str =
-    "usage: cargo xtask fuzz [--seconds N] [--max-len BYTES] [TARGET...] | --write-seeds";
+    "usage: cargo xtask fuzz [--seconds N] [--max-len BYTES] [--dev] [TARGET...] | --write-seeds";
 
 /// Seconds per target unless `--seconds` says otherwise.
 const DEFAULT_SECONDS: u64 = 60;
@@ -43,12 +43,14 @@ struct Campaign {
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let mut seconds = DEFAULT_SECONDS;
     let mut max_len = DEFAULT_MAX_LEN;
+    let mut dev = false;
     let mut named = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => seconds = number(args.next(), "--seconds")?,
             "--max-len" => max_len = number(args.next(), "--max-len")?,
+            "--dev" => dev = true,
             "--write-seeds" => return crate::fuzz_seeds::write(root),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -73,7 +75,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // One build first, so the campaigns' clocks time fuzzing (`cargo fuzz
     // build` takes one target or none, which builds them all).
     let mut build = cargo_fuzz(root);
-    build.args(["build", "--debug-assertions"]);
+    build.arg("build").args(profile(dev));
     if let [target] = selected.as_slice() {
         build.arg(target);
     }
@@ -90,7 +92,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 
     let mut campaigns = Vec::new();
     for target in &selected {
-        campaigns.push(campaign(root, &fuzz_dir, target, seconds, max_len)?);
+        campaigns.push(campaign(root, &fuzz_dir, target, seconds, max_len, dev)?);
     }
     println!("\n| target | seconds | executions | cov | ft | result |");
     println!("|---|---|---|---|---|---|");
@@ -124,6 +126,18 @@ fn number(value: Option<&String>, flag: &str) -> anyhow::Result<u64> {
     value
         .and_then(|v| v.parse().ok())
         .with_context(|| format!("{flag} takes a number\n{USAGE}"))
+}
+
+/// The build profile: optimized with debug assertions (overflow checks) for
+/// campaigns; `--dev` (unoptimized, much quicker to build) for CI's short
+/// runs, which only need to show that every target builds and survives its
+/// seeds and a few seconds of mutations.
+fn profile(dev: bool) -> &'static [&'static str] {
+    if dev {
+        &["--dev"]
+    } else {
+        &["--release", "--debug-assertions"]
+    }
 }
 
 /// `cargo fuzz` with the environment it needs on a stable toolchain.
@@ -166,6 +180,7 @@ fn campaign(
     target: &str,
     seconds: u64,
     max_len: u64,
+    dev: bool,
 ) -> anyhow::Result<Campaign> {
     let corpus = fuzz_dir.join("corpus").join(target);
     let seeds = crate::fuzz_seeds::dir(root, target);
@@ -175,7 +190,9 @@ fn campaign(
     }
     let mut command = cargo_fuzz(root);
     command
-        .args(["run", "--debug-assertions", target])
+        .arg("run")
+        .args(profile(dev))
+        .arg(target)
         .arg(&corpus);
     if seeds.is_dir() {
         command.arg(&seeds);
