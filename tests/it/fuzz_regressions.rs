@@ -1,11 +1,12 @@
 //! Inputs the fuzz targets (`fuzz/fuzz_targets/`, `cargo xtask fuzz`) found
-//! crashing, kept in `tests/fuzz/<target>/`, each run through the entry
-//! point its target calls and checked to give the clear error the fix
-//! gives.
+//! failing, kept in `tests/fuzz/<target>/`, each run through the entry
+//! point its target calls and checked to give what the fix gives (the clear
+//! error, or for a target's own wrong assertion, the right result).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use savedmodel_checkpoint::{Endianness, string_tensor};
 use savedmodel_onnx::{ExportOptions, OnnxExport, OnnxModel};
 use savedmodel_tests::paths::workspace_root;
 
@@ -29,4 +30,22 @@ fn onnx_pooling_with_a_zero_stride_is_refused() {
         err.contains("strides value 0 is not between 1 and 16777216"),
         "{err}"
     );
+}
+
+#[test]
+fn string_lengths_in_overlong_varints_decode_as_tensorflow_decodes_them() {
+    // The `string_tensor` target's first byte: big-endian, 3 elements. The
+    // third length is `80 00`, an overlong varint for 0 (TensorFlow's
+    // `GetVarint64` accepts it); the target wrongly expected the canonical
+    // re-encoding to give back the same bytes. Not a library fault: the
+    // target now compares the elements decoded again.
+    let seed = input("string_tensor", "overlong_length_varint");
+    let (&control, data) = seed.split_first().unwrap();
+    assert_eq!(control, 0x80 | 3);
+    let decoded = string_tensor::decode(data, 3, Endianness::Big, true).unwrap();
+    assert_eq!(decoded.elements, [&b"a"[..], b"bc", b""]);
+    let (canonical, _) = string_tensor::encode(&decoded.elements, Endianness::Big);
+    assert_eq!(canonical.len(), data.len() - 1);
+    let again = string_tensor::decode(&canonical, 3, Endianness::Big, true).unwrap();
+    assert_eq!(again.elements, decoded.elements);
 }
