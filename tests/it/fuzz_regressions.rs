@@ -49,3 +49,11 @@ fn string_lengths_in_overlong_varints_decode_as_tensorflow_decodes_them() {
     let again = string_tensor::decode(&canonical, 3, Endianness::Big, true).unwrap();
     assert_eq!(again.elements, decoded.elements);
 }
+
+#[test]
+fn onnx_transpose_with_a_perm_that_is_no_permutation_is_refused() {
+    // Transpose of a rank-2 value with perm [.., 11]: indexed the shape
+    // out of bounds.
+    let err = onnx_export_error("transpose_perm_out_of_range.onnx");
+    assert!(err.contains("is not a permutation of the 2 axes"), "{err}");
+}
