@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(printed) = config.to_text() {
         let again = ModelsConfig::parse(path, &printed);
-        assert!(again.is_ok(), "printed config does not parse: {again:?}\n{printed}");
+        assert!(
+            again.is_ok(),
+            "printed config does not parse: {again:?}\n{printed}"
+        );
     }
 });

@@ -17,10 +17,7 @@ use savedmodel::{DType, Graph, MetaGraphBuilder, SavedModel, SavedModelBuilder, 
 /// created on first use (`name` keeps targets apart). Left behind at exit:
 /// libFuzzer ends a process without unwinding.
 pub fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "savedmodel-fuzz-{name}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("savedmodel-fuzz-{name}-{}", std::process::id()));
     if !dir.is_dir() {
         fs::create_dir_all(&dir).expect("creating the fuzz scratch directory");
     }
