@@ -30,7 +30,8 @@ fn step(
 }
 
 /// Seconds each fuzz target runs in CI (13 targets: a little over 2
-/// minutes, plus the unoptimized build of `fuzz/`).
+/// minutes, plus the unoptimized build of `fuzz/`, 4 minutes on a 2-core
+/// machine shared with other builds).
 const FUZZ_SMOKE_SECONDS: &str = "10";
 
 /// fmt, TensorFlow virtualenv, clippy, tests (TensorFlow ones included), the
