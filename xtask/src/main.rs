@@ -7,7 +7,8 @@
 //! - `onnx-bench`: conversion time and memory of a 25M-parameter ONNX CNN, TensorFlow's latency on it against onnxruntime's
 //! - `bench`: checkpoint benchmarks against TensorFlow and safetensors (writes `docs/performance.md`)
 //! - `python-test`: build the `savedmodel` wheel, install it into a fresh virtualenv, run its pytest suite
-//! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, the Python wheel's tests, docs, fuzz build)
+//! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, the Python wheel's tests, docs, a short run of every fuzz target)
+//! - `fuzz`: a libFuzzer campaign per fuzz target (`fuzz/`), one at a time (`--seconds N` each); `--write-seeds` rewrites `fuzz/seeds/`
 //! - `export`: train a softmax regression on iris and publish it to `./models/iris/<version>/`
 //! - `export-bench`: time `savedmodel export` of a 100M-parameter MLP against copying its weights
 //! - `show-bench`: export an MNIST-style model end to end, and `savedmodel show` against `saved_model_cli show`
@@ -21,6 +22,8 @@ mod diff_graph_bench;
 mod doc_section;
 mod export;
 mod export_bench;
+mod fuzz;
+mod fuzz_seeds;
 mod objstore_bench;
 mod onnx_bench;
 mod onnx_table;
@@ -33,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | show-bench [--repeats N] | diff-graph-bench [--repeats N] | objstore-bench [--size-mib N] [--bin PATH]>";
+const USAGE: &str = "usage: cargo xtask <codegen [--check] | tf-env | python-test | op-registry | onnx-table [--match REGEX] | onnx-bench [--help] | bench [--help] | ci | export [--models-dir DIR] | export-bench | fuzz [--seconds N] [TARGET...] | fuzz --write-seeds | show-bench [--repeats N] | diff-graph-bench [--repeats N] | objstore-bench [--size-mib N] [--bin PATH]>";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         "ci" => ci::run(&root),
         "export" => export::run(rest),
         "export-bench" => export_bench::run(rest),
+        "fuzz" => fuzz::run(&root, rest),
         "show-bench" => show_bench::run(&root, rest),
         "diff-graph-bench" => diff_graph_bench::run(&root, rest),
         "objstore-bench" => objstore_bench::run(&root, rest),

@@ -66,8 +66,11 @@ pub(crate) fn to_channels_first(rank: usize) -> Vec<i64> {
 pub(crate) fn permute_shape(shape: &Shape, perm: &[i64]) -> Shape {
     match shape.dims() {
         Some(d) if d.len() == perm.len() => {
-            let dims: Vec<i64> = perm.iter().map(|&p| d[p as usize]).collect();
-            Shape::new(&dims)
+            let dims: Option<Vec<i64>> = perm
+                .iter()
+                .map(|&p| usize::try_from(p).ok().and_then(|p| d.get(p).copied()))
+                .collect();
+            dims.map_or_else(|| Shape::unknown_dims(perm.len()), |dims| Shape::new(&dims))
         }
         Some(_) => Shape::unknown(),
         None => Shape::unknown_dims(perm.len()),

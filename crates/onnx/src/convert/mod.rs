@@ -166,6 +166,12 @@ pub fn is_supported(op_type: &str) -> bool {
     ops::is_supported(op_type)
 }
 
+/// The largest dimension a graph input or output may declare. No model
+/// feeds a tensor with a dimension of 2^31 or more, and bounding them keeps
+/// the shape arithmetic of the conversion (sums, windows, products of two
+/// dimensions) inside `i64`.
+pub const MAX_DECLARED_DIM: i64 = i32::MAX as i64;
+
 /// The TensorFlow dtype and shape of a graph input or output (symbolic and
 /// missing dimensions are -1), its ONNX type when the dtype carries another
 /// ([`Carried`]), and whether it is a sequence of tensors, which crosses the
@@ -223,27 +229,32 @@ fn value_type(
         Some(c) => c.carrier(),
         None => crate::dtype_from_onnx(tensor.elem_type()).map_err(error)?,
     };
-    let shape = match &tensor.shape {
-        None => Shape::unknown(),
-        Some(shape) => {
-            let mut dims: Vec<i64> = shape
-                .dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(crate::proto::tensor_shape_proto::dimension::Value::DimValue(v))
-                        if v >= 0 =>
-                    {
-                        v
-                    }
-                    _ => -1,
-                })
-                .collect();
-            if dynamic_batch && !dims.is_empty() {
-                dims[0] = -1;
+    let shape =
+        match &tensor.shape {
+            None => Shape::unknown(),
+            Some(shape) => {
+                let mut dims: Vec<i64> =
+                    shape
+                        .dim
+                        .iter()
+                        .map(|d| match d.value {
+                            Some(crate::proto::tensor_shape_proto::dimension::Value::DimValue(
+                                v,
+                            )) if v > MAX_DECLARED_DIM => Err(error(format!(
+                                "declares a dimension of {v}, above the limit of {MAX_DECLARED_DIM}"
+                            ))),
+                            Some(crate::proto::tensor_shape_proto::dimension::Value::DimValue(
+                                v,
+                            )) if v >= 0 => Ok(v),
+                            _ => Ok(-1),
+                        })
+                        .collect::<Result<_>>()?;
+                if dynamic_batch && !dims.is_empty() {
+                    dims[0] = -1;
+                }
+                Shape::new(&dims)
             }
-            Shape::new(&dims)
-        }
-    };
+        };
     let shape = if sequence {
         match shape.dims() {
             Some(d) => {

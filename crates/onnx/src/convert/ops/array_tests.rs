@@ -44,7 +44,7 @@ fn take_picks_elements_along_each_axis() {
     assert_eq!(r.bytes(), expected.bytes());
 }
 
-fn float_input(name: &str, dims: &[i64]) -> ValueInfoProto {
+pub(super) fn float_input(name: &str, dims: &[i64]) -> ValueInfoProto {
     let shape = TensorShapeProto {
         dim: dims
             .iter()
@@ -77,7 +77,12 @@ fn ints(name: &str, values: &[i64]) -> TensorProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+pub(super) fn node(
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attrs: Vec<AttributeProto>,
+) -> NodeProto {
     NodeProto {
         name: Some(output.into()),
         op_type: Some(op.into()),

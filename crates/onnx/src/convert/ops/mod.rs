@@ -38,6 +38,8 @@ mod slice;
 mod squeeze;
 mod strings;
 mod unique;
+#[cfg(test)]
+mod window_tests;
 
 use super::context::Ctx;
 use crate::{NodeView, Result};

@@ -184,6 +184,11 @@ fn gemm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The largest kernel size, stride, dilation or pad a convolution or
+/// pooling window may have (far above any real model's), so that the window
+/// arithmetic stays within `i64`.
+pub(super) const MAX_WINDOW: i64 = 1 << 24;
+
 /// Spatial padding of a convolution or pooling window: `(begin, end)` per
 /// spatial dimension, from `pads` or `auto_pad`.
 pub(super) struct Window {
@@ -213,6 +218,19 @@ impl Window {
             return Err(
                 ctx.error("strides and dilations must have one value per spatial dimension")
             );
+        }
+        // Checked here, so the window arithmetic below cannot divide by
+        // zero or overflow.
+        for (what, values) in [
+            ("kernel_shape", &kernel),
+            ("strides", &strides),
+            ("dilations", &dilations),
+        ] {
+            if let Some(v) = values.iter().find(|&&v| !(1..=MAX_WINDOW).contains(&v)) {
+                return Err(ctx.error(format!(
+                    "{what} value {v} is not between 1 and {MAX_WINDOW}"
+                )));
+            }
         }
         let auto_pad = node.attr_s_or("auto_pad", "NOTSET")?;
         let mut pads = vec![(0, 0); n];
@@ -245,9 +263,14 @@ impl Window {
                             ctx.error("auto_pad SAME_LOWER needs static spatial dimensions")
                         );
                     }
-                    let out = (input + strides[i] - 1) / strides[i];
+                    // Saturating: `input` is a declared dimension, any size.
+                    let out = input.saturating_add(strides[i] - 1) / strides[i];
                     let span = (kernel[i] - 1) * dilations[i] + 1;
-                    let total = ((out - 1) * strides[i] + span - input).max(0);
+                    let total = ((out - 1)
+                        .saturating_mul(strides[i])
+                        .saturating_add(span)
+                        .saturating_sub(input))
+                    .clamp(0, 2 * MAX_WINDOW);
                     let small = total / 2;
                     pads[i] = if same_upper {
                         (small, total - small)
@@ -260,6 +283,9 @@ impl Window {
         }
         if pads.iter().any(|&(b, e)| b < 0 || e < 0) {
             return Err(ctx.error("negative pads are not supported"));
+        }
+        if pads.iter().any(|&(b, e)| b > MAX_WINDOW || e > MAX_WINDOW) {
+            return Err(ctx.error(format!("pads above {MAX_WINDOW} are not supported")));
         }
         Ok(Self {
             kernel,
@@ -275,18 +301,23 @@ impl Window {
         if input < 0 {
             return -1;
         }
+        // Kernel, strides, dilations and pads are at most `MAX_WINDOW`
+        // (`Window::read`); `input` is a declared dimension, any size.
         let span = (self.kernel[i] - 1) * self.dilations[i] + 1;
-        let padded = input + self.pads[i].0 + self.pads[i].1 - span;
+        let padded = input
+            .saturating_add(self.pads[i].0 + self.pads[i].1)
+            .saturating_sub(span);
         if padded < 0 {
             return 0;
         }
         let mut out = if ceil {
-            (padded + self.strides[i] - 1) / self.strides[i] + 1
+            padded.saturating_add(self.strides[i] - 1) / self.strides[i] + 1
         } else {
             padded / self.strides[i] + 1
         };
         // A window may not start in the end padding.
-        if ceil && (out - 1) * self.strides[i] >= input + self.pads[i].0 {
+        if ceil && (out - 1).saturating_mul(self.strides[i]) >= input.saturating_add(self.pads[i].0)
+        {
             out -= 1;
         }
         out
@@ -330,7 +361,7 @@ pub(super) fn pad_spatial(
             let mut d = d.to_vec();
             for (i, &(b, e)) in pads.iter().enumerate() {
                 if d[i + 1] >= 0 {
-                    d[i + 1] += b + e;
+                    d[i + 1] = d[i + 1].saturating_add(b + e);
                 }
             }
             Shape::new(&d)

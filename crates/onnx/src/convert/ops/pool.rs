@@ -100,8 +100,11 @@ pub(super) fn pool_of(
             if input < 0 {
                 return Err(ctx.error("ceil_mode needs static spatial dimensions"));
             }
-            let needed = (out - 1) * window.strides[i] + window.kernel[i]
-                - (input + window.pads[i].0 + window.pads[i].1);
+            // Saturating: `input` is a declared dimension, any size.
+            let needed = (out - 1)
+                .saturating_mul(window.strides[i])
+                .saturating_add(window.kernel[i])
+                .saturating_sub(input.saturating_add(window.pads[i].0 + window.pads[i].1));
             extra[i] = needed.max(0);
         }
     }
@@ -379,6 +382,14 @@ struct Pooling {
     count_include_pad: bool,
 }
 
+/// The most taps (kernel elements) of a dilated pooling window: one
+/// `StridedSlice` is built per tap.
+const MAX_DILATED_TAPS: i64 = 256;
+
+/// The most output positions of a dilated average pool: its counts are a
+/// constant of that many elements.
+const MAX_DILATED_POSITIONS: i64 = 1 << 20;
+
 /// A pool with a dilated window (static spatial dimensions): the input is
 /// padded (with the lowest value for a maximum, zeros for an average), one
 /// strided slice is taken per kernel tap, and the slices are combined by
@@ -413,7 +424,10 @@ fn dilated_pool(
     let pads: Vec<(i64, i64)> = (0..spatial)
         .map(|i| {
             let (b, e) = window.pads[i];
-            let needed = (out[i] - 1) * window.strides[i] + span[i] - (input[i] + b + e);
+            let needed = (out[i] - 1)
+                .saturating_mul(window.strides[i])
+                .saturating_add(span[i])
+                .saturating_sub(input[i].saturating_add(b + e));
             (b, e + needed.max(0))
         })
         .collect();
@@ -428,7 +442,29 @@ fn dilated_pool(
     } else {
         x
     };
-    let taps: usize = window.kernel.iter().map(|&k| k as usize).product();
+    // One slice per tap, one count per output position: both bounded, so a
+    // hostile kernel or input size cannot build a huge graph or constant.
+    let taps = window
+        .kernel
+        .iter()
+        .try_fold(1i64, |n, &k| n.checked_mul(k))
+        .filter(|&n| n <= MAX_DILATED_TAPS)
+        .ok_or_else(|| {
+            ctx.error(format!(
+                "a dilated pooling window of more than {MAX_DILATED_TAPS} taps is not supported"
+            ))
+        })? as usize;
+    if how.kind == PoolKind::Average
+        && out
+            .iter()
+            .try_fold(1i64, |n, &o| n.checked_mul(o))
+            .is_none_or(|n| n > MAX_DILATED_POSITIONS)
+    {
+        return Err(ctx.error(format!(
+            "a dilated average pool of more than {MAX_DILATED_POSITIONS} output positions is \
+             not supported"
+        )));
+    }
     let mut offset = vec![0i64; spatial];
     let mut acc: Option<Output> = None;
     let mut stored = vec![x_shape[0]];

@@ -584,6 +584,20 @@ fn transpose(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         Some(p) => p.to_vec(),
         None => (0..rank as i64).rev().collect(),
     };
+    // Each axis exactly once: what follows indexes shapes with `perm`.
+    let mut seen = vec![false; rank];
+    let is_permutation = perm.len() == rank
+        && perm.iter().all(|&p| {
+            usize::try_from(p)
+                .ok()
+                .and_then(|p| seen.get_mut(p))
+                .is_some_and(|s| !std::mem::replace(s, true))
+        });
+    if !is_permutation {
+        return Err(ctx.error(format!(
+            "perm {perm:?} is not a permutation of the {rank} axes"
+        )));
+    }
     let out = output0(ctx, node)?;
     if let Some(v) = ctx.constant(x).cloned() {
         let r = constant::transpose(&v, &perm).map_err(|e| ctx.error(e))?;
