@@ -13,6 +13,7 @@
 //! - `export-bench`: time `savedmodel export` of a 100M-parameter MLP against copying its weights
 //! - `show-bench`: export an MNIST-style model end to end, and `savedmodel show` against `saved_model_cli show`
 //! - `diff-graph-bench`: `savedmodel diff` of two 1 GiB versions, `savedmodel graph` of 1,000 nodes
+//! - `objstore-bench`: `savedmodel publish` and `sync` of 1 GiB against `aws s3 cp`/`sync` on one local S3 server (moto)
 #![allow(clippy::unwrap_used)]
 
 mod bench;
