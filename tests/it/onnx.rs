@@ -32,7 +32,7 @@ use savedmodel_checkpoint::TensorData;
 use savedmodel_checkpoint::convert::load_tensors;
 use savedmodel_onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
 use savedmodel_onnx::{ConvertOptions, OnnxModel};
-use savedmodel_tests::onnx_build::float_value;
+use savedmodel_tests::onnx_build::{float_initializer, float_value};
 use savedmodel_tests::onnx_suite::{self, Outcome, Selection};
 use savedmodel_tests::paths::{savedmodel_bin, workspace_root};
 use savedmodel_tests::tf::{self, Tensor, request};
@@ -342,5 +342,198 @@ fn unsupported_models_list_every_unsupported_node_and_publish_nothing() {
     assert!(
         left.is_empty() || left == [0],
         "something was published: {left:?}"
+    );
+}
+
+/// The count in `export --onnx`'s "(N TensorFlow nodes" line.
+fn nodes_of(text: &str) -> usize {
+    let at = text
+        .find(" TensorFlow nodes")
+        .unwrap_or_else(|| panic!("no node count in {text}"));
+    let start = text[..at].rfind('(').unwrap() + 1;
+    text[start..at].parse().unwrap()
+}
+
+/// The fusions (`Conv` + `BatchNormalization`, `MatMul` + `Add`) make the
+/// graph smaller and leave its results those of the node-by-node graph:
+/// both, run by TensorFlow's C++ loader, give onnxruntime's outputs.
+#[test]
+fn fused_graphs_are_smaller_and_give_the_unfused_graphs_outputs() {
+    let work = tempfile::tempdir().unwrap();
+    let listing = Command::new(tf::python())
+        .arg(tf::script("onnx_models.py"))
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        listing.status.success(),
+        "onnx_models.py: {}",
+        String::from_utf8_lossy(&listing.stderr)
+    );
+    let bin = savedmodel_bin().to_path_buf();
+    let mut runs = Vec::new();
+    let mut cases = Vec::new();
+    for name in ["cnn", "transformer"] {
+        let dir = work.path().join(name);
+        let model = dir.join("model.onnx");
+        let fused_base = work.path().join("fused").join(name);
+        let plain_base = work.path().join("plain").join(name);
+        let fused = export(&bin, &model, &fused_base, &[]);
+        let plain = export(&bin, &model, &plain_base, &["--no-optimize"]);
+        let (fused_nodes, plain_nodes) = (nodes_of(&fused), nodes_of(&plain));
+        match name {
+            // Two normalizations folded: their Mul, AddV2 and two Consts
+            // each gone; the second convolution, which had no bias, gains
+            // a BiasAdd and its Const.
+            "cnn" => assert_eq!(plain_nodes - fused_nodes, 6, "{plain}{fused}"),
+            // Six Adds became BiasAdds: as many nodes.
+            _ => assert_eq!(plain_nodes, fused_nodes, "{plain}{fused}"),
+        }
+        let inputs = npz(&dir.join("inputs.npz"));
+        let expected = npz(&dir.join("expected.npz"));
+        for base in [&fused_base, &plain_base] {
+            runs.push((base.join("1"), inputs.clone(), expected.clone()));
+        }
+        cases.push(name);
+    }
+    for (version, inputs, expected) in &runs {
+        let feeds: Vec<(String, &Tensor)> =
+            inputs.iter().map(|(n, t)| (format!("{n}:0"), t)).collect();
+        let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        let fetches: Vec<String> = expected.iter().map(|(n, _)| format!("{n}:0")).collect();
+        let fetch_refs: Vec<&str> = fetches.iter().map(String::as_str).collect();
+        let cc = tf::cc_loader(&request::cc_load(
+            version,
+            &["serve"],
+            &[request::cc_run(&feed_refs, &fetch_refs)],
+        ));
+        let outputs = tf::run_outputs(&cc, 0);
+        for (n, want) in expected {
+            let got = outputs
+                .iter()
+                .find(|(k, _)| k == &format!("{n}:0"))
+                .unwrap_or_else(|| panic!("{}: no output {n} in {cc}", version.display()));
+            assert_same(&format!("{} {n}", version.display()), &got.1, want);
+        }
+    }
+    assert_eq!(cases, ["cnn", "transformer"]);
+}
+
+/// A MobileNet-style block built here: Conv (its filter a variable) ->
+/// BatchNormalization -> Clip(0, 6) (PyTorch's ReLU6) -> global pooling ->
+/// MatMul + Add. Fused, it is Conv2D + BiasAdd + Relu6 and MatMul +
+/// BiasAdd; unfused, Maximum and Minimum, Mul and AddV2 remain. Both,
+/// through TensorFlow's C++ loader, give the same outputs.
+#[test]
+fn a_mobilenet_block_fuses_to_conv_bias_relu6_and_keeps_its_outputs() {
+    // Deterministic values without a generator: a few irregular sequences.
+    let wave = |n: usize, a: f32, b: f32| -> Vec<f32> {
+        (0..n).map(|i| a * ((i as f32) * 0.37 + b).sin()).collect()
+    };
+    let var: Vec<f32> = wave(8, 0.5, 1.0).iter().map(|v| v.abs() + 0.1).collect();
+    let model = ModelProto {
+        ir_version: Some(10),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(GraphProto {
+            name: Some("mobile".into()),
+            node: vec![
+                node("Conv", "", "conv", &["x", "w", "b"], &["c"]),
+                node(
+                    "BatchNormalization",
+                    "",
+                    "bn",
+                    &["c", "gamma", "beta", "mean", "var"],
+                    &["n"],
+                ),
+                node("Clip", "", "relu6", &["n", "zero", "six"], &["r"]),
+                node("GlobalAveragePool", "", "gap", &["r"], &["p"]),
+                node("Flatten", "", "flat", &["p"], &["f"]),
+                node("MatMul", "", "fc", &["f", "fc_w"], &["m"]),
+                node("Add", "", "fc_bias", &["m", "fc_b"], &["y"]),
+            ],
+            initializer: vec![
+                // 8 x 4 x 3 x 3 floats: 1,152 bytes, above the const limit.
+                float_initializer("w", &[8, 4, 3, 3], &wave(288, 0.4, 0.0)),
+                float_initializer("b", &[8], &wave(8, 0.3, 2.0)),
+                float_initializer("gamma", &[8], &wave(8, 1.5, 0.5)),
+                float_initializer("beta", &[8], &wave(8, 2.0, 3.0)),
+                float_initializer("mean", &[8], &wave(8, 0.2, 4.0)),
+                float_initializer("var", &[8], &var),
+                float_initializer("zero", &[], &[0.0]),
+                float_initializer("six", &[], &[6.0]),
+                float_initializer("fc_w", &[8, 5], &wave(40, 0.7, 5.0)),
+                float_initializer("fc_b", &[5], &wave(5, 0.1, 6.0)),
+            ],
+            input: vec![float_value("x", &[2, 4, 8, 8])],
+            output: vec![float_value("y", &[2, 5])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let bytes = model.encode_to_vec();
+    let parsed = Arc::new(OnnxModel::from_bytes(&bytes).unwrap());
+    let ops = |optimize: bool| -> Vec<String> {
+        let options = ConvertOptions {
+            optimize,
+            ..ConvertOptions::default()
+        };
+        let converted = savedmodel_onnx::convert(&parsed, &options).unwrap();
+        converted
+            .graph
+            .nodes()
+            .iter()
+            .map(|n| n.op.clone())
+            .collect()
+    };
+    let count = |ops: &[String], op: &str| ops.iter().filter(|o| *o == op).count();
+    let (fused, plain) = (ops(true), ops(false));
+    for (op, in_fused, in_plain) in [
+        ("Relu6", 1, 0),
+        ("Maximum", 0, 1),
+        ("Minimum", 0, 1),
+        ("Mul", 0, 1),
+        ("AddV2", 0, 2),
+        ("BiasAdd", 2, 1),
+        ("Conv2D", 1, 1),
+    ] {
+        assert_eq!(
+            (count(&fused, op), count(&plain, op)),
+            (in_fused, in_plain),
+            "{op}: fused {fused:?}, unfused {plain:?}"
+        );
+    }
+
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("mobile.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let bin = savedmodel_bin().to_path_buf();
+    let x = Tensor::from_f32("x", &[2, 4, 8, 8], &wave(512, 3.0, 0.25));
+    let mut results = Vec::new();
+    for (base, extra) in [("fused", &[][..]), ("plain", &["--no-optimize"][..])] {
+        let base = work.path().join(base);
+        export(&bin, &path, &base, extra);
+        let cc = tf::cc_loader(&request::cc_load(
+            &base.join("1"),
+            &["serve"],
+            &[request::cc_run(&[("x:0", &x)], &["y:0"])],
+        ));
+        let outputs = tf::run_outputs(&cc, 0);
+        let y = outputs
+            .iter()
+            .find(|(k, _)| k == "y:0")
+            .unwrap_or_else(|| panic!("no y in {cc}"));
+        assert_eq!(y.1.shape, [2, 5]);
+        results.push(y.1.to_f32());
+    }
+    assert_close("fused vs unfused y", &results[0], &results[1]);
+    // The block is not trivial: some outputs are clipped at 6 or 0 before
+    // pooling, so the values differ from one input to the next.
+    assert!(
+        results[0].iter().any(|v| (v - results[0][0]).abs() > 1e-3),
+        "{:?}",
+        results[0]
     );
 }

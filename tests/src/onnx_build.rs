@@ -2,7 +2,7 @@
 //! a model they make themselves).
 
 use savedmodel_onnx::proto::{
-    TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
 };
 
 /// A `float` graph input or output named `name` of static shape `dims`.
@@ -24,6 +24,24 @@ pub fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
             })),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// A `float` initializer named `name` of shape `dims` holding `values`.
+pub fn float_initializer(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        // TensorProto.DataType.FLOAT.
+        data_type: Some(1),
+        dims: dims.to_vec(),
+        raw_data: Some(
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
+        ),
         ..Default::default()
     }
 }

@@ -82,6 +82,11 @@ pub(crate) struct ExportArgs {
     /// models exported with a fixed batch of 1.
     #[arg(long, requires = "onnx")]
     pub(super) dynamic_batch: bool,
+    /// ONNX: convert node by node, without fusing `Conv` +
+    /// `BatchNormalization` or `MatMul` + `Add` (to compare, or to find a
+    /// fusion at fault).
+    #[arg(long, requires = "onnx")]
+    pub(super) no_optimize: bool,
     /// The model's base path, where TensorFlow Serving looks for numbered
     /// versions (created if missing): a directory, s3://bucket/prefix or
     /// gs://bucket/prefix.

@@ -27,6 +27,7 @@ pub(super) fn run(
         convert: ConvertOptions {
             input_layout_nhwc: args.input_layout == "nhwc",
             dynamic_batch: args.dynamic_batch,
+            optimize: !args.no_optimize,
             ..ConvertOptions::default()
         },
         signature_name: args.signature_name.clone(),

@@ -147,6 +147,40 @@ pub(crate) fn from_f64(dtype: DType, shape: &[i64], values: &[f64]) -> FoldResul
     Tensor::from_bytes(dtype, shape, out).map_err(|e| e.to_string())
 }
 
+/// The little-endian float32 or float64 elements in `bytes`, whose
+/// leading axis has `scale.len()` rows, each row multiplied by its
+/// factor: a filter `[M, ...]` scaled per output channel. Products are
+/// computed in f64 and rounded once.
+pub(crate) fn scale_rows(dtype: DType, bytes: &[u8], scale: &[f64]) -> FoldResult<Vec<u8>> {
+    let size = match dtype {
+        DType::Float => 4,
+        DType::Double => 8,
+        other => return Err(format!("{other} filters are not scaled")),
+    };
+    let elements = bytes.len() / size;
+    if scale.is_empty() || bytes.len() % size != 0 || elements % scale.len() != 0 {
+        return Err(format!(
+            "{} bytes of {dtype} do not split into {} rows",
+            bytes.len(),
+            scale.len()
+        ));
+    }
+    let row_bytes = bytes.len() / scale.len();
+    let mut out = Vec::with_capacity(bytes.len());
+    for (row, &s) in bytes.chunks_exact(row_bytes.max(1)).zip(scale) {
+        for c in row.chunks_exact(size) {
+            if size == 4 {
+                let v = f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                out.extend_from_slice(&((v * s) as f32).to_le_bytes());
+            } else {
+                let v = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                out.extend_from_slice(&(v * s).to_le_bytes());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A scalar of `dtype` holding `value`.
 pub(crate) fn scalar(dtype: DType, value: f64) -> FoldResult<Tensor> {
     from_f64(dtype, &[], &[value])

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use savedmodel_graph::{Attr, DType, Graph, Output, Shape, Tensor};
 
 use super::ConvertOptions;
+use super::fuse::Fusions;
 use super::weights;
 use crate::proto::TensorProto;
 use crate::{Carried, Error, NodeView, OnnxModel, Result};
@@ -94,13 +95,20 @@ pub(crate) struct Ctx {
     /// (`DT_VARIANT` scalar) in the graph, with their elements' dtype and
     /// shape (what every element is known to share).
     sequences: HashMap<String, (DType, Shape)>,
+    /// The fusions planned for the model (shared with bodies' contexts).
+    pub(crate) fusions: Arc<Fusions>,
     /// The node being converted, for errors.
     node: String,
 }
 
 impl Ctx {
-    pub(crate) fn new(model: Arc<OnnxModel>, options: ConvertOptions) -> Self {
+    pub(crate) fn new(
+        model: Arc<OnnxModel>,
+        options: ConvertOptions,
+        fusions: Arc<Fusions>,
+    ) -> Self {
         Self {
+            fusions,
             model,
             options,
             graph: Graph::new(),
@@ -130,7 +138,7 @@ impl Ctx {
         options.const_limit = usize::MAX;
         options.input_layout_nhwc = false;
         options.dynamic_batch = false;
-        Ctx::new(Arc::clone(&self.model), options)
+        Ctx::new(Arc::clone(&self.model), options, Arc::clone(&self.fusions))
     }
 
     /// Defines ONNX value `name` as a new `Placeholder` `key` (a function
@@ -505,6 +513,57 @@ impl Ctx {
         let out = var.value().clone();
         self.weights.insert((init.to_owned(), layout), out.clone());
         Ok(out)
+    }
+
+    /// A new variable holding initializer `init` in `layout`, its leading
+    /// axis (a filter's output channels, in ONNX's layout) multiplied by
+    /// `scale` when the checkpoint is written: a convolution with a
+    /// normalization folded in (`fuse.rs`). Never shared with other uses of
+    /// `init`.
+    pub(crate) fn scaled_weight(
+        &mut self,
+        init: &str,
+        layout: weights::Layout,
+        scale: Arc<[f64]>,
+    ) -> Result<Output> {
+        let proto = self
+            .model
+            .graph()
+            .initializer(init)
+            .ok_or_else(|| self.error(format!("initializer {init:?} is missing")))?;
+        let value = weights::scaled_variable_value(&self.model, proto, layout, scale)?;
+        let base = format!("{}_folded", super::signature_key(init));
+        let var = self
+            .graph
+            .variable(&base, value)
+            .map_err(|e| self.build_error(e))?;
+        Ok(var.value().clone())
+    }
+
+    /// The elements of ONNX value `name` as f64, when known at conversion
+    /// time: a constant, or an initializer held as a variable with at most
+    /// `max_elements` elements (read from the model).
+    pub(crate) fn known_f64(&self, name: &str, max_elements: usize) -> Result<Option<Vec<f64>>> {
+        let slot = self.slot(name)?;
+        let tensor = if let Some(c) = &slot.constant {
+            std::borrow::Cow::Borrowed(c)
+        } else if let Some(init) = &slot.weight {
+            let elements = slot.shape.dims().map(|d| d.iter().product::<i64>());
+            if !elements.is_some_and(|n| (0..=max_elements as i64).contains(&n)) {
+                return Ok(None);
+            }
+            let Some(proto) = self.model.graph().initializer(init) else {
+                return Ok(None);
+            };
+            let view = self.model.tensor(proto)?;
+            match weights::to_tensor(&view) {
+                Ok(t) => std::borrow::Cow::Owned(t),
+                Err(_) => return Ok(None),
+            }
+        } else {
+            return Ok(None);
+        };
+        Ok(super::constant::to_f64(&tensor).ok())
     }
 
     /// A `Transpose` node.

@@ -26,6 +26,11 @@
 //!   [`ConvertOptions::const_limit`] bytes become resource variables whose
 //!   values are read from the memory-mapped model when the checkpoint is
 //!   written (`weights.rs`).
+//! - **Pairs TensorFlow runs as one are converted as one.** A
+//!   `BatchNormalization` after a `Conv` is folded into the filter and the
+//!   bias; a `MatMul` plus a bias vector becomes `MatMul` + `BiasAdd`, the
+//!   patterns TensorFlow's remapper fuses with the activation after them
+//!   (`fuse.rs`; [`ConvertOptions::optimize`]).
 //! - **Loops stay loops.** `Loop`, `Scan`, and the recurrent layers `RNN`, `GRU`
 //!   and `LSTM` (every direction, `sequence_lens`, initial states,
 //!   peepholes, `clip`, `linear_before_reset`, `layout` 0 and 1), become
@@ -39,6 +44,7 @@
 
 mod constant;
 mod context;
+mod fuse;
 mod ops;
 mod weights;
 
@@ -67,6 +73,11 @@ pub struct ConvertOptions {
     /// Make dimension 0 of every input and output dynamic (-1), for models
     /// exported with a fixed batch of 1.
     pub dynamic_batch: bool,
+    /// Fuse pairs of nodes where TensorFlow runs one op (or a pattern its
+    /// remapper fuses) for two: `Conv` + `BatchNormalization`, `MatMul` +
+    /// `Add` of a bias (`fuse.rs`). Results stay those of the unfused graph
+    /// up to float rounding. On by default.
+    pub optimize: bool,
 }
 
 impl Default for ConvertOptions {
@@ -75,6 +86,7 @@ impl Default for ConvertOptions {
             const_limit: 1024,
             input_layout_nhwc: false,
             dynamic_batch: false,
+            optimize: true,
         }
     }
 }
@@ -118,7 +130,12 @@ pub fn convert(model: &Arc<OnnxModel>, options: &ConvertOptions) -> Result<Conve
         });
     }
 
-    let mut ctx = Ctx::new(Arc::clone(model), options.clone());
+    let fusions = if options.optimize {
+        fuse::Fusions::plan(model)?
+    } else {
+        fuse::Fusions::default()
+    };
+    let mut ctx = Ctx::new(Arc::clone(model), options.clone(), Arc::new(fusions));
     let proto = graph.proto();
     for init in &proto.initializer {
         ctx.add_initializer(init)?;

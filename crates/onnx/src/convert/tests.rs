@@ -1303,3 +1303,197 @@ fn sequences_are_tensor_lists_and_other_ops_refuse_them() {
         .to_string();
     assert!(err.contains("\"s\" is a sequence"), "{err}");
 }
+
+/// The graph's op types, in order.
+fn ops_of(converted: &crate::Converted) -> Vec<&str> {
+    converted
+        .graph
+        .nodes()
+        .iter()
+        .map(|n| n.op.as_str())
+        .collect()
+}
+
+fn unoptimized() -> ConvertOptions {
+    ConvertOptions {
+        optimize: false,
+        ..ConvertOptions::default()
+    }
+}
+
+#[test]
+fn a_batch_norm_after_a_conv_folds_into_its_filter_and_bias() {
+    let model = small_cnn();
+    let before = crate::convert(&model, &unoptimized()).unwrap();
+    let after = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    // Before: Conv2D, BiasAdd, then the normalization's Mul and AddV2.
+    assert_eq!(op_count(&before, "Mul"), 1, "{:?}", ops_of(&before));
+    assert_eq!(op_count(&before, "AddV2"), 2, "{:?}", ops_of(&before));
+    // After: Conv2D and BiasAdd only; the residual's AddV2 remains.
+    assert_eq!(op_count(&after, "Mul"), 0, "{:?}", ops_of(&after));
+    assert_eq!(op_count(&after, "AddV2"), 1, "{:?}", ops_of(&after));
+    assert_eq!(op_count(&after, "BiasAdd"), op_count(&before, "BiasAdd"));
+    assert_eq!(op_count(&after, "Conv2D"), 2);
+    assert_eq!(before.graph.nodes().len() - after.graph.nodes().len(), 4);
+
+    // The folded bias is b1 * s + beta - mean * s, s = gamma / sqrt(var + eps).
+    let w = |i: i64| f64::from(0.01 * (i % 7) as f32 + 0.5);
+    let bias_node = after
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.name.ends_with("folded_bias"))
+        .expect("a folded bias");
+    let bias = after
+        .graph
+        .constant_value(&after.graph.output_by_name(&bias_node.name).unwrap())
+        .expect("a constant");
+    let got = crate::convert::constant::to_f64(bias).unwrap();
+    for (i, g) in got.iter().enumerate() {
+        let i = i as i64;
+        let s = w(i) / (w(i) + 1e-5).sqrt();
+        let want = (w(i) * s + w(i) - w(i) * s) as f32;
+        assert_eq!(*g as f32, want, "channel {i}");
+    }
+}
+
+/// Conv -> BatchNormalization, the filter (4,608 bytes) a variable, the
+/// normalization's output also read by `extra` nodes when given.
+fn conv_bn_model(extra_use: bool) -> Arc<OnnxModel> {
+    let mut nodes = vec![
+        node("Conv", &["x", "w"], "conv", vec![]),
+        node(
+            "BatchNormalization",
+            &["conv", "gamma", "beta", "mean", "var"],
+            "y",
+            vec![],
+        ),
+    ];
+    let mut outputs = vec!["y"];
+    if extra_use {
+        nodes.push(node("Relu", &["conv"], "r", vec![]));
+        outputs.push("r");
+    }
+    let mut gamma = weights("gamma", &[16]);
+    // Scales of 2: the folded filter is exactly twice the original.
+    gamma.raw_data = Some(
+        (0..16)
+            .flat_map(|_| 2.0f32.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+    );
+    let mut var = weights("var", &[16]);
+    var.raw_data = Some(
+        (0..16)
+            .flat_map(|_| (1.0f32 - 1e-5).to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+    );
+    model_with_outputs(
+        17,
+        nodes,
+        vec![
+            weights("w", &[16, 8, 3, 3]),
+            gamma,
+            weights("beta", &[16]),
+            weights("mean", &[16]),
+            var,
+        ],
+        vec![float_value("x", &[1, 8, 5, 5])],
+        &outputs,
+    )
+}
+
+#[test]
+fn a_filter_held_in_a_variable_is_scaled_when_written_and_only_where_folded() {
+    let after = crate::convert(&conv_bn_model(false), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&after, "Mul"), 0, "{:?}", ops_of(&after));
+    let record = &after.graph.variables()[0];
+    assert!(
+        record.checkpoint_name.contains("folded"),
+        "{}",
+        record.checkpoint_name
+    );
+    let folded = record.value.to_tensor().unwrap();
+    let folded = crate::convert::constant::to_f64(&folded).unwrap();
+    // TensorFlow's layout [kh, kw, C, M]: element (.., m) is w[m, c, i, j]
+    // times 2 (sqrt(var + eps) = 1).
+    let w = |i: usize| f64::from(0.01 * (i % 7) as f32 + 0.5);
+    for (k, got) in folded.iter().enumerate() {
+        let (m, c, ij) = (k % 16, (k / 16) % 8, k / 128);
+        let onnx_index = m * 72 + c * 9 + ij;
+        assert_eq!(*got, f64::from((w(onnx_index) * 2.0) as f32), "element {k}");
+    }
+
+    // The convolution's output read elsewhere too: nothing folds.
+    let shared = crate::convert(&conv_bn_model(true), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&shared, "Mul"), 1, "{:?}", ops_of(&shared));
+    assert!(
+        !shared.graph.variables()[0]
+            .checkpoint_name
+            .contains("folded")
+    );
+}
+
+#[test]
+fn a_matmul_plus_a_vector_becomes_bias_add_and_other_adds_stay() {
+    let model = |bias_dims: &[i64]| {
+        model_with_outputs(
+            17,
+            vec![
+                node("MatMul", &["x", "w"], "mm", vec![]),
+                node("Add", &["b", "mm"], "y", vec![]),
+            ],
+            vec![weights("w", &[4, 5]), weights("b", bias_dims)],
+            vec![float_value("x", &[2, 3, 4])],
+            &["y"],
+        )
+    };
+    let before = crate::convert(&model(&[5]), &unoptimized()).unwrap();
+    let after = crate::convert(&model(&[5]), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&before, "AddV2"), 1, "{:?}", ops_of(&before));
+    assert_eq!(op_count(&before, "BiasAdd"), 0);
+    assert_eq!(op_count(&after, "AddV2"), 0, "{:?}", ops_of(&after));
+    assert_eq!(op_count(&after, "BiasAdd"), 1);
+    let y = crate::convert::output_named(&after, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[2i64, 3, 5][..]));
+    // A bias that broadcasts another way stays an Add.
+    let other = crate::convert(&model(&[3, 1]), &ConvertOptions::default()).unwrap();
+    assert_eq!(op_count(&other, "BiasAdd"), 0, "{:?}", ops_of(&other));
+    assert_eq!(op_count(&other, "AddV2"), 1);
+}
+
+#[test]
+fn clips_to_zero_six_and_zero_become_relu6_and_relu_and_others_stay_clips() {
+    let scalar = |name: &str, v: f32| {
+        let mut t = weights(name, &[]);
+        t.raw_data = Some(v.to_le_bytes().to_vec().into());
+        t
+    };
+    let model = |inputs: &[&str]| {
+        model_with_outputs(
+            17,
+            vec![node("Clip", inputs, "y", vec![])],
+            vec![scalar("zero", 0.0), scalar("six", 6.0), scalar("one", 1.0)],
+            vec![float_value("x", &[2, 3])],
+            &["y"],
+        )
+    };
+    let ops = |inputs: &[&str], options: &ConvertOptions| {
+        let converted = crate::convert(&model(inputs), options).unwrap();
+        ops_of(&converted)
+            .into_iter()
+            .filter(|o| !matches!(*o, "Placeholder" | "Const" | "Identity"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let fused = ConvertOptions::default();
+    assert_eq!(ops(&["x", "zero", "six"], &fused), ["Relu6"]);
+    assert_eq!(ops(&["x", "zero"], &fused), ["Relu"]);
+    assert_eq!(ops(&["x", "zero", "one"], &fused), ["Maximum", "Minimum"]);
+    assert_eq!(ops(&["x", "", "six"], &fused), ["Minimum"]);
+    assert_eq!(
+        ops(&["x", "zero", "six"], &unoptimized()),
+        ["Maximum", "Minimum"]
+    );
+}

@@ -56,6 +56,26 @@ pub(crate) fn variable_value(
     proto: &TensorProto,
     layout: Layout,
 ) -> Result<VariableValue> {
+    initializer_value(model, proto, layout, None)
+}
+
+/// [`variable_value`] with the leading axis (in ONNX's layout) multiplied
+/// by `scale`, one factor per row, when the checkpoint is written.
+pub(crate) fn scaled_variable_value(
+    model: &Arc<OnnxModel>,
+    proto: &TensorProto,
+    layout: Layout,
+    scale: Arc<[f64]>,
+) -> Result<VariableValue> {
+    initializer_value(model, proto, layout, Some(scale))
+}
+
+fn initializer_value(
+    model: &Arc<OnnxModel>,
+    proto: &TensorProto,
+    layout: Layout,
+    scale: Option<Arc<[f64]>>,
+) -> Result<VariableValue> {
     let view = model.tensor(proto)?;
     let dims: Vec<i64> = view.shape.iter().map(|&d| d as i64).collect();
     let shape = match layout {
@@ -76,6 +96,7 @@ pub(crate) fn variable_value(
         onnx_shape: dims,
         shape,
         layout,
+        scale,
     }))
 }
 
@@ -88,6 +109,8 @@ struct Initializer {
     onnx_shape: Vec<i64>,
     shape: Vec<i64>,
     layout: Layout,
+    /// Factors for the rows of the leading axis (ONNX's layout).
+    scale: Option<Arc<[f64]>>,
 }
 
 impl TensorSource for Initializer {
@@ -118,6 +141,13 @@ impl TensorSource for Initializer {
                     self.name
                 )));
             }
+        };
+        let bytes = match &self.scale {
+            Some(scale) => Cow::Owned(
+                constant::scale_rows(self.dtype, &bytes, scale)
+                    .map_err(|e| fail(format!("initializer {:?}: {e}", self.name)))?,
+            ),
+            None => bytes,
         };
         match self.layout {
             Layout::AsIs => Ok(SourceData::Bytes(bytes)),

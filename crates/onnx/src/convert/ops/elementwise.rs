@@ -634,6 +634,28 @@ fn clip(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let dtype = x.dtype();
     let t = [("T", Attr::Type(dtype))];
     let st = x.shape().clone();
+    // Clip to [0, 6] (PyTorch's ReLU6) and to [0, inf) are TensorFlow's
+    // Relu6 and Relu: one kernel, which the remapper fuses into a
+    // preceding convolution or product with its bias (`fuse.rs`).
+    if ctx.options.optimize
+        && matches!(
+            dtype,
+            DType::Float | DType::Double | DType::Half | DType::BFloat16
+        )
+    {
+        let activation = match (
+            known_bound(ctx, node, 1, "min")?,
+            known_bound(ctx, node, 2, "max")?,
+        ) {
+            (Some(Some(lo)), Some(Some(hi))) if lo == 0.0 && hi == 6.0 => Some("Relu6"),
+            (Some(Some(lo)), Some(None)) if lo == 0.0 => Some("Relu"),
+            _ => None,
+        };
+        if let Some(op) = activation {
+            let y = ctx.op1(op, &base, &[&x], &t, st)?;
+            return define(ctx, node, y, layout, shape);
+        }
+    }
     let mut y = x.clone();
     // Opset 11 moved min and max from attributes to optional inputs.
     let bound = |ctx: &mut Ctx, i: usize, attr: &str, what: &str| -> Result<Option<Output>> {
@@ -662,6 +684,27 @@ fn clip(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         y = ctx.op1("Identity", &base, &[&x], &t, st)?;
     }
     define(ctx, node, y, layout, shape)
+}
+
+/// Clip's bound `i` (attribute `attr` before opset 11) when known at
+/// conversion time: `Some(None)` when there is none, `None` when it is
+/// computed at run time.
+fn known_bound(
+    ctx: &Ctx,
+    node: &NodeView<'_>,
+    i: usize,
+    attr: &str,
+) -> Result<Option<Option<f64>>> {
+    if node.opset_version()? < 11 {
+        return Ok(Some(node.attr_f(attr)?.map(f64::from)));
+    }
+    let Some(name) = input_name(node, i) else {
+        return Ok(Some(None));
+    };
+    Ok(ctx
+        .constant(name)
+        .and_then(|t| constant::to_f64(t).ok())
+        .and_then(|v| (v.len() == 1).then(|| Some(v[0]))))
 }
 
 fn where_(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {

@@ -120,6 +120,14 @@ pub(crate) fn unsupported(node: &NodeView<'_>) -> Result<Option<String>> {
 /// Converts one node.
 pub(crate) fn convert_node(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     ctx.begin_node(node);
+    // The second node of a fusion whose first node defined its output
+    // (`fuse.rs`); ONNX defines each value once, so nothing else can have.
+    if let Some(out) = output_name(node, 0)
+        && ctx.fusions.is_fused_output(out)
+        && ctx.is_defined(out)
+    {
+        return Ok(());
+    }
     let converter = lookup_in(node.domain(), node.op_type())
         .ok_or_else(|| ctx.error("operator not supported"))?;
     // Values of a type TensorFlow carries in another (`Carried`) mean

@@ -596,7 +596,7 @@ fn conv_transpose(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let as_2d = spatial == 1;
     let tf_spatial = spatial.max(2);
     let mut x = ctx.channels_last(x_name)?;
-    let mut filter = filter_tensor(ctx, &base, w_name, WeightLayout::Filter)?;
+    let mut filter = filter_tensor(ctx, &base, w_name, WeightLayout::Filter, None)?;
     // The filter as TensorFlow has it: [k..., M/g, C].
     let mut f_dims: Vec<i64> = kernel.clone();
     f_dims.push(m_per_group);

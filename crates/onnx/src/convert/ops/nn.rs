@@ -7,6 +7,8 @@
 //! folded to one multiply and one add per channel, which work in either
 //! layout.
 
+use std::sync::Arc;
+
 use savedmodel_graph::{Attr, DType, Output, Shape};
 
 use super::{Converter, input_name, normalize_axis, output0, pool, rank_of, required_input, sub};
@@ -119,8 +121,46 @@ fn matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         )?;
     }
     let shape = out.shape().clone();
-    ctx.set_plain(output0(ctx, node)?, out, shape);
+    let mut name = output0(ctx, node)?.to_owned();
+    if let Some(fold) = ctx.fusions.bias_after(&name).cloned()
+        && bias_folds(ctx, &shape, &fold.bias, dtype)?
+    {
+        let bias = ctx.plain(&fold.bias)?;
+        out = ctx.op1(
+            "BiasAdd",
+            &sub(&base, "bias"),
+            &[&out, &bias],
+            &[t(dtype)],
+            shape.clone(),
+        )?;
+        name = fold.output;
+    }
+    ctx.set_plain(&name, out, shape);
     Ok(())
+}
+
+/// Whether `bias` can be a `BiasAdd`'s bias for a product of `shape` and
+/// `dtype` (`fuse.rs`): defined already, a float vector whose length is the
+/// product's last dimension, known and equal, so that `Add`'s broadcasting
+/// is `BiasAdd`'s.
+fn bias_folds(ctx: &Ctx, shape: &Shape, bias: &str, dtype: DType) -> Result<bool> {
+    if !ctx.is_defined(bias)
+        || !matches!(
+            dtype,
+            DType::Float | DType::Double | DType::Half | DType::BFloat16
+        )
+    {
+        return Ok(false);
+    }
+    let slot = ctx.slot(bias)?;
+    let (Some(out), Some(b)) = (shape.dims(), slot.shape.dims()) else {
+        return Ok(false);
+    };
+    Ok(slot.dtype == dtype
+        && out.len() >= 2
+        && b.len() == 1
+        && b[0] >= 1
+        && out.last() == Some(&b[0]))
 }
 
 fn gemm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
@@ -460,7 +500,14 @@ pub(super) fn conv_of(
     } else {
         WeightLayout::Filter
     };
-    let mut filter = filter_tensor(ctx, &base, w_name, layout)?;
+    let folded = folded_batch_norm(ctx, node, w_name, bias, m, dtype)?;
+    let mut filter = filter_tensor(
+        ctx,
+        &base,
+        w_name,
+        layout,
+        folded.as_ref().map(|f| &f.scale),
+    )?;
     if as_2d {
         let f_shape = Shape::new(&[1, w_shape[2], c_per_group, m]);
         let target = ctx.const_i32(
@@ -545,8 +592,14 @@ pub(super) fn conv_of(
     } else {
         grouped_conv(ctx, &base, &x, &filter, group, tf_spatial, &attrs, &stored)?
     };
-    if let Some(b) = bias {
-        let bias = ctx.plain(b)?;
+    let bias = match &folded {
+        Some(f) => {
+            let value = constant::from_f64(dtype, &[m], &f.bias).map_err(|e| ctx.error(e))?;
+            Some(ctx.const_tensor(&sub(&base, "folded_bias"), value)?)
+        }
+        None => bias.map(|b| ctx.plain(b)).transpose()?,
+    };
+    if let Some(bias) = bias {
         y = ctx.op1(
             "BiasAdd",
             &sub(&base, "bias"),
@@ -565,7 +618,11 @@ pub(super) fn conv_of(
             st,
         )?;
     }
-    ctx.set_channels_last(output0(ctx, node)?, y, out_logical);
+    let out = match &folded {
+        Some(f) => f.output.as_str(),
+        None => output0(ctx, node)?,
+    };
+    ctx.set_channels_last(out, y, out_logical);
     Ok(())
 }
 
@@ -643,17 +700,92 @@ fn dilate_filter(
 
 /// The filter of a convolution in TensorFlow's layout: a variable
 /// transposed when the checkpoint is written, or a transposed constant.
+/// A `BatchNormalization` folded into a convolution (`fuse.rs`): the
+/// factors for the filter's output channels, the convolution's new bias,
+/// and the normalization's output, which the convolution defines.
+struct FoldedNorm {
+    output: String,
+    scale: Arc<[f64]>,
+    bias: Vec<f64>,
+}
+
+/// The normalization planned to fold into `Conv` node `node`, when it can:
+/// float32 or float64, a filter known at conversion time, and the
+/// normalization's parameters (and the convolution's bias) known vectors of
+/// `m` elements, defined already.
+fn folded_batch_norm(
+    ctx: &Ctx,
+    node: &NodeView<'_>,
+    w_name: &str,
+    bias: Option<&str>,
+    m: i64,
+    dtype: DType,
+) -> Result<Option<FoldedNorm>> {
+    if node.op_type() != "Conv" || !matches!(dtype, DType::Float | DType::Double) {
+        return Ok(None);
+    }
+    let Some(fold) = ctx.fusions.batch_norm_after(output0(ctx, node)?).cloned() else {
+        return Ok(None);
+    };
+    let w = ctx.slot(w_name)?;
+    let Ok(m) = usize::try_from(m) else {
+        return Ok(None);
+    };
+    if w.dtype != dtype || (w.constant.is_none() && w.weight.is_none()) || m == 0 {
+        return Ok(None);
+    }
+    let vector = |name: &str| -> Result<Option<Vec<f64>>> {
+        if !ctx.is_defined(name) || ctx.slot(name)?.dtype != dtype {
+            return Ok(None);
+        }
+        Ok(ctx.known_f64(name, m)?.filter(|v| v.len() == m))
+    };
+    let mut params = Vec::with_capacity(4);
+    for name in &fold.params {
+        match vector(name)? {
+            Some(v) => params.push(v),
+            None => return Ok(None),
+        }
+    }
+    let conv_bias = match bias {
+        Some(b) => match vector(b)? {
+            Some(v) => v,
+            None => return Ok(None),
+        },
+        None => vec![0.0; m],
+    };
+    let (gamma, beta, mean, var) = (&params[0], &params[1], &params[2], &params[3]);
+    let mut scale = Vec::with_capacity(m);
+    let mut new_bias = Vec::with_capacity(m);
+    for i in 0..m {
+        let s = gamma[i] / (var[i] + fold.epsilon).sqrt();
+        scale.push(s);
+        new_bias.push(conv_bias[i] * s + beta[i] - mean[i] * s);
+    }
+    Ok(Some(FoldedNorm {
+        output: fold.output,
+        scale: scale.into(),
+        bias: new_bias,
+    }))
+}
+
+/// The filter `w_name` in TensorFlow's `layout`; with `scale`, its output
+/// channels multiplied by it (a folded normalization, known filters only).
 pub(super) fn filter_tensor(
     ctx: &mut Ctx,
     base: &str,
     w_name: &str,
     layout: WeightLayout,
+    scale: Option<&Arc<[f64]>>,
 ) -> Result<Output> {
     let slot = ctx.slot(w_name)?.clone();
     let w_shape = dims(&slot.shape).ok_or_else(|| ctx.error("the weight's shape must be known"))?;
     let perm = crate::convert::weights::filter_perm(w_shape.len());
     if let Some(init) = &slot.weight {
-        return ctx.weight(init, layout);
+        return match scale {
+            Some(scale) => ctx.scaled_weight(init, layout, Arc::clone(scale)),
+            None => ctx.weight(init, layout),
+        };
     }
     let tf_shape: Vec<i64> = match layout {
         WeightLayout::Depthwise { multiplier } => {
@@ -663,11 +795,25 @@ pub(super) fn filter_tensor(
         _ => perm.iter().map(|&p| w_shape[p as usize]).collect(),
     };
     if let Some(value) = &slot.constant {
+        let scaled;
+        let value = match (scale, value.bytes()) {
+            (Some(scale), Some(bytes)) => {
+                let b =
+                    constant::scale_rows(value.dtype(), bytes, scale).map_err(|e| ctx.error(e))?;
+                scaled = savedmodel_graph::Tensor::from_bytes(value.dtype(), &w_shape, b)
+                    .map_err(|e| ctx.error(e.to_string()))?;
+                &scaled
+            }
+            _ => value,
+        };
         let v = constant::transpose(value, &perm).map_err(|e| ctx.error(e))?;
         let v = constant::reshape(&v, &tf_shape).map_err(|e| ctx.error(e))?;
         return ctx.const_tensor(&sub(base, "filter"), v);
     }
     // A filter computed at run time: transpose it in the graph.
+    if scale.is_some() {
+        return Err(ctx.error("a filter computed at run time cannot take a folded normalization"));
+    }
     let w = ctx.plain(w_name)?;
     let dtype = w.dtype();
     let tw = ctx.transpose(&sub(base, "filter"), &w, &perm)?;
@@ -745,6 +891,10 @@ fn grouped_conv(
     )
 }
 
+/// The most channels a normalization's parameters are read for, to fold
+/// them at conversion time (far above any real model's).
+const MAX_FOLDED_CHANNELS: usize = 1 << 20;
+
 fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if node.attr_i_or("training_mode", 0)? != 0 {
         return batch_norm_training(ctx, node);
@@ -771,13 +921,15 @@ fn batch_norm(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         s.extend(std::iter::repeat_n(1, rank - 2));
         s
     };
-    let (scale, shift) = if names.iter().all(|n| ctx.constant(n).is_some()) {
-        let v: Vec<Vec<f64>> = names
-            .iter()
-            .filter_map(|n| ctx.constant(n))
-            .map(constant::to_f64)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| ctx.error(e))?;
+    // Parameters known at conversion time (constants, or initializers held
+    // as variables) fold to one scale and one shift vector.
+    let known: Vec<Option<Vec<f64>>> = names
+        .iter()
+        .map(|n| ctx.known_f64(n, MAX_FOLDED_CHANNELS))
+        .collect::<Result<_>>()?;
+    let known: Option<Vec<Vec<f64>>> = known.into_iter().collect();
+    let (scale, shift) = if let Some(v) = known.filter(|v| v.iter().all(|p| p.len() == v[0].len()))
+    {
         let (gamma, beta, mean, var) = (&v[0], &v[1], &v[2], &v[3]);
         let c = gamma.len();
         let mut scale = Vec::with_capacity(c);

@@ -383,8 +383,10 @@ struct Pooling {
 }
 
 /// The most taps (kernel elements) of a dilated pooling window: one
-/// `StridedSlice` is built per tap.
-const MAX_DILATED_TAPS: i64 = 256;
+/// `StridedSlice` is built per tap. PyTorch's exported
+/// `MaxPool2d(60x80, dilation 10)` (the suite's
+/// `test_MaxPool2d_stride_padding_dilation`) has 4,800.
+const MAX_DILATED_TAPS: i64 = 1 << 13;
 
 /// The most output positions of a dilated average pool: its counts are a
 /// constant of that many elements.

@@ -101,14 +101,14 @@ fn window_values_outside_their_limits_are_refused() {
 
 #[test]
 fn dilated_pools_are_bounded_in_taps_and_counted_positions() {
-    // 17 x 17 = 289 taps, each a StridedSlice.
+    // 91 x 91 = 8,281 taps, each a StridedSlice.
     let err = pool_error(
         "MaxPool",
-        &[1, 1, 64, 64],
-        vec![ints("kernel_shape", &[17, 17]), ints("dilations", &[2, 2])],
+        &[1, 1, 200, 200],
+        vec![ints("kernel_shape", &[91, 91]), ints("dilations", &[2, 2])],
     );
     assert!(
-        err.contains("a dilated pooling window of more than 256 taps is not supported"),
+        err.contains("a dilated pooling window of more than 8192 taps is not supported"),
         "{err}"
     );
     // 2048 x 1024 output positions, each a count in a constant.
