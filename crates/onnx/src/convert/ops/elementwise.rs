@@ -648,7 +648,7 @@ fn clip(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             known_bound(ctx, node, 2, "max")?,
         ) {
             (Some(Some(lo)), Some(Some(hi))) if lo == 0.0 && hi == 6.0 => Some("Relu6"),
-            (Some(Some(lo)), Some(None)) if lo == 0.0 => Some("Relu"),
+            (Some(Some(0.0)), Some(None)) => Some("Relu"),
             _ => None,
         };
         if let Some(op) = activation {

@@ -382,10 +382,10 @@ struct Pooling {
     count_include_pad: bool,
 }
 
-/// The most taps (kernel elements) of a dilated pooling window: one
-/// `StridedSlice` is built per tap. PyTorch's exported
-/// `MaxPool2d(60x80, dilation 10)` (the suite's
-/// `test_MaxPool2d_stride_padding_dilation`) has 4,800.
+/// The most taps (kernel elements) of a dilated pooling window built with
+/// one `StridedSlice` per tap: averages, and maxima of 1 or 3 spatial
+/// dimensions (a 2-D maximum is one `Dilation2D`, such as PyTorch's
+/// exported `MaxPool2d(60x80, dilation 10)` of 4,800 taps).
 const MAX_DILATED_TAPS: i64 = 1 << 13;
 
 /// The most output positions of a dilated average pool: its counts are a
@@ -444,6 +444,76 @@ fn dilated_pool(
     } else {
         x
     };
+    // A 2-D dilated maximum is TensorFlow's Dilation2D (a grey-scale
+    // morphological dilation: the window's maximum of input + filter) with
+    // a zero filter: one op, whatever the window's size. The input is
+    // first cut to exactly the rows and columns the windows cover, so that
+    // its "VALID" output has the pool's size.
+    if how.kind == PoolKind::Max && spatial == 2 && x_shape[1] >= 1 {
+        let covered: Vec<i64> = (0..2)
+            .map(|i| {
+                (out[i] - 1)
+                    .saturating_mul(window.strides[i])
+                    .saturating_add(span[i])
+            })
+            .collect();
+        let mut end = vec![0i64];
+        end.extend_from_slice(&covered);
+        end.push(0);
+        let begin = ctx.const_i32(&sub(&base, "covered_begin"), &[0, 0, 0, 0])?;
+        let end = ctx.const_i32(&sub(&base, "covered_end"), &end)?;
+        let steps = ctx.const_i32(&sub(&base, "covered_strides"), &[1, 1, 1, 1])?;
+        let covered = ctx.op1(
+            "StridedSlice",
+            &sub(&base, "covered"),
+            &[&padded, &begin, &end, &steps],
+            &[
+                t(dtype),
+                ("Index", Attr::Type(DType::Int32)),
+                ("begin_mask", Attr::Int(0b1111)),
+                ("end_mask", Attr::Int(0b1001)),
+                ("ellipsis_mask", Attr::Int(0)),
+                ("new_axis_mask", Attr::Int(0)),
+                ("shrink_axis_mask", Attr::Int(0)),
+            ],
+            Shape::new(&[x_shape[0], covered[0], covered[1], x_shape[1]]),
+        )?;
+        let filter_dims = [window.kernel[0], window.kernel[1], x_shape[1]];
+        let dims = ctx.const_i32(&sub(&base, "filter_shape"), &filter_dims)?;
+        let zero = ctx.const_scalar(&sub(&base, "zero"), dtype, 0.0)?;
+        let filter = ctx.op1(
+            "Fill",
+            &sub(&base, "filter"),
+            &[&dims, &zero],
+            &[t(dtype), ("index_type", Attr::Type(DType::Int32))],
+            Shape::new(&filter_dims),
+        )?;
+        let mut stored = vec![x_shape[0]];
+        stored.extend_from_slice(&out);
+        stored.push(x_shape[1]);
+        let y = ctx.op1(
+            "Dilation2D",
+            &base,
+            &[&covered, &filter],
+            &[
+                t(dtype),
+                (
+                    "strides",
+                    Attr::IntList(vec![1, window.strides[0], window.strides[1], 1]),
+                ),
+                (
+                    "rates",
+                    Attr::IntList(vec![1, window.dilations[0], window.dilations[1], 1]),
+                ),
+                ("padding", Attr::Str(b"VALID".to_vec())),
+            ],
+            Shape::new(&stored),
+        )?;
+        let mut logical = vec![x_shape[0], x_shape[1]];
+        logical.extend_from_slice(&out);
+        ctx.set_channels_last(output0(ctx, node)?, y, Shape::new(&logical));
+        return Ok(());
+    }
     // One slice per tap, one count per output position: both bounded, so a
     // hostile kernel or input size cannot build a huge graph or constant.
     let taps = window
