@@ -16,6 +16,12 @@
 //!   `tf.saved_model.load`, and compared with onnxruntime's outputs. The CNN
 //!   keeps at most two `Transpose` nodes, and none at its input with
 //!   `--input-layout nhwc`.
+//! - Six of the `onnx` package's nine `light` models (model zoo CNNs:
+//!   DenseNet-121, Inception v1 and v2, ResNet-50, ShuffleNet, SqueezeNet),
+//!   the four smallest also with random weights, through the same path, and
+//!   against their shipped outputs too; scikit-learn pipelines exported by
+//!   `skl2onnx`; the `silero-vad` package's voice activity detectors (LSTM,
+//!   `If` on the sample rate).
 //! - The models the `onnx` package ships from PyTorch's exporter
 //!   (`pytorch-converted`, `pytorch-operator`) are converted and compared
 //!   with onnxruntime through both TensorFlow loaders.
@@ -140,13 +146,7 @@ fn npz(path: &Path) -> Vec<(String, Tensor)> {
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
-    assert_eq!(got.len(), want.len(), "{what}: element count");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
-            "{what}: element {i} is {g}, onnxruntime gives {w}"
-        );
-    }
+    assert_within(what, got, want, 1e-4, 1e-5);
 }
 
 fn export(bin: &Path, model: &Path, base: &Path, extra: &[&str]) -> String {
@@ -171,9 +171,159 @@ fn export(bin: &Path, model: &Path, base: &Path, extra: &[&str]) -> String {
 #[test]
 fn real_models_match_onnxruntime_through_tensorflow() {
     let work = tempfile::tempdir().unwrap();
+    let checked = models_match_onnxruntime(work.path(), &["built"], |name, dir, text| {
+        if name != "cnn" {
+            return;
+        }
+        let transposes = transposes_of(text);
+        assert!(
+            transposes <= 2,
+            "the CNN kept {transposes} transposes: {text}"
+        );
+        // Channels-last input: the leading transpose disappears.
+        let nhwc_base = work.path().join("models/cnn_nhwc");
+        let text = export(
+            savedmodel_bin(),
+            &dir.join("model.onnx"),
+            &nhwc_base,
+            &["--input-layout", "nhwc"],
+        );
+        assert!(transposes_of(&text) < transposes, "{text}");
+        assert!(text.contains("image: DT_FLOAT [-1, 16, 16, 3]"), "{text}");
+    });
+    assert_eq!(
+        checked,
+        [
+            "cnn",
+            "transformer",
+            "transformer_batch3_sequence11",
+            "recurrent",
+            "scan",
+            "sklearn"
+        ],
+        "the models onnx_models.py builds"
+    );
+}
+
+/// Six of the `onnx` package's nine `light` models (model zoo CNNs whose
+/// weights are all 0.02; the other three, whose dense layers hold 61M to
+/// 144M weights, are set `light-large` of `onnx_models.py`): each converts
+/// and, through both loaders, gives onnxruntime's outputs and the shipped
+/// ones, with the last feature map and the logits as further outputs (the
+/// classes are uniform with equal weights; the feature maps are not); the
+/// four smallest also with random weights, so the channels differ.
+#[test]
+fn light_models_match_onnxruntime_and_the_shipped_outputs() {
+    let work = tempfile::tempdir().unwrap();
+    let checked = models_match_onnxruntime(work.path(), &["light"], |_, _, _| {});
+    assert_eq!(
+        checked,
+        [
+            "light_densenet121",
+            "light_densenet121_random_weights",
+            "light_inception_v1",
+            "light_inception_v1_random_weights",
+            "light_inception_v2",
+            "light_resnet50",
+            "light_shufflenet",
+            "light_shufflenet_random_weights",
+            "light_squeezenet",
+            "light_squeezenet_random_weights"
+        ]
+    );
+}
+
+/// scikit-learn pipelines as `skl2onnx` exports them (`zipmap=False`): a
+/// scaled logistic regression, a scaled random forest, gradient-boosted
+/// trees, and a scaled PCA before a boosted regressor. Labels equal
+/// onnxruntime's, probabilities and values are close, through both
+/// loaders.
+#[test]
+fn scikit_learn_pipelines_from_skl2onnx_match_onnxruntime() {
+    let work = tempfile::tempdir().unwrap();
+    let checked = models_match_onnxruntime(work.path(), &["skl2onnx"], |_, _, _| {});
+    assert_eq!(
+        checked,
+        [
+            "skl2onnx_logistic_regression",
+            "skl2onnx_random_forest",
+            "skl2onnx_gradient_boosting",
+            "skl2onnx_pca_boosted_regressor"
+        ]
+    );
+}
+
+/// The `silero-vad` package's voice activity detector: the opset-16 model
+/// with its LSTMs and the `If` on the sample rate, at 16 kHz and at 8 kHz
+/// (its chunk length fixed at 288 samples, see `onnx_models.py`), the
+/// opset-18 model likewise (the two branches of its `If`), and the sequence
+/// model through the LSTM operator; each fed a state onnxruntime carried
+/// over two chunks. Probabilities and the next state match onnxruntime's.
+#[test]
+fn silero_vad_matches_onnxruntime_through_both_loaders() {
+    let work = tempfile::tempdir().unwrap();
+    let checked = models_match_onnxruntime(work.path(), &["silero"], |name, dir, text| {
+        if name == "silero_vad_288_16k" {
+            // The sample rate decides at run time, in TensorFlow's If: both
+            // branches are functions of the graph.
+            let version = dir.parent().unwrap().join("models").join(name).join("1");
+            let model = savedmodel::SavedModel::open(&version).unwrap();
+            let meta = model.meta_graph(&["serve"]).unwrap();
+            let graph = meta.def().graph_def.as_ref().unwrap();
+            let ifs = graph
+                .node
+                .iter()
+                .filter(|n| matches!(n.op.as_str(), "If" | "StatelessIf"))
+                .count();
+            assert_eq!(ifs, 1, "{name}: the If on the sample rate; {text}");
+            let library = graph.library.as_ref().map_or(0, |l| l.function.len());
+            assert!(library >= 2, "{name}: {library} functions");
+        }
+    });
+    assert_eq!(
+        checked,
+        [
+            "silero_vad_288_16k",
+            "silero_vad_288_8k",
+            "silero_vad_op18_ifless",
+            "silero_vad_op18_ifless_8k",
+            "silero_vad_16k_sequence"
+        ]
+    );
+}
+
+/// A model's own expected outputs (`reference.npz`) and the tolerances
+/// (rtol, atol) it ships them with.
+type Reference = (Vec<(String, Tensor)>, f32, f32);
+
+/// One model of `onnx_models.py`'s listing, exported.
+struct ExportedModel {
+    name: String,
+    version: std::path::PathBuf,
+    inputs: Vec<(String, Tensor)>,
+    expected: Vec<(String, Tensor)>,
+    /// The model's own expected outputs and their tolerances.
+    reference: Option<Reference>,
+    /// An element's absolute tolerance as a fraction of its tensor's
+    /// largest magnitude, for deep random networks; else [`assert_close`]'s.
+    atol_of_max: Option<f32>,
+}
+
+/// Has `onnx_models.py` write the models of `sets` under `work`, exports
+/// each with the CLI (then calls `also` with its name, directory and the
+/// export's text), runs them all through the C++ loader in one process and
+/// through `tf.saved_model.load` in another, and compares every output
+/// with onnxruntime's (and with the model's shipped outputs where it has
+/// them). Returns the names of the models checked, in order.
+fn models_match_onnxruntime(
+    work: &Path,
+    sets: &[&str],
+    mut also: impl FnMut(&str, &Path, &str),
+) -> Vec<String> {
     let listing = Command::new(tf::python())
         .arg(tf::script("onnx_models.py"))
-        .arg(work.path())
+        .arg(work)
+        .args(sets)
         .output()
         .unwrap();
     assert!(
@@ -183,75 +333,133 @@ fn real_models_match_onnxruntime_through_tensorflow() {
     );
     let listing: Value = serde_json::from_slice(&listing.stdout).unwrap();
     let bin = savedmodel_bin().to_path_buf();
+    let mut models = Vec::new();
     for model in listing.as_array().unwrap() {
         let name = model["name"].as_str().unwrap();
-        let dir = work.path().join(name);
-        let base = work.path().join("models").join(name);
+        let dir = work.join(name);
+        let base = work.join("models").join(name);
         let text = export(&bin, &dir.join("model.onnx"), &base, &[]);
         assert!(text.contains("version: 1\n"), "{text}");
-        let inputs = npz(&dir.join("inputs.npz"));
-        let expected = npz(&dir.join("expected.npz"));
-        let version = base.join("1");
+        also(name, &dir, &text);
+        let reference = model.get("reference").map(|r| {
+            (
+                npz(&dir.join("reference.npz")),
+                r["rtol"].as_f64().unwrap() as f32,
+                r["atol"].as_f64().unwrap() as f32,
+            )
+        });
+        models.push(ExportedModel {
+            name: name.to_owned(),
+            version: base.join("1"),
+            inputs: npz(&dir.join("inputs.npz")),
+            expected: npz(&dir.join("expected.npz")),
+            reference,
+            atol_of_max: model
+                .get("atol_of_max")
+                .and_then(Value::as_f64)
+                .map(|a| a as f32),
+        });
+    }
 
-        let feeds: Vec<(String, &Tensor)> =
-            inputs.iter().map(|(n, t)| (format!("{n}:0"), t)).collect();
-        let feed_refs: Vec<(&str, &Tensor)> = feeds.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-        let fetches: Vec<String> = expected.iter().map(|(n, _)| format!("{n}:0")).collect();
-        let fetch_refs: Vec<&str> = fetches.iter().map(String::as_str).collect();
-        let cc = tf::cc_loader(&request::cc_load(
-            &version,
-            &["serve"],
-            &[request::cc_run(&feed_refs, &fetch_refs)],
-        ));
-        let outputs = tf::run_outputs(&cc, 0);
-        for (n, want) in &expected {
+    let cc_requests: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let feeds: Vec<(String, &Tensor)> = m
+                .inputs
+                .iter()
+                .map(|(n, t)| (format!("{n}:0"), t))
+                .collect();
+            let feed_refs: Vec<(&str, &Tensor)> =
+                feeds.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+            let fetches: Vec<String> = m.expected.iter().map(|(n, _)| format!("{n}:0")).collect();
+            let fetch_refs: Vec<&str> = fetches.iter().map(String::as_str).collect();
+            request::cc_load(
+                &m.version,
+                &["serve"],
+                &[request::cc_run(&feed_refs, &fetch_refs)],
+            )
+        })
+        .collect();
+    let cc = tf::cc_loader(&Value::Array(cc_requests));
+    let v2_requests: Vec<Value> = models
+        .iter()
+        .map(|m| {
+            let inputs: Vec<(&str, &Tensor)> =
+                m.inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+            request::load_v2(
+                &m.version,
+                &["serve"],
+                &[request::run("serving_default", &inputs)],
+            )
+        })
+        .collect();
+    let v2 = tf::oracle(&Value::Array(v2_requests));
+
+    for (i, m) in models.iter().enumerate() {
+        let name = &m.name;
+        let outputs = tf::run_outputs(&cc[i], 0);
+        for (n, want) in &m.expected {
             let got = outputs
                 .iter()
                 .find(|(k, _)| k == &format!("{n}:0"))
-                .unwrap_or_else(|| panic!("{name}: no output {n} in {cc}"));
+                .unwrap_or_else(|| panic!("{name}: no output {n} in {}", cc[i]));
             assert_eq!(got.1.shape, want.shape, "{name}: {n} shape");
-            assert_same(&format!("{name} C++ loader {n}"), &got.1, want);
+            assert_same(
+                &format!("{name} C++ loader {n}"),
+                &got.1,
+                want,
+                m.atol_of_max,
+            );
+            if let Some((reference, rtol, atol)) = &m.reference
+                && let Some((_, shipped)) = reference.iter().find(|(k, _)| k == n)
+            {
+                assert_within(
+                    &format!("{name} C++ loader {n} (shipped output)"),
+                    &got.1.to_f32(),
+                    &shipped.to_f32(),
+                    *rtol,
+                    *atol,
+                );
+            }
         }
-
-        let v2_inputs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let v2 = tf::oracle(&request::load_v2(
-            &version,
-            &["serve"],
-            &[request::run("serving_default", &v2_inputs)],
-        ));
-        let outputs = tf::run_outputs(&v2, 0);
-        for (n, want) in &expected {
+        let outputs = tf::run_outputs(&v2[i], 0);
+        for (n, want) in &m.expected {
             let got = outputs
                 .iter()
                 .find(|(k, _)| k == n)
-                .unwrap_or_else(|| panic!("{name}: no output {n} in {v2}"));
-            assert_same(&format!("{name} tf.saved_model.load {n}"), &got.1, want);
+                .unwrap_or_else(|| panic!("{name}: no output {n} in {}", v2[i]));
+            assert_same(
+                &format!("{name} tf.saved_model.load {n}"),
+                &got.1,
+                want,
+                m.atol_of_max,
+            );
         }
+    }
+    models.into_iter().map(|m| m.name).collect()
+}
 
-        if name == "cnn" {
-            let transposes = transposes_of(&text);
-            assert!(
-                transposes <= 2,
-                "the CNN kept {transposes} transposes: {text}"
-            );
-            // Channels-last input: the leading transpose disappears.
-            let nhwc_base = work.path().join("models/cnn_nhwc");
-            let text = export(
-                &bin,
-                &dir.join("model.onnx"),
-                &nhwc_base,
-                &["--input-layout", "nhwc"],
-            );
-            assert!(transposes_of(&text) < transposes, "{text}");
-            assert!(text.contains("image: DT_FLOAT [-1, 16, 16, 3]"), "{text}");
-        }
+/// `numpy.testing.assert_allclose(got, want, rtol, atol)`.
+fn assert_within(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: element count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= atol + rtol * w.abs(),
+            "{what}: element {i} is {g}, expected {w}"
+        );
     }
 }
 
-/// Integer outputs (class labels) equal, float outputs close.
-fn assert_same(what: &str, got: &Tensor, want: &Tensor) {
+/// Integer outputs (class labels) equal, float outputs close (with
+/// `atol_of_max`, each element within that fraction of the tensor's
+/// largest magnitude, and 1e-4 of its own).
+fn assert_same(what: &str, got: &Tensor, want: &Tensor, atol_of_max: Option<f32>) {
     if want.dtype == "DT_INT64" {
         assert_eq!(got.to_i64(), want.to_i64(), "{what}");
+    } else if let Some(fraction) = atol_of_max {
+        let want = want.to_f32();
+        let largest = want.iter().fold(0f32, |m, w| m.max(w.abs()));
+        assert_within(what, &got.to_f32(), &want, 1e-4, fraction * largest);
     } else {
         assert_close(what, &got.to_f32(), &want.to_f32());
     }

@@ -1,14 +1,23 @@
 """Small real-world ONNX models, built with the onnx helper API, and onnxruntime's outputs.
 
-    .tf-venv/bin/python tests/python/onnx_models.py OUT_DIR
+    .tf-venv/bin/python tests/python/onnx_models.py OUT_DIR [SET ...]
 
-Writes, for each model NAME:
+SET is `built` (the default: the models below, built with the onnx helper
+API), `light` and `light-large` (the `onnx` package's light models, see
+`LIGHT`), `skl2onnx`
+(scikit-learn pipelines exported by skl2onnx) or `silero` (the ONNX files
+of the silero-vad package). Writes,
+for each model NAME:
 
     OUT_DIR/NAME/model.onnx
     OUT_DIR/NAME/inputs.npz      one array per graph input, by ONNX name
     OUT_DIR/NAME/expected.npz    onnxruntime's outputs, by ONNX output name
 
-and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}.
+and prints a JSON list of {"name", "inputs": [...], "outputs": [...]}; where
+a model ships its own expected outputs, also OUT_DIR/NAME/reference.npz and
+"reference": {"rtol", "atol"} (the shipped tolerances; onnxruntime's
+outputs were checked against them here); "atol_of_max" where an element's
+absolute tolerance is that times its tensor's largest magnitude.
 
 - `cnn`: what a plain image classifier exports: Conv -> BatchNormalization ->
   Relu -> MaxPool -> Conv -> BatchNormalization -> Add (residual) -> Relu ->
@@ -352,10 +361,8 @@ def sklearn(rng):
     return graph, inputs
 
 
-def main():
-    out_dir = sys.argv[1]
-    rng = np.random.default_rng(20261202)
-    listing = []
+def built(out_dir, rng):
+    """The models above, built with the helper API."""
     for name, build in (("cnn", cnn), ("transformer", transformer),
                         ("recurrent", recurrent), ("scan", scan), ("sklearn", sklearn)):
         graph, inputs = build(rng)
@@ -365,16 +372,311 @@ def main():
         model = helper.make_model(graph, opset_imports=opsets)
         model.ir_version = 10
         onnx.checker.check_model(model, full_check=True)
-        case = os.path.join(out_dir, name)
-        os.makedirs(case, exist_ok=True)
-        path = os.path.join(case, "model.onnx")
-        onnx.save(model, path)
+        yield write_case(out_dir, name, model, inputs)
+        if name == "transformer":
+            # The same model (batch and sequence symbolic) at another batch
+            # and sequence length.
+            other = {"x": rng.standard_normal((3, 11, inputs["x"].shape[2])).astype(np.float32)}
+            yield write_case(out_dir, "transformer_batch3_sequence11", model, other)
+
+
+# The `light` models the onnx package ships
+# (`onnx/backend/test/data/light/light_<name>.onnx`, ONNX model zoo
+# architectures with every weight a `ConstantOfShape` of 0.02, opset 9, IR
+# version 3) and the runner's tolerance for each
+# (`onnx/backend/test/case/model/__init__.py`).
+LIGHT = (("densenet121", 2e-3), ("inception_v1", 1e-3), ("inception_v2", 1e-3),
+         ("resnet50", 1e-3), ("shufflenet", 1e-3), ("squeezenet", 1e-3))
+# The three whose dense layers hold 61M to 144M weights, filled at run time
+# by `ConstantOfShape` (about 10 s of TensorFlow and onnxruntime each): set
+# `light-large`, not run by the tests.
+LIGHT_LARGE = (("bvlc_alexnet", 1e-3), ("vgg19", 1e-3), ("zfnet512", 1e-3))
+LIGHT_ATOL = 1e-7
+# The ones small enough (at most about 8M weights) to also be written with
+# random weights in place of the constant ones.
+LIGHT_RANDOM = ("densenet121", "inception_v1", "shufflenet", "squeezenet")
+
+
+def light_dir():
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+
+
+def light_extra_outputs(model):
+    """The model with the input of its last Softmax and the output of its
+    last Conv that is still a feature map (wider than 1x1) as further graph
+    outputs, after the shipped one.
+
+    With weights that are all equal, every channel of a feature map holds
+    the same values and the classifier's output is uniform; the feature
+    map still varies over space with the input, so it shows a spatial
+    layout error that the shipped output hides.
+    """
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = {v.name: v for v in inferred.graph.value_info}
+
+    def spatial(name):
+        dims = infos[name].type.tensor_type.shape.dim if name in infos else []
+        return len(dims) == 4 and dims[2].dim_value * dims[3].dim_value > 1
+
+    convs = [n.output[0] for n in model.graph.node if n.op_type == "Conv" and spatial(n.output[0])]
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    wanted = [convs[-1]]
+    if softmax:
+        wanted.append(softmax[-1].input[0])
+    have = {o.name for o in model.graph.output}
+    for name in wanted:
+        if name not in have:
+            model.graph.output.append(infos[name])
+            have.add(name)
+    return model
+
+
+def light_random_weights(model, rng):
+    """The model with each `ConstantOfShape` weight replaced by a seeded
+    random initializer, scaled by what consumes it (He-scaled convolution
+    and dense kernels, batch-norm scales and variances near 1, small biases
+    and means), so the channels differ and the classes are not uniform.
+    """
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    consumers = {}
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            consumers.setdefault(name, []).append((node, i))
+
+    def role(name):
+        node, i = consumers[name][0]
+        if node.op_type in ("Unsqueeze", "Reshape") and i == 0:
+            return role(node.output[0])
+        if node.op_type in ("Conv", "Gemm") and i == 1:
+            return "kernel", node
+        if (node.op_type == "BatchNormalization" and i in (1, 4)) or node.op_type == "Mul":
+            return "scale", node
+        return "shift", node
+
+    kept = []
+    added = []
+    for node in model.graph.node:
+        if node.op_type != "ConstantOfShape":
+            kept.append(node)
+            continue
+        shape = tuple(int(d) for d in inits[node.input[0]])
+        what, consumer = role(node.output[0])
+        if what == "kernel":
+            if consumer.op_type == "Gemm":
+                trans_b = next((a.i for a in consumer.attribute if a.name == "transB"), 0)
+                fan_in = shape[-1] if trans_b else shape[0]
+            else:
+                fan_in = int(np.prod(shape[1:]))
+            value = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        elif what == "scale":
+            value = rng.uniform(0.5, 1.5, shape)
+        else:
+            value = 0.1 * rng.standard_normal(shape)
+        added.append(const(node.output[0], value.astype(np.float32)))
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    model.graph.initializer.extend(added)
+    return model
+
+
+def light(out_dir, rng, models=LIGHT):
+    """The onnx package's light models: onnxruntime's outputs checked
+    against the shipped ones, then written with further outputs; the small
+    ones also with random weights."""
+    for name, rtol in models:
+        path = os.path.join(light_dir(), f"light_{name}.onnx")
+        model = onnx.load(path)
+        inits = {i.name for i in model.graph.initializer}
+        (x,) = [i for i in model.graph.input if i.name not in inits]
+        shape = tuple(d.dim_value for d in x.type.tensor_type.shape.dim)
+        # The runner's input for these models
+        # (`onnx/backend/test/runner/__init__.py`, `generate_dummy_data`
+        # with `random=False`).
+        count = int(np.prod(shape))
+        inputs = {x.name: (np.arange(count).reshape(shape) / count).astype(np.float32)}
+        shipped = numpy_helper.to_array(
+            onnx.load_tensor(os.path.join(light_dir(), f"light_{name}_output_0.pb")))
+        model = light_extra_outputs(model)
+        case = write_case(out_dir, f"light_{name}", model, inputs)
+        np.testing.assert_allclose(
+            case["expected"][model.graph.output[0].name], shipped, rtol=rtol, atol=LIGHT_ATOL,
+            err_msg=f"onnxruntime against the shipped output of light_{name}")
+        np.savez(os.path.join(out_dir, case["name"], "reference.npz"),
+                 **{model.graph.output[0].name: shipped})
+        case["reference"] = {"rtol": rtol, "atol": LIGHT_ATOL}
+        yield case
+        if name in LIGHT_RANDOM:
+            model = light_random_weights(model, rng)
+            case = write_case(out_dir, f"light_{name}_random_weights", model, inputs)
+            # Deep feature maps of random weights reach 1e6 and cancel to
+            # near 0: an element's error is judged against its tensor's
+            # largest magnitude (a layout or weight error is of that order).
+            case["atol_of_max"] = 1e-5
+            yield case
+
+
+def light_large(out_dir, rng):
+    return light(out_dir, rng, LIGHT_LARGE)
+
+
+def skl2onnx_models(out_dir, rng):
+    """scikit-learn pipelines as `skl2onnx` exports them (`zipmap=False`, so
+    the probabilities are a tensor), trained on seeded synthetic data."""
+    import warnings
+
+    from skl2onnx import to_onnx
+    from sklearn.datasets import make_classification, make_regression
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import (GradientBoostingClassifier, GradientBoostingRegressor,
+                                  RandomForestClassifier)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    x, y = make_classification(n_samples=300, n_features=6, n_informative=4, n_classes=3,
+                               random_state=7)
+    x = x.astype(np.float32)
+    xr, yr = make_regression(n_samples=300, n_features=5, noise=0.1, random_state=7)
+    xr = xr.astype(np.float32)
+    pipelines = (
+        # Scaler -> LinearClassifier -> Normalizer.
+        ("skl2onnx_logistic_regression",
+         make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), x, y),
+        # Cast, Mul, Add -> TreeEnsembleClassifier (averaged probabilities).
+        ("skl2onnx_random_forest",
+         make_pipeline(MinMaxScaler(), RandomForestClassifier(
+             n_estimators=12, max_depth=6, random_state=7)), x, y),
+        # TreeEnsembleClassifier with summed scores and a softmax.
+        ("skl2onnx_gradient_boosting",
+         GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=7), x, y),
+        # Scaler -> Sub, MatMul (PCA) -> TreeEnsembleRegressor.
+        ("skl2onnx_pca_boosted_regressor",
+         make_pipeline(StandardScaler(), PCA(n_components=3),
+                       GradientBoostingRegressor(n_estimators=20, random_state=7)), xr, yr),
+    )
+    for name, pipeline, data, target in pipelines:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.fit(data, target)
+            final = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+            options = {id(final): {"zipmap": False}} if hasattr(final, "predict_proba") else None
+            model = to_onnx(pipeline, data[:1], options=options,
+                            target_opset={"": OPSET, "ai.onnx.ml": ML_OPSET})
+        # Rows the models were not trained on, some far outside the data.
+        rows = rng.standard_normal((24, data.shape[1])).astype(np.float32) * 2
+        yield write_case(out_dir, name, model, {model.graph.input[0].name: rows})
+
+
+def silero_dir():
+    """The ONNX files of the `silero-vad` package, found without importing it
+    (it imports torch, which the test virtualenv does not have)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("silero-vad is not installed: run `cargo xtask tf-env`")
+    return os.path.join(list(spec.submodule_search_locations)[0], "data")
+
+
+def silero_audio(rng, rows, samples, rate):
+    """Speech-like test signals: a voiced tone with harmonics under a
+    syllable-rate envelope, with noise."""
+    t = np.arange(samples) / rate
+    out = []
+    for _ in range(rows):
+        f0 = rng.uniform(100, 250)
+        voice = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, 6))
+        envelope = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 6) * t + rng.uniform(0, 6))
+        out.append(0.3 * voice * envelope + 0.02 * rng.standard_normal(samples))
+    return np.stack(out).astype(np.float32)
+
+
+def silero(out_dir, rng):
+    """The voice activity detector of the `silero-vad` package, as shipped:
+
+    - `silero_vad.onnx` (opset 16): the 16 kHz and 8 kHz models as the two
+      branches of an `If` on the sample rate, each with an LSTM and the
+      `If`s of a scripted export that squeeze a dimension when it is 1.
+      Those change a value's rank, so the chunk length is fixed here: the
+      declared input shape becomes [batch, 288] (the 8 kHz chunk, 256
+      samples and a 32-sample context; at 16 kHz a half chunk), and the
+      rank-changing `If`s are decided at conversion; the sample rate's `If`
+      stays TensorFlow's `If`, run at 16 kHz and at 8 kHz. (At 576 samples,
+      the 16 kHz chunk, the 8 kHz branch, converted too, would feed its
+      LSTM a rank-5 value: that length is for the 16 kHz branch only.)
+      onnxruntime runs the model as shipped.
+    - `silero_vad_op18_ifless.onnx` (opset 18): the LSTM cell as `Gemm`s and
+      the one `If` on the sample rate, with dynamic batch and length, run
+      at 16 kHz and at 8 kHz (256 + 32 samples).
+    - `silero_vad_16k_sequence.onnx`: a sequence of chunks through the LSTM
+      operator, with its states.
+
+    Each is run on a batch after two chunks whose state onnxruntime
+    carried, so the state fed is a real one.
+    """
+    data = silero_dir()
+    shipped = onnx.load(os.path.join(data, "silero_vad.onnx"))
+    pinned = onnx.load(os.path.join(data, "silero_vad.onnx"))
+    (audio,) = [i for i in pinned.graph.input if i.name == "input"]
+    audio.type.tensor_type.shape.dim[1].Clear()
+    audio.type.tensor_type.shape.dim[1].dim_value = 288
+    ifless = onnx.load(os.path.join(data, "silero_vad_op18_ifless.onnx"))
+    cases = (
+        ("silero_vad_288_16k", pinned, shipped, 16000, 288),
+        ("silero_vad_288_8k", pinned, shipped, 8000, 288),
+        ("silero_vad_op18_ifless", ifless, ifless, 16000, 576),
+        ("silero_vad_op18_ifless_8k", ifless, ifless, 8000, 288),
+    )
+    for name, model, judged, rate, samples in cases:
+        batch = 3
+        state = np.zeros((2, batch, 128), np.float32)
+        session = ort.InferenceSession(judged.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        sr = np.array(rate, dtype=np.int64)
+        for _ in range(2):
+            x = silero_audio(rng, batch, samples, rate)
+            _, state = session.run(["output", "stateN"], {"input": x, "state": state, "sr": sr})
+        inputs = {"input": silero_audio(rng, batch, samples, rate), "state": state, "sr": sr}
+        yield write_case(out_dir, name, model, inputs, judged)
+    model = onnx.load(os.path.join(data, "silero_vad_16k_sequence.onnx"))
+    inputs = {"input": silero_audio(rng, 6, 576, 16000),
+              "h": (0.1 * rng.standard_normal((1, 1, 128))).astype(np.float32),
+              "c": (0.1 * rng.standard_normal((1, 1, 128))).astype(np.float32)}
+    yield write_case(out_dir, "silero_vad_16k_sequence", model, inputs)
+
+
+SETS = {"built": built, "light": light, "light-large": light_large,
+        "skl2onnx": skl2onnx_models, "silero": silero}
+
+
+def write_case(out_dir, name, model, inputs, judged=None):
+    """Writes the model, its inputs and onnxruntime's outputs (of `judged`,
+    when given, else of the model); the listing entry."""
+    case = os.path.join(out_dir, name)
+    os.makedirs(case, exist_ok=True)
+    path = os.path.join(case, "model.onnx")
+    onnx.save(model, path)
+    if judged is None:
         session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        names = [o.name for o in session.get_outputs()]
-        outputs = session.run(names, inputs)
-        np.savez(os.path.join(case, "inputs.npz"), **inputs)
-        np.savez(os.path.join(case, "expected.npz"), **dict(zip(names, outputs)))
-        listing.append({"name": name, "inputs": sorted(inputs), "outputs": names})
+    else:
+        session = ort.InferenceSession(judged.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    outputs = dict(zip(names, session.run(names, inputs)))
+    np.savez(os.path.join(case, "inputs.npz"), **inputs)
+    np.savez(os.path.join(case, "expected.npz"), **outputs)
+    return {"name": name, "inputs": sorted(inputs), "outputs": names, "expected": outputs}
+
+
+def main():
+    out_dir = sys.argv[1]
+    sets = sys.argv[2:] or ["built"]
+    rng = np.random.default_rng(20261202)
+    listing = []
+    for name in sets:
+        for case in SETS[name](out_dir, rng):
+            del case["expected"]
+            listing.append(case)
     json.dump(listing, sys.stdout)
     return 0
 

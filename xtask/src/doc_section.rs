@@ -23,6 +23,21 @@ pub(crate) fn replaced(existing: &str, heading: &str, section: &str) -> String {
     updated.trim_end().to_owned() + "\n"
 }
 
+/// The section under `heading` of `existing` (from the heading to the next
+/// `## ` heading or the end), if it has one.
+pub(crate) fn section<'a>(existing: &'a str, heading: &str) -> Option<&'a str> {
+    let start = if existing.starts_with(&format!("{heading}\n")) {
+        0
+    } else {
+        existing.find(&format!("\n{heading}\n"))? + 1
+    };
+    let rest = &existing[start + heading.len()..];
+    let end = rest
+        .find("\n## ")
+        .map_or(existing.len(), |i| start + heading.len() + i + 1);
+    Some(existing[start..end].trim_end())
+}
+
 /// Replaces (or appends) the section under `heading` of the file at `path`.
 pub(crate) fn replace(path: &Path, heading: &str, section: &str) -> anyhow::Result<()> {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
@@ -32,7 +47,16 @@ pub(crate) fn replace(path: &Path, heading: &str, section: &str) -> anyhow::Resu
 
 #[cfg(test)]
 mod tests {
-    use super::replaced;
+    use super::{replaced, section};
+
+    #[test]
+    fn finds_a_section_by_its_whole_heading() {
+        let doc = "# T\n\n## Ab\n\nx\n\n## A\n\na\n\n## B\n\nb\n";
+        assert_eq!(section(doc, "## A"), Some("## A\n\na"));
+        assert_eq!(section(doc, "## B"), Some("## B\n\nb"));
+        assert_eq!(section("## A\n\nfirst\n", "## A"), Some("## A\n\nfirst"));
+        assert_eq!(section(doc, "## C"), None);
+    }
 
     #[test]
     fn replaces_only_its_own_section() {

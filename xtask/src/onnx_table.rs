@@ -67,7 +67,13 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     std::fs::write(&list, passing.join("\n") + "\n")
         .with_context(|| format!("writing {}", list.display()))?;
     let doc = root.join("docs/onnx.md");
-    std::fs::write(&doc, table(&results)).with_context(|| format!("writing {}", doc.display()))?;
+    let mut text = table(&results);
+    // The hand-kept section on real models stays.
+    let existing = std::fs::read_to_string(&doc).unwrap_or_default();
+    if let Some(kept) = crate::doc_section::section(&existing, REAL_MODELS) {
+        text = crate::doc_section::replaced(&text, REAL_MODELS, kept);
+    }
+    std::fs::write(&doc, text).with_context(|| format!("writing {}", doc.display()))?;
     println!("wrote {} and {}", list.display(), doc.display());
     Ok(())
 }
@@ -215,6 +221,11 @@ fn opset_range(opsets: &std::collections::BTreeSet<i64>) -> String {
         _ => String::new(),
     }
 }
+
+/// The heading of `docs/onnx.md`'s hand-kept section (real exporters'
+/// models, `tests/it/onnx.rs`), carried over when the tables are
+/// regenerated.
+const REAL_MODELS: &str = "## Real models";
 
 /// The Markdown of `docs/onnx.md`.
 fn table(results: &SuiteResults) -> String {

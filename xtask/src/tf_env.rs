@@ -1,9 +1,11 @@
 //! `cargo xtask tf-env`: the TensorFlow virtualenv that judges the tests.
 //!
 //! Creates `<root>/.tf-venv` (git-ignored) with `python3 -m venv`, installs the
-//! pins of `tests/python/requirements.txt`, then `tensorflow-serving-api` with
-//! `--no-deps` (it depends on the full `tensorflow` package, which would install
-//! over `tensorflow-cpu`), checks that TensorFlow imports, and writes a stamp
+//! pins of `tests/python/requirements.txt`, then `tensorflow-serving-api` and
+//! `silero-vad` with `--no-deps` (the first depends on the full `tensorflow`
+//! package, which would install over `tensorflow-cpu`; the second on torch,
+//! when the tests only read the ONNX files its wheel ships), checks that
+//! TensorFlow imports, and writes a stamp
 //! file inside the virtualenv. When the stamp matches the pins and the
 //! interpreter runs, nothing else happens, so calling this before every test
 //! run is cheap.
@@ -16,7 +18,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 /// Installed with `--no-deps`, after the requirements file.
-const SERVING_API_PIN: &str = "tensorflow-serving-api==2.21.0";
+const NO_DEPS_PINS: [&str; 2] = ["tensorflow-serving-api==2.21.0", "silero-vad==6.2.3"];
 
 /// The TensorFlow version the pins must produce.
 const TENSORFLOW_VERSION: &str = "2.21.0";
@@ -35,6 +37,8 @@ const VERIFY_SCRIPT: &str = "\
 import ml_dtypes, numpy, safetensors
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+import importlib.util, onnx, onnxruntime, skl2onnx, sklearn
+assert importlib.util.find_spec('silero_vad'), 'silero-vad is not installed'
 assert tf.__version__ == VERSION, 'tensorflow ' + tf.__version__ + ', expected ' + VERSION
 print('tf-env: tensorflow', tf.__version__, 'numpy', numpy.__version__, 'ml_dtypes', ml_dtypes.__version__)
 ";
@@ -102,14 +106,15 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
         "-r",
         &requirements_arg,
     ]))?;
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--no-deps",
-        SERVING_API_PIN,
-    ]))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
+        .args(NO_DEPS_PINS))?;
     let script = format!("VERSION = {TENSORFLOW_VERSION:?}\n{VERIFY_SCRIPT}");
     run(Command::new(&python)
         .args(["-c", &script])
@@ -127,12 +132,14 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The stamp's contents: a fingerprint of the pins, so editing
-/// `requirements.txt` or the serving-api pin triggers a reinstall.
+/// `requirements.txt` or a `--no-deps` pin triggers a reinstall.
 fn expected_stamp(requirements: &[u8]) -> String {
     let mut hasher = Fnv1a64::default();
     hasher.write(requirements);
-    hasher.write(b"\0");
-    hasher.write(SERVING_API_PIN.as_bytes());
+    for pin in NO_DEPS_PINS {
+        hasher.write(b"\0");
+        hasher.write(pin.as_bytes());
+    }
     format!("requirements-fnv1a64={:016x}\n", hasher.0)
 }
 

@@ -242,12 +242,18 @@ fn check_versions(name: &str, proto: &ModelProto) -> Result<()> {
         let same = |other: &str| {
             other == domain || (is_default_domain(other) && is_default_domain(domain))
         };
-        if proto.opset_import[..i].iter().any(|o| same(o.domain())) {
+        let version = import.version();
+        // skl2onnx 1.20 imports the default domain twice at the same
+        // version; only two versions of one domain are ambiguous.
+        if let Some(earlier) = proto.opset_import[..i]
+            .iter()
+            .find(|o| same(o.domain()) && o.version() != version)
+        {
             return Err(opset_error(format!(
-                "operator set domain {domain:?} is imported twice"
+                "operator set domain {domain:?} is imported twice, at versions {} and {version}",
+                earlier.version()
             )));
         }
-        let version = import.version();
         if is_default_domain(domain) {
             if !(MIN_ONNX_OPSET..=MAX_ONNX_OPSET).contains(&version) {
                 return Err(opset_error(format!(

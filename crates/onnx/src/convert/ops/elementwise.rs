@@ -200,13 +200,27 @@ pub(super) fn unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str) -> Result
 
 /// Folds `Neg`, `Abs` and `Sign` of a known integer tensor (the axis and
 /// shape arithmetic of function bodies, e.g. `LayerNormalization`'s
-/// `ConstantOfShape(Neg(axis))`): `false` when `x` is not a known signed
-/// integer tensor.
+/// `ConstantOfShape(Neg(axis))`) and `Not` of a known bool tensor (an
+/// exporter's `If` condition on a rank, `Not(Equal(Size(Shape(x)), 2))`):
+/// `false` when `x` is not such a known tensor.
 fn fold_integer_unary(ctx: &mut Ctx, node: &NodeView<'_>, op_type: &str, x: &str) -> Result<bool> {
     let Some(value) = ctx.constant(x).cloned() else {
         return Ok(false);
     };
     let dtype = value.dtype();
+    if op_type == "LogicalNot" && dtype == DType::Bool {
+        let Some(bytes) = value.bytes() else {
+            return Ok(false);
+        };
+        let flipped = bytes.iter().map(|&b| u8::from(b == 0)).collect();
+        let Ok(t) = savedmodel_graph::Tensor::from_bytes(DType::Bool, value.shape(), flipped)
+        else {
+            return Ok(false);
+        };
+        let name = output0(ctx, node)?;
+        ctx.set_constant(name, t);
+        return Ok(true);
+    }
     if !matches!(
         dtype,
         DType::Int8 | DType::Int16 | DType::Int32 | DType::Int64

@@ -1,11 +1,12 @@
 //! Normalizations built from reductions: `LayerNormalization`,
 //! `RMSNormalization`, `GroupNormalization`, `InstanceNormalization`, `MeanVarianceNormalization`,
-//! `LpNormalization`, and the `GlobalLpPool` and `LpPool` norms.
+//! `LpNormalization`, the `GlobalLpPool` and `LpPool` norms, and `LRN`
+//! (local response normalization across channels).
 //!
 //! ONNX semantics: `onnx/defs/nn/defs.cc` (the function bodies there give
 //! the exact formulas).
 
-use savedmodel_graph::{Attr, DType, Output, Shape};
+use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::pool::{PoolKind, pool_of};
 use super::reduce::{binary, reduced_shape, t, tf_reduce, unary};
@@ -26,6 +27,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "LpNormalization" => lp_normalization,
         "GlobalLpPool" => global_lp_pool,
         "LpPool" => lp_pool,
+        "LRN" => lrn,
         _ => return None,
     };
     Some(f)
@@ -523,4 +525,144 @@ fn lp_pool(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     ctx.set_channels_last(out, y, shape);
     Ok(())
+}
+
+/// `LRN`: `y = x / (bias + alpha / size * s)^beta`, where `s` sums the
+/// squares of `x` over the channels `c - floor((size - 1) / 2)` to
+/// `c + ceil((size - 1) / 2)` (those that exist), as
+/// `onnx/defs/nn/defs.cc` defines it.
+///
+/// A float input of rank 4 with an odd `size` is TensorFlow's `LRN` on the
+/// channels-last tensor (its `depth_radius` window is symmetric and its
+/// `alpha` multiplies the sum directly, so it is given `alpha / size`).
+/// Otherwise the window sum is a `BatchMatMulV2` of the squares (channels
+/// last) with a band of ones, which needs the channel count.
+fn lrn(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x_name = required_input(ctx, node, 0)?;
+    let rank = rank_of(ctx, x_name)?;
+    if rank < 2 {
+        return Err(ctx.error(format!(
+            "LRN needs an input of rank 2 or more (N, C, ...), not rank {rank}"
+        )));
+    }
+    let size = node
+        .attr_i("size")?
+        .ok_or_else(|| ctx.error("attribute size is required"))?;
+    if size < 1 {
+        return Err(ctx.error(format!("size must be positive, not {size}")));
+    }
+    let alpha = node.attr_f_or("alpha", 1e-4)?;
+    let beta = node.attr_f_or("beta", 0.75)?;
+    let bias = node.attr_f_or("bias", 1.0)?;
+    let base = ctx.node_name(node);
+    let out = output0(ctx, node)?;
+    let logical = ctx.slot(x_name)?.shape.clone();
+    let dtype = ctx.slot(x_name)?.dtype;
+    if !constant::is_float(dtype) {
+        return Err(ctx.error(format!("LRN of {dtype} is not supported")));
+    }
+    // Channels are the last axis of the stored tensor either way.
+    let x = if rank > 2 {
+        ctx.channels_last(x_name)?
+    } else {
+        ctx.plain(x_name)?
+    };
+    let stored = x.shape().clone();
+    let y = if rank == 4 && size % 2 == 1 && dtype == DType::Float {
+        ctx.op1(
+            "LRN",
+            &base,
+            &[&x],
+            &[
+                t(dtype),
+                ("depth_radius", Attr::Int((size - 1) / 2)),
+                ("bias", Attr::Float(bias)),
+                ("alpha", Attr::Float(alpha / size as f32)),
+                ("beta", Attr::Float(beta)),
+            ],
+            stored,
+        )?
+    } else {
+        let channels = logical.dim(1);
+        if !(1..=LRN_BAND_CHANNELS).contains(&channels) {
+            let count = if channels < 0 {
+                "an unknown number of".to_owned()
+            } else {
+                channels.to_string()
+            };
+            return Err(ctx.error(format!(
+                "LRN over {count} channels is supported only for a float input of \
+                 rank 4 with an odd size (otherwise at most {LRN_BAND_CHANNELS} known channels)"
+            )));
+        }
+        let band = lrn_band(channels, size).map_err(|e| ctx.build_error(e))?;
+        let band = ctx.const_tensor(&sub(&base, "band"), band)?;
+        let band = cast(ctx, &sub(&base, "band_cast"), &band, dtype)?;
+        let squares = unary(ctx, &sub(&base, "square"), "Square", &x)?;
+        let sums = ctx.op1(
+            "BatchMatMulV2",
+            &sub(&base, "window_sum"),
+            &[&squares, &band],
+            &[t(dtype)],
+            stored.clone(),
+        )?;
+        let scale =
+            ctx.const_scalar(&sub(&base, "alpha"), dtype, f64::from(alpha) / size as f64)?;
+        let scaled = binary(
+            ctx,
+            &sub(&base, "scaled"),
+            "Mul",
+            &sums,
+            &scale,
+            stored.clone(),
+        )?;
+        let bias = ctx.const_scalar(&sub(&base, "bias"), dtype, f64::from(bias))?;
+        let shifted = binary(
+            ctx,
+            &sub(&base, "shifted"),
+            "AddV2",
+            &scaled,
+            &bias,
+            stored.clone(),
+        )?;
+        let beta = ctx.const_scalar(&sub(&base, "beta"), dtype, f64::from(beta))?;
+        let denominator = binary(
+            ctx,
+            &sub(&base, "power"),
+            "Pow",
+            &shifted,
+            &beta,
+            stored.clone(),
+        )?;
+        binary(ctx, &base, "RealDiv", &x, &denominator, stored)?
+    };
+    if rank > 2 {
+        ctx.set_channels_last(out, y, logical);
+    } else {
+        ctx.set_plain(out, y, logical);
+    }
+    Ok(())
+}
+
+/// The most channels the band matrix of [`lrn`] is built for (its
+/// elements are the square of this).
+const LRN_BAND_CHANNELS: i64 = 4096;
+
+/// The `[channels, channels]` matrix whose column `c` has ones at the
+/// channels LRN sums for channel `c`: `c - floor((size - 1) / 2)` to
+/// `c + ceil((size - 1) / 2)`.
+fn lrn_band(channels: i64, size: i64) -> savedmodel_graph::Result<Tensor> {
+    let below = (size - 1) / 2;
+    let above = size - 1 - below;
+    let mut values = Vec::with_capacity((channels * channels) as usize);
+    for i in 0..channels {
+        for c in 0..channels {
+            values.push(if (c - below..=c + above).contains(&i) {
+                1.0f32
+            } else {
+                0.0
+            });
+        }
+    }
+    Tensor::new(&[channels, channels], &values)
 }

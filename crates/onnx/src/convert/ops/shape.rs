@@ -285,6 +285,7 @@ fn shape_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             ctx.set_constant(out, Tensor::vector(part));
             return Ok(());
         }
+        ctx.set_constant(&known_dims_name(out), Tensor::vector(part));
     }
     let base = ctx.node_name(node);
     let v = ctx.plain(x)?;
@@ -310,6 +311,39 @@ fn shape_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     };
     ctx.set_plain(out, y, Shape::new(&[end - start]));
     Ok(())
+}
+
+/// The ONNX-invisible companion of a `Shape` output whose dimensions are
+/// known only in part: an int64 vector of the known ones, -1 for the
+/// others. A `Gather` of known dimensions from it folds
+/// ([`gather_known_dims`]): exporters test one dimension
+/// (`Equal(Gather(Shape(x), -1), 1)`) to choose an `If` branch that
+/// squeezes it, and the branch taken must be known for the result's rank
+/// to be.
+fn known_dims_name(shape_output: &str) -> String {
+    format!("{shape_output}#known_dims")
+}
+
+/// `Gather(x, indices)` along axis 0 when `x` is a `Shape` output whose
+/// gathered dimensions are known: their values, as a constant of the
+/// indices' shape. `None` when any of them is unknown.
+fn gather_known_dims(ctx: &Ctx, x: &str, indices: &str) -> Result<Option<Tensor>> {
+    let (Some(known), Some(i)) = (ctx.constant(&known_dims_name(x)), ctx.constant(indices)) else {
+        return Ok(None);
+    };
+    let dims = constant::to_i64(known).map_err(|e| ctx.error(e))?;
+    let ind = constant::to_i64(i).map_err(|e| ctx.error(e))?;
+    let rank = dims.len() as i64;
+    let mut picked = Vec::with_capacity(ind.len());
+    for k in ind {
+        let k = if k < 0 { k + rank } else { k };
+        match usize::try_from(k).ok().and_then(|k| dims.get(k)) {
+            Some(&d) if d >= 0 => picked.push(d),
+            _ => return Ok(None),
+        }
+    }
+    let value = Tensor::new(i.shape(), &picked).map_err(|e| ctx.build_error(e))?;
+    Ok(Some(value))
 }
 
 fn size_op(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
@@ -733,6 +767,12 @@ fn gather(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
             ctx.set_constant(out, r);
             return Ok(());
         }
+    }
+    if axis == 0
+        && let Some(r) = gather_known_dims(ctx, x, idx)?
+    {
+        ctx.set_constant(out, r);
+        return Ok(());
     }
     let x_shape = ctx.slot(x)?.shape.clone();
     let logical = match (x_shape.dims(), ind_shape.dims()) {
