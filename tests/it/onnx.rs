@@ -621,7 +621,7 @@ fn fused_graphs_are_smaller_and_give_the_unfused_graphs_outputs() {
                 .iter()
                 .find(|(k, _)| k == &format!("{n}:0"))
                 .unwrap_or_else(|| panic!("{}: no output {n} in {cc}", version.display()));
-            assert_same(&format!("{} {n}", version.display()), &got.1, want);
+            assert_same(&format!("{} {n}", version.display()), &got.1, want, None);
         }
     }
     assert_eq!(cases, ["cnn", "transformer"]);
