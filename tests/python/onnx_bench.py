@@ -2,7 +2,8 @@
 
     .tf-venv/bin/python tests/python/onnx_bench.py build OUT_DIR [--image N]
     .tf-venv/bin/python tests/python/onnx_bench.py infer MODEL.onnx SAVED_MODEL_DIR \
-        --threads N [--batches 1,8] [--runs 20] [--warmup 3] [--image N]
+        --threads N [--batches 1,8] [--runs 20] [--warmup 3] [--image N] \
+        [--onnx2tf ONNX2TF_SAVED_MODEL_DIR]
 
 `build` writes, with the onnx helper API and a fixed seed:
 
@@ -32,6 +33,16 @@ Each run is timed with `time.perf_counter` around `Session.run` alone.
 Fails when the two disagree (relative to the largest output). Prints one
 JSON object with the versions, the Transpose nodes in `saved_model.pb`
 (graph and function library) and, per batch, the seconds of each run.
+
+With `--onnx2tf DIR`, the SavedModel onnx2tf wrote from the same ONNX model
+runs too, in its own session with the same configuration, and each round
+times it after the other two. onnx2tf's graph is channels-last: when its
+signature's input is [batch, H, W, C] while the ONNX input is
+[batch, C, H, W], it is fed the same image transposed (outside the timed
+call), and a rank-4 output is transposed back before comparing. Its
+Transpose nodes are counted the same way, and also as the nodes a run
+executes (functions called from the graph, each call counted), since a
+Keras SavedModel keeps several copies of its functions.
 """
 
 import argparse
@@ -173,6 +184,51 @@ def count_transposes(saved_model_dir):
     return count
 
 
+def executed_transposes(saved_model_dir):
+    """Transpose nodes one run of the graph executes: the graph's own, plus
+    those of every function it calls, counted per call, recursively."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    (meta,) = [m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags]
+    functions = {f.signature.name: f for f in meta.graph_def.library.function}
+    memo = {}
+
+    def called(node):
+        for value in node.attr.values():
+            if value.HasField("func") and value.func.name in functions:
+                yield value.func.name
+
+    def in_function(name):
+        if name not in memo:
+            memo[name] = 0  # a recursive call counts once
+            memo[name] = sum(
+                (n.op == "Transpose") + sum(in_function(c) for c in called(n))
+                for n in functions[name].node_def)
+        return memo[name]
+
+    return sum((n.op == "Transpose") + sum(in_function(c) for c in called(n))
+               for n in meta.graph_def.node)
+
+
+def load_session(tf, saved_model_dir, threads):
+    """The SavedModel in a v1 Session, as TensorFlow Serving loads it; returns
+    the session, the input and output tensor names and the input's shape."""
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    with graph.as_default():
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], saved_model_dir)
+    signature = meta.signature_def["serving_default"]
+    ((_, tf_input),) = signature.inputs.items()
+    (tf_output,) = [t.name for t in signature.outputs.values()]
+    shape = [d.size for d in tf_input.tensor_shape.dim]
+    return session, tf_input.name, tf_output, shape
+
+
 def infer(args):
     import onnxruntime as ort
     import tensorflow as tf
@@ -180,15 +236,11 @@ def infer(args):
     # The v1 loader's deprecation notice is not news.
     tf.get_logger().setLevel("ERROR")
     threads = args.threads
-    config = tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
-    graph = tf.Graph()
-    session = tf.compat.v1.Session(graph=graph, config=config)
-    with graph.as_default():
-        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], args.saved_model)
-    signature = meta.signature_def["serving_default"]
-    (tf_input,) = [t.name for t in signature.inputs.values()]
-    (tf_output,) = [t.name for t in signature.outputs.values()]
+    session, tf_input, tf_output, _ = load_session(tf, args.saved_model, threads)
+    if args.onnx2tf:
+        o2t_session, o2t_input, o2t_output, o2t_shape = load_session(tf, args.onnx2tf, threads)
+        # Channels-last when the channel count (3) is last and not second.
+        o2t_nhwc = len(o2t_shape) == 4 and o2t_shape[3] == 3 and o2t_shape[1] != 3
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -202,8 +254,13 @@ def infer(args):
         "onnxruntime": ort.__version__,
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "transposes": count_transposes(args.saved_model),
+        "executed_transposes": executed_transposes(args.saved_model),
         "batches": [],
     }
+    if args.onnx2tf:
+        result["onnx2tf_input_shape"] = o2t_shape
+        result["onnx2tf_transposes"] = count_transposes(args.onnx2tf)
+        result["onnx2tf_executed_transposes"] = executed_transposes(args.onnx2tf)
     for batch in args.batches:
         image = rng.standard_normal((batch, 3, args.image, args.image)).astype(np.float32)
 
@@ -213,29 +270,49 @@ def infer(args):
         def run_ort():
             return ort_session.run([OUTPUT], {INPUT: image})[0]
 
-        ours, reference = run_tf(), run_ort()
+        runs = {"tf": run_tf, "ort": run_ort}
+        if args.onnx2tf:
+            o2t_image = np.ascontiguousarray(image.transpose(0, 2, 3, 1)) if o2t_nhwc else image
+
+            def run_o2t():
+                return o2t_session.run(o2t_output, {o2t_input: o2t_image})
+
+            runs["onnx2tf"] = run_o2t
+
+        reference = run_ort()
         scale = float(np.max(np.abs(reference)))
-        error = float(np.max(np.abs(ours - reference)))
-        if ours.shape != reference.shape or not error <= TOLERANCE * scale:
-            raise SystemExit(
-                f"batch {batch}: TensorFlow and onnxruntime disagree: shapes {ours.shape} and "
-                f"{reference.shape}, largest difference {error} (largest output {scale})")
+        errors = {}
+        for key in runs.keys() - {"ort"}:
+            output = runs[key]()
+            if key == "onnx2tf" and o2t_nhwc and output.ndim == 4:
+                output = output.transpose(0, 3, 1, 2)
+            error = float(np.max(np.abs(output - reference))) \
+                if output.shape == reference.shape else float("inf")
+            if not error <= TOLERANCE * scale:
+                raise SystemExit(
+                    f"batch {batch}: {key} and onnxruntime disagree: shapes {output.shape} and "
+                    f"{reference.shape}, largest difference {error} (largest output {scale})")
+            errors[key] = error
         for _ in range(args.warmup):
-            run_tf()
-            run_ort()
-        seconds = {"tf": [], "ort": []}
+            for run in runs.values():
+                run()
+        seconds = {key: [] for key in runs}
         for _ in range(args.runs):
-            for key, run in (("tf", run_tf), ("ort", run_ort)):
+            for key, run in runs.items():
                 started = time.perf_counter()
                 run()
                 seconds[key].append(time.perf_counter() - started)
-        result["batches"].append({
+        entry = {
             "batch": batch,
-            "largest_difference": error,
+            "largest_difference": errors["tf"],
             "largest_output": scale,
             "tf_seconds": seconds["tf"],
             "ort_seconds": seconds["ort"],
-        })
+        }
+        if args.onnx2tf:
+            entry["onnx2tf_largest_difference"] = errors["onnx2tf"]
+            entry["onnx2tf_seconds"] = seconds["onnx2tf"]
+        result["batches"].append(entry)
     json.dump(result, sys.stdout)
     print()
     return 0
@@ -255,6 +332,7 @@ def main():
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--image", type=int, default=224)
+    p.add_argument("--onnx2tf", help="the SavedModel onnx2tf wrote from the same model")
     args = parser.parse_args()
     return build(args) if args.command == "build" else infer(args)
 

@@ -4,7 +4,7 @@
 //! - `tf-env`: create or update the project's TensorFlow virtualenv (`.tf-venv/`)
 //! - `op-registry`: write the ops TensorFlow registers to `crates/saved_model/src/op_registry.binpb`
 //! - `onnx-table`: the ONNX backend node suite through the converter and TensorFlow (writes `docs/onnx.md`)
-//! - `onnx-bench`: conversion time and memory of a 25M-parameter ONNX CNN, TensorFlow's latency on it against onnxruntime's
+//! - `onnx-bench`: conversion time and memory of a 25M-parameter ONNX CNN, TensorFlow's latency on it against onnxruntime's; `--onnx2tf`: against onnx2tf's conversion and SavedModel too
 //! - `bench`: checkpoint benchmarks against TensorFlow and safetensors (writes `docs/performance.md`)
 //! - `python-test`: build the `savedmodel` wheel, install it into a fresh virtualenv, run its pytest suite
 //! - `ci`: everything CI checks (fmt, clippy, tests with TensorFlow, the Python wheel's tests, docs, a short run of every fuzz target)

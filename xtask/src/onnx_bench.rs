@@ -26,8 +26,23 @@
 //!    same inputs, batches 1 and 8 by default, RUNS timed runs each (default
 //!    20) alternating between the two, after checking that their outputs
 //!    agree. It counts the `Transpose` nodes in `saved_model.pb`.
-//! 4. Prints a markdown section and writes it as the section "ONNX import"
+//! 4. With `--onnx2tf` (issue 13, point 8), the same models through
+//!    onnx2tf, the converter this one is measured against: the bench
+//!    virtualenv `target/onnx2tf-venv` is created from
+//!    `tests/python/onnx2tf-requirements.txt` when missing (reused while its
+//!    stamp matches the file; CI and the tests never use it). After our
+//!    conversions, one untimed round then REPEATS rounds of `onnx2tf -i
+//!    tiny.onnx` and `onnx2tf -i model.onnx`, timed as whole processes like
+//!    ours (the untimed round converts the tiny model only: onnx2tf takes
+//!    minutes on the model), each from a fresh copy of the model (onnx2tf rewrites its input
+//!    file) into a fresh output directory. The inference step then also
+//!    runs onnx2tf's SavedModel, on the same TensorFlow, inputs and threads.
+//! 5. Prints a markdown section and writes it as the section "ONNX import"
 //!    of PATH (default `docs/performance.md`), keeping the rest of the file.
+//!
+//! The TensorFlow that builds the models and times inference is
+//! `$SAVEDMODEL_TF_PYTHON` when set, else the project's `.tf-venv`
+//! (`cargo xtask tf-env`).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
@@ -43,10 +58,32 @@ use crate::bench::{cpu_model, format_bytes, format_seconds, min_median_max, rati
 /// The section heading this task owns in `docs/performance.md`.
 const SECTION: &str = "## ONNX import";
 
-const USAGE: &str = "usage: cargo xtask onnx-bench [--repeats N] [--runs N] [--threads 1,2] [--batches 1,8] [--image N] [--dir DIR] [--doc PATH | --no-doc] [--cli PATH]
+const USAGE: &str = "usage: cargo xtask onnx-bench [--repeats N] [--runs N] [--threads 1,2] [--batches 1,8] [--image N] [--dir DIR] [--doc PATH | --no-doc] [--cli PATH] [--onnx2tf [--onnx2tf-repeats N]]
   --repeats N: timed conversions of each model (default 5)
   --runs N: timed inference runs per runtime, thread count and batch (default 20)
-  --cli PATH: the `savedmodel` binary to time (default: built with --release)";
+  --cli PATH: the `savedmodel` binary to time (default: built with --release)
+  --onnx2tf: also convert with onnx2tf and time its SavedModel (creates the bench
+             virtualenv target/onnx2tf-venv from tests/python/onnx2tf-requirements.txt
+             when missing: about 3 GB, from PyPI; never used by CI or the tests)
+  --onnx2tf-repeats N: timed onnx2tf conversions of each model (default: --repeats;
+             onnx2tf takes minutes per conversion of the model)";
+
+/// The onnx2tf bench virtualenv, relative to the workspace root.
+const ONNX2TF_VENV: &str = "target/onnx2tf-venv";
+
+/// Its pins, relative to the workspace root.
+const ONNX2TF_REQUIREMENTS: &str = "tests/python/onnx2tf-requirements.txt";
+
+/// Stamp file inside the virtualenv: a copy of the requirements it was
+/// installed from.
+const ONNX2TF_STAMP: &str = ".savedmodel-onnx2tf-env";
+
+/// Arguments given to `onnx2tf` besides `-i` and `-o`.
+const ONNX2TF_ARGS: &[&str] = &[];
+
+/// "Conversion at least 50x faster than onnx2tf end to end" (issue 13,
+/// point 8): onnx2tf's median wall time over ours.
+const ONNX2TF_SPEEDUP_TARGET: f64 = 50.0;
 
 /// "Well under a second" (issue 12, point 9), taken as half a second.
 const CONVERSION_TARGET: f64 = 0.5;
@@ -70,6 +107,9 @@ struct Options {
     dir: PathBuf,
     doc: Option<PathBuf>,
     cli: Option<PathBuf>,
+    onnx2tf: bool,
+    /// Timed onnx2tf rounds; `None`: as many as `repeats`.
+    onnx2tf_repeats: Option<usize>,
 }
 
 fn parse_list(text: &str) -> anyhow::Result<Vec<usize>> {
@@ -94,6 +134,8 @@ fn parse_options(root: &Path, args: &[String]) -> anyhow::Result<Options> {
         dir: root.join("target").join("onnx-bench"),
         doc: Some(root.join("docs").join("performance.md")),
         cli: None,
+        onnx2tf: false,
+        onnx2tf_repeats: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -111,12 +153,21 @@ fn parse_options(root: &Path, args: &[String]) -> anyhow::Result<Options> {
             "--doc" => options.doc = Some(PathBuf::from(value()?)),
             "--no-doc" => options.doc = None,
             "--cli" => options.cli = Some(PathBuf::from(value()?)),
+            "--onnx2tf" => options.onnx2tf = true,
+            "--onnx2tf-repeats" => {
+                options.onnx2tf_repeats = Some(value()?.parse().context("--onnx2tf-repeats")?);
+            }
             _ => bail!("unknown argument {arg:?}\n{USAGE}"),
         }
     }
     // The stem and four stride-2 stages need at least 32 pixels.
     if options.repeats == 0 || options.runs == 0 || options.image < 32 {
         bail!("--repeats and --runs must be positive, --image at least 32\n{USAGE}");
+    }
+    match options.onnx2tf_repeats {
+        Some(0) => bail!("--onnx2tf-repeats must be positive\n{USAGE}"),
+        Some(_) if !options.onnx2tf => bail!("--onnx2tf-repeats needs --onnx2tf\n{USAGE}"),
+        _ => {}
     }
     Ok(options)
 }
@@ -148,6 +199,15 @@ struct Inference {
     /// `TF_ENABLE_ONEDNN_OPTS` as the Python side saw it.
     onednn: String,
     transposes: u64,
+    /// Transposes one run executes (functions counted per call).
+    executed_transposes: u64,
+    /// With `--onnx2tf`: its signature's input shape (-1 for unknown).
+    #[serde(default)]
+    onnx2tf_input_shape: Vec<i64>,
+    #[serde(default)]
+    onnx2tf_transposes: u64,
+    #[serde(default)]
+    onnx2tf_executed_transposes: u64,
     batches: Vec<BatchTimes>,
 }
 
@@ -158,6 +218,11 @@ struct BatchTimes {
     largest_output: f64,
     tf_seconds: Vec<f64>,
     ort_seconds: Vec<f64>,
+    /// With `--onnx2tf`: onnx2tf's SavedModel against onnxruntime, and its runs.
+    #[serde(default)]
+    onnx2tf_largest_difference: f64,
+    #[serde(default)]
+    onnx2tf_seconds: Vec<f64>,
 }
 
 /// A child process that ran to a successful exit.
@@ -351,7 +416,79 @@ struct Results {
     /// TensorFlow nodes, variables and transposes the export printed.
     counts: (u64, u64, u64),
     inference: Vec<Inference>,
+    onnx2tf: Option<Onnx2tfRuns>,
     seconds: f64,
+}
+
+/// onnx2tf's conversions of the same models.
+struct Onnx2tfRuns {
+    /// `onnx2tf.__version__` and `tf.__version__` in its virtualenv.
+    versions: String,
+    tiny: Series,
+    model: Series,
+}
+
+/// Makes sure the onnx2tf bench virtualenv holds the pins of
+/// [`ONNX2TF_REQUIREMENTS`]; returns its `bin` directory.
+///
+/// A stamp holding a copy of the requirements it was installed from makes
+/// the next call cheap; an interpreter that does not start, or a missing or
+/// different stamp, means (re)installing.
+fn ensure_onnx2tf_venv(root: &Path) -> anyhow::Result<PathBuf> {
+    let venv = root.join(ONNX2TF_VENV);
+    let bin = venv.join("bin");
+    let python = bin.join("python");
+    let stamp_path = venv.join(ONNX2TF_STAMP);
+    let requirements = root.join(ONNX2TF_REQUIREMENTS);
+    let pins = fs::read_to_string(&requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let starts = |python: &Path| {
+        python.exists()
+            && Command::new(python)
+                .args(["-c", ""])
+                .stdin(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    if starts(&python) && fs::read_to_string(&stamp_path).is_ok_and(|s| s == pins) {
+        println!("onnx-bench: {} is up to date", venv.display());
+        return Ok(bin);
+    }
+    let how = format!(
+        "creating the onnx2tf bench virtualenv {} from {} (needs PyPI and about 3 GB; \
+         `rm -r {}` to start over)",
+        venv.display(),
+        requirements.display(),
+        venv.display()
+    );
+    let install = || -> anyhow::Result<()> {
+        if !starts(&python) {
+            let base = std::env::var("SAVEDMODEL_PYTHON3").unwrap_or_else(|_| "python3".to_owned());
+            crate::tf_env::run_echoed(
+                "onnx-bench",
+                Command::new(&base)
+                    .args(["-m", "venv", "--clear"])
+                    .arg(&venv),
+            )?;
+        }
+        // An interrupted install must not look finished.
+        let _ = fs::remove_file(&stamp_path);
+        crate::tf_env::run_echoed(
+            "onnx-bench",
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "-r"])
+                .arg(&requirements),
+        )?;
+        crate::tf_env::run_echoed(
+            "onnx-bench",
+            Command::new(&python)
+                .args(["-c", "import onnx2tf, tensorflow as tf; print('onnx2tf', onnx2tf.__version__, 'tensorflow', tf.__version__)"])
+                .env("TF_CPP_MIN_LOG_LEVEL", "2"),
+        )?;
+        fs::write(&stamp_path, &pins).with_context(|| format!("writing {}", stamp_path.display()))
+    };
+    install().context(how)?;
+    Ok(bin)
 }
 
 /// Runs the task.
@@ -366,7 +503,15 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .map(|d| d.trim().to_owned())
         .unwrap_or_default();
-    let python = crate::tf_env::ensure(root)?;
+    let python = match std::env::var_os("SAVEDMODEL_TF_PYTHON") {
+        Some(python) => PathBuf::from(python),
+        None => crate::tf_env::ensure(root)?,
+    };
+    let onnx2tf_bin = if options.onnx2tf {
+        Some(ensure_onnx2tf_venv(root)?)
+    } else {
+        None
+    };
     let cli = match &options.cli {
         Some(cli) => cli.clone(),
         None => {
@@ -434,6 +579,12 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let (_, tiny_peaks) = export(&models.tiny.path, &tiny_base, true)?;
     let (_, model_peaks) = export(&models.model.path, &model_base, true)?;
 
+    let onnx2tf = match &onnx2tf_bin {
+        Some(bin) => Some(convert_with_onnx2tf(bin, &options, &models)?),
+        None => None,
+    };
+    let onnx2tf_saved_model = dir.join("onnx2tf-model");
+
     let threads: Vec<String> = options.threads.iter().map(ToString::to_string).collect();
     let batches: Vec<String> = options.batches.iter().map(ToString::to_string).collect();
     let mut inference = Vec::new();
@@ -448,7 +599,19 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 .args(["--threads", threads])
                 .args(["--batches", &batches.join(",")])
                 .args(["--runs", &options.runs.to_string()])
-                .args(["--image", &options.image.to_string()]),
+                .args(["--image", &options.image.to_string()])
+                .args(
+                    onnx2tf
+                        .as_ref()
+                        .map(|_| {
+                            [
+                                std::ffi::OsStr::new("--onnx2tf"),
+                                onnx2tf_saved_model.as_os_str(),
+                            ]
+                        })
+                        .into_iter()
+                        .flatten(),
+                ),
         )?;
         inference.push(
             serde_json::from_str::<Inference>(text.trim())
@@ -469,6 +632,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         model_peaks,
         counts,
         inference,
+        onnx2tf,
         seconds: started.elapsed().as_secs_f64(),
     };
     let section = render(&options, &results);
@@ -481,6 +645,79 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Times onnx2tf converting the tiny model and the model, as whole
+/// processes: one untimed conversion of the tiny model, then
+/// `--onnx2tf-repeats` (default `--repeats`) rounds of both. onnx2tf simplifies
+/// its input file in place, so each conversion starts from a fresh copy
+/// (made before the clock starts), into a fresh output directory. Leaves
+/// the model's SavedModel in `DIR/onnx2tf-model`.
+fn convert_with_onnx2tf(
+    bin: &Path,
+    options: &Options,
+    models: &Models,
+) -> anyhow::Result<Onnx2tfRuns> {
+    let dir = &options.dir;
+    // onnx2tf runs the `onnxsim` command of its virtualenv.
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
+    let versions = command_output(
+        Command::new(bin.join("python"))
+            .args(["-c", "import onnx2tf, tensorflow as tf; print(f'onnx2tf {onnx2tf.__version__} with TensorFlow {tf.__version__}')"])
+            .env("TF_CPP_MIN_LOG_LEVEL", "2"),
+    )?
+    .trim()
+    .to_owned();
+    let input_dir = dir.join("onnx2tf-input");
+    fs::create_dir_all(&input_dir).with_context(|| format!("creating {}", input_dir.display()))?;
+    let convert = |onnx: &Path, name: &str| -> anyhow::Result<Finished> {
+        let input = input_dir.join(format!("{name}.onnx"));
+        fs::copy(onnx, &input)
+            .with_context(|| format!("copying {} to {}", onnx.display(), input.display()))?;
+        let out = dir.join(format!("onnx2tf-{name}"));
+        let _ = fs::remove_dir_all(&out);
+        let (run, _) = run_measured(
+            Command::new(bin.join("onnx2tf"))
+                .arg("-i")
+                .arg(&input)
+                .arg("-o")
+                .arg(&out)
+                .args(ONNX2TF_ARGS)
+                .env("PATH", &path)
+                .current_dir(dir),
+            dir,
+            false,
+        )?;
+        if !out.join("saved_model.pb").is_file() {
+            bail!("onnx2tf wrote no saved_model.pb into {}", out.display());
+        }
+        Ok(run)
+    };
+    let (mut tiny, mut model) = (Series::default(), Series::default());
+    let repeats = options.onnx2tf_repeats.unwrap_or(options.repeats);
+    for round in 0..=repeats {
+        println!(
+            "onnx-bench: onnx2tf conversion round {round} of {repeats}{}",
+            if round == 0 { " (untimed)" } else { "" }
+        );
+        let t = convert(&models.tiny.path, "tiny")?;
+        // The untimed round converts the tiny model only: it brings
+        // onnx2tf's Python and TensorFlow into the page cache, and a
+        // conversion of the model takes minutes.
+        if round > 0 {
+            model.push(&convert(&models.model.path, "model")?);
+            tiny.push(&t);
+        }
+    }
+    let _ = fs::remove_dir_all(&input_dir);
+    let _ = fs::remove_dir_all(dir.join("onnx2tf-tiny"));
+    Ok(Onnx2tfRuns {
+        versions,
+        tiny,
+        model,
+    })
 }
 
 fn command_line(options: &Options) -> String {
@@ -504,6 +741,12 @@ fn command_line(options: &Options) -> String {
     }
     if let Some(cli) = &options.cli {
         let _ = write!(line, " --cli {}", cli.display());
+    }
+    if options.onnx2tf {
+        line.push_str(" --onnx2tf");
+    }
+    if let Some(n) = options.onnx2tf_repeats {
+        let _ = write!(line, " --onnx2tf-repeats {n}");
     }
     line
 }
@@ -709,7 +952,151 @@ fn render(options: &Options, r: &Results) -> String {
             );
         }
     }
+    if let Some(onnx2tf) = &r.onnx2tf {
+        render_onnx2tf(&mut w, options, r, onnx2tf);
+    }
     w
+}
+
+/// The subsection against onnx2tf (issue 13, point 8).
+fn render_onnx2tf(w: &mut String, options: &Options, r: &Results, o: &Onnx2tfRuns) {
+    let verdict = |met: bool| if met { "yes" } else { "**no**" };
+    let _ = writeln!(w, "\n### Against onnx2tf\n");
+    let args = if ONNX2TF_ARGS.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", ONNX2TF_ARGS.join(" "))
+    };
+    let _ = writeln!(
+        w,
+        "{} (the bench virtualenv `{ONNX2TF_VENV}`, pinned in `{ONNX2TF_REQUIREMENTS}`; not \
+         used by CI or the tests) converts the same two models with `onnx2tf -i MODEL.onnx -o \
+         DIR{args}`, after our conversions in the same run: one untimed conversion of `tiny.onnx` (it brings \
+         onnx2tf's Python and TensorFlow into the page cache), then {} rounds of both, each a \
+         whole process timed from spawn to exit (so its Python and TensorFlow start-up count, as \
+         our process's does; CPU time and peak RSS from `wait4` include the `onnxsim` processes \
+         it runs and waits for), from a fresh copy of the model (onnx2tf rewrites its \
+         input in place; the copy is made before the clock starts) into a fresh directory, warm \
+         page cache. onnx2tf writes the SavedModel and also, by default, TFLite files; that is \
+         its end-to-end conversion.\n",
+        o.versions,
+        options.onnx2tf_repeats.unwrap_or(options.repeats)
+    );
+    let _ = writeln!(
+        w,
+        "| conversion | min | median | max | CPU (median) | peak RSS | onnx2tf / ours (medians) |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let ours_model = min_median_max(&r.model.seconds).1;
+    let ours_tiny = min_median_max(&r.tiny.seconds).1;
+    let theirs_model = min_median_max(&o.model.seconds).1;
+    let theirs_tiny = min_median_max(&o.tiny.seconds).1;
+    for (name, series, speedup) in [
+        ("`savedmodel export --onnx tiny.onnx`", &r.tiny, None),
+        (
+            "`onnx2tf -i tiny.onnx`",
+            &o.tiny,
+            Some(theirs_tiny / ours_tiny),
+        ),
+        ("`savedmodel export --onnx model.onnx`", &r.model, None),
+        (
+            "`onnx2tf -i model.onnx`",
+            &o.model,
+            Some(theirs_model / ours_model),
+        ),
+    ] {
+        let (min, median, max) = min_median_max(&series.seconds);
+        let _ = writeln!(
+            w,
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            format_seconds(min),
+            format_seconds(median),
+            format_seconds(max),
+            format_seconds(min_median_max(&series.cpu_seconds).1),
+            mib(series.peak_rss()),
+            speedup.map_or_else(String::new, |x| format!("{x:.0}x")),
+        );
+    }
+    let Some(first) = r.inference.first() else {
+        return;
+    };
+    let shape = first
+        .onnx2tf_input_shape
+        .iter()
+        .map(|&d| if d < 0 { "?".to_owned() } else { d.to_string() })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        w,
+        "\nInference: TensorFlow {} runs onnx2tf's SavedModel in a session of its own, configured \
+         as ours (same thread counts), in the same processes as the table above: each round \
+         times our SavedModel, onnxruntime, then onnx2tf's. onnx2tf's `serving_default` input \
+         is [{shape}]; a channels-last input gets the same image transposed to NHWC outside the \
+         timed call. Its outputs are checked against onnxruntime's like ours. `Transpose` \
+         nodes in `saved_model.pb` (graph and function library): ours {}, onnx2tf's {}; \
+         executed per run (the graph's own, plus those of every function it calls, per call; a \
+         Keras SavedModel keeps several copies of each function): ours {}, onnx2tf's {}.\n",
+        first.tensorflow,
+        first.transposes,
+        first.onnx2tf_transposes,
+        first.executed_transposes,
+        first.onnx2tf_executed_transposes,
+    );
+    let _ = writeln!(
+        w,
+        "| threads | batch | ours median | onnx2tf min | median | max | ours / onnx2tf (medians) | onnx2tf's largest difference |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut slowest = 0.0_f64;
+    for inference in &r.inference {
+        for b in &inference.batches {
+            let ours = min_median_max(&b.tf_seconds).1;
+            let theirs = min_median_max(&b.onnx2tf_seconds);
+            slowest = slowest.max(ours / theirs.1);
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.1e} |",
+                inference.threads,
+                b.batch,
+                format_seconds(ours),
+                format_seconds(theirs.0),
+                format_seconds(theirs.1),
+                format_seconds(theirs.2),
+                ratio(ours / theirs.1),
+                b.onnx2tf_largest_difference,
+            );
+        }
+    }
+    let speedup = theirs_model / ours_model;
+    let leaves_transposes = first.onnx2tf_executed_transposes > first.executed_transposes;
+    let _ = writeln!(
+        w,
+        "\n| target (issue 13, point 8) | measured | met |\n|---|---|---|"
+    );
+    let _ = writeln!(
+        w,
+        "| conversion at least {ONNX2TF_SPEEDUP_TARGET:.0}x faster than onnx2tf end to end (`model.onnx`, wall-time medians) | {speedup:.0}x ({} against {}; CPU time {:.0}x; tiny: {:.0}x) | {} |",
+        format_seconds(theirs_model),
+        format_seconds(ours_model),
+        min_median_max(&o.model.cpu_seconds).1 / min_median_max(&r.model.cpu_seconds).1,
+        theirs_tiny / ours_tiny,
+        verdict(speedup >= ONNX2TF_SPEEDUP_TARGET)
+    );
+    let _ = writeln!(
+        w,
+        "| our graph's TensorFlow latency no slower than onnx2tf's, every thread count and batch (medians) | largest ours / onnx2tf {} | {} |",
+        ratio(slowest),
+        verdict(slowest <= 1.0)
+    );
+    let _ = writeln!(
+        w,
+        "| faster where onnx2tf leaves transposes | onnx2tf executes {} `Transpose` per run, ours {} | {} |",
+        first.onnx2tf_executed_transposes,
+        first.executed_transposes,
+        if leaves_transposes {
+            verdict(slowest < 1.0)
+        } else {
+            "n/a: onnx2tf leaves none here"
+        }
+    );
 }
 
 #[cfg(test)]
@@ -733,6 +1120,16 @@ mod tests {
             "Name:\tsavedmodel\nVmHWM:\t  9000 kB\nRssAnon:\t  1200 kB\nRssFile:\t  3400 kB\n";
         assert_eq!(rss_parts(live), Some((1200 * 1024, 3400 * 1024)));
         assert_eq!(rss_parts("Name:\tsavedmodel\nState:\tZ (zombie)\n"), None);
+    }
+
+    #[test]
+    fn onnx2tf_repeats_need_onnx2tf() {
+        let root = Path::new("/r");
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let options = parse_options(root, &args(&["--onnx2tf", "--onnx2tf-repeats", "2"])).unwrap();
+        assert!(options.onnx2tf && options.onnx2tf_repeats == Some(2));
+        assert!(parse_options(root, &args(&["--onnx2tf-repeats", "2"])).is_err());
+        assert!(parse_options(root, &args(&["--onnx2tf", "--onnx2tf-repeats", "0"])).is_err());
     }
 
     #[test]
