@@ -8,6 +8,7 @@ mod export;
 mod fuzz_regressions;
 mod graph_view;
 mod layout;
+mod leftovers;
 mod mutation;
 mod objstore;
 mod onnx;

@@ -8,4 +8,5 @@ pub mod moto;
 pub mod onnx_build;
 pub mod onnx_suite;
 pub mod paths;
+pub mod process;
 pub mod tf;

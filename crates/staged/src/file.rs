@@ -14,6 +14,11 @@ use crate::sys::{parent_dir, sync_dir, temp_file_name};
 /// It writes straight to the file: wrap it in a [`std::io::BufWriter`] for
 /// small writes. [`file`](Self::file) gives the open file for positional
 /// writes and the like.
+///
+/// While it lives it holds an exclusive `flock` on the temporary file (see
+/// [`try_lock_exclusive`](crate::try_lock_exclusive)); the kernel drops it
+/// when the process dies, so a collector that can take the lock knows the
+/// writer is gone.
 #[derive(Debug)]
 pub struct StagedFile {
     /// Declared before `temp`: closed before the temporary name is removed.
@@ -48,18 +53,19 @@ impl StagedFile {
 
     /// Creates the temporary file `temp`, a name of the caller's choosing
     /// beside `target` (in the same directory: the rename must not cross
-    /// file systems), never opening an existing file.
+    /// file systems), never opening an existing file, and locks it (waiting
+    /// out a collector that got hold of it in the instant between creation
+    /// and lock, as `savedmodel-staged`'s lock protocol describes).
     pub fn create_as(target: impl Into<PathBuf>, temp: PathBuf) -> Result<Self> {
         let target = target.into();
         let path = temp;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| Error::Create {
-                path: path.clone(),
-                source,
-            })?;
+        let file = crate::lock::claim(&path, || {
+            OpenOptions::new().write(true).create_new(true).open(&path)
+        })
+        .map_err(|source| Error::Create {
+            path: path.clone(),
+            source,
+        })?;
         Ok(StagedFile {
             file,
             temp: TempName { path, kept: false },
@@ -112,16 +118,19 @@ pub fn commit_all(files: Vec<StagedFile>, fsync: bool) -> Result<()> {
             file.sync()?;
         }
     }
-    // Close every file before its name changes.
-    let mut staged: Vec<(TempName, PathBuf)> = files
+    // The files stay open, and so locked, until renamed: a collector never
+    // takes a temporary for a killed writer's between close and rename.
+    // (A tuple drops in order: each file is closed before an uncommitted
+    // temporary name is removed, as `StagedFile` does.)
+    let mut staged: Vec<(File, TempName, PathBuf)> = files
         .into_iter()
-        .map(|StagedFile { temp, target, .. }| (temp, target))
+        .map(|StagedFile { file, temp, target }| (file, temp, target))
         .collect();
     for i in 0..staged.len() {
         let (done, rest) = staged.split_at_mut(i);
-        let (temp, target) = &mut rest[0];
+        let (_, temp, target) = &mut rest[0];
         if let Err(source) = fs::rename(&temp.path, &*target) {
-            for (_, renamed) in done.iter() {
+            for (_, _, renamed) in done.iter() {
                 let _ = fs::remove_file(renamed);
             }
             return Err(Error::Rename {
@@ -133,7 +142,7 @@ pub fn commit_all(files: Vec<StagedFile>, fsync: bool) -> Result<()> {
         temp.kept = true;
     }
     if fsync {
-        let mut dirs: Vec<&Path> = staged.iter().map(|(_, t)| parent_dir(t)).collect();
+        let mut dirs: Vec<&Path> = staged.iter().map(|(_, _, t)| parent_dir(t)).collect();
         dirs.sort();
         dirs.dedup();
         for dir in dirs {

@@ -60,12 +60,14 @@
 mod dir;
 mod error;
 mod file;
+mod lock;
 mod sys;
 
 pub use dir::StagedDir;
 pub use error::{Error, Result};
 pub use file::{StagedFile, commit_all};
+pub use lock::{same_file, try_lock_exclusive};
 pub use sys::{
-    is_temp_dir_name, parent_dir, random_u64, rename_no_replace, sync_dir, temp_dir_name,
-    temp_file_name, with_suffix,
+    is_temp_dir_name, is_temp_file_name, parent_dir, random_u64, rename_no_replace, sync_dir,
+    temp_dir_name, temp_file_name, with_suffix,
 };

@@ -43,6 +43,19 @@ pub fn temp_file_name(target: &Path) -> PathBuf {
     with_suffix(target, &format!(".tempstate{}", random_u64()))
 }
 
+/// Whether `name` has the form of [`temp_file_name`]: a non-empty stem,
+/// `.tempstate` and 1 to 20 decimal digits (a `u64`). TensorFlow's
+/// `BundleWriter` names its temporary files the same way; collectors use
+/// this to recognise what a killed writer (ours or TensorFlow's) left.
+pub fn is_temp_file_name(name: &str) -> bool {
+    let Some((stem, digits)) = name.rsplit_once(".tempstate") else {
+        return false;
+    };
+    !stem.is_empty()
+        && (1..=20).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The temporary name a [`StagedDir`](crate::StagedDir) for `target` is
 /// written under: `.<name>.tmp-<16 hex digits>` beside it. Hidden, and not a
 /// number, so TensorFlow Serving never takes it for a version. `None` when
@@ -224,6 +237,28 @@ mod tests {
             ".7.tmp-0123456789abcdefa",
         ] {
             assert!(!is_temp_dir_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn temporary_file_names_are_recognised() {
+        for _ in 0..20 {
+            let temp = temp_file_name(Path::new("/ckpt/model.index"));
+            assert!(is_temp_file_name(
+                temp.file_name().unwrap().to_str().unwrap()
+            ));
+        }
+        assert!(is_temp_file_name("model.data-00000-of-00001.tempstate0"));
+        assert!(is_temp_file_name("x.tempstate18446744073709551615"));
+        for name in [
+            "model.index",
+            ".tempstate123",
+            "model.tempstate",
+            "model.tempstate12a",
+            "model.tempstate123456789012345678901",
+            "model.tempstate123.bak",
+        ] {
+            assert!(!is_temp_file_name(name), "{name}");
         }
     }
 
