@@ -12,6 +12,7 @@ mod leftovers;
 mod mutation;
 mod objstore;
 mod onnx;
+mod power_cut;
 mod proto_descriptors;
 mod proto_roundtrip;
 mod saved_model_build;

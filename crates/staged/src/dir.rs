@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sys::{parent_dir, rename_no_replace, sync_dir, temp_dir_name};
+use crate::trace::{Op, traced};
 
 /// A directory being filled under a temporary name, moved to its target by
 /// [`commit`](Self::commit) or [`commit_no_replace`](Self::commit_no_replace)
@@ -99,7 +100,11 @@ impl StagedDir {
         if fsync {
             sync_dir(&self.path)?;
         }
-        if let Err(first) = fs::rename(&self.path, target) {
+        let op = Op::Rename {
+            from: &self.path,
+            to: target,
+        };
+        if let Err(first) = traced(op, || fs::rename(&self.path, target)) {
             // Some systems do not rename onto an empty directory.
             let empty_dir = fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
             if !empty_dir {
@@ -109,7 +114,8 @@ impl StagedDir {
                 path: target.to_path_buf(),
                 source,
             })?;
-            fs::rename(&self.path, target).map_err(|e| self.rename_error(target, e))?;
+            traced(op, || fs::rename(&self.path, target))
+                .map_err(|e| self.rename_error(target, e))?;
         }
         self.committed = true;
         if fsync {

@@ -1,13 +1,12 @@
 //! [`ShardedBundleWriter`]: one [`BundleWriter`] per shard, filled from as
 //! many threads, then merged.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use savedmodel_staged::StagedDir;
 
 use super::{BundleWriter, WriterOptions, merge_bundles_with};
-use crate::error::{Result, invalid, io_error};
+use crate::error::{Result, invalid};
 
 /// Writes a bundle with several data files in parallel: each shard is a
 /// [`BundleWriter`] under a temporary directory beside the prefix
@@ -58,8 +57,7 @@ impl ShardedBundleWriter {
         if num_shards == 0 {
             return Err(invalid(b"", "a sharded bundle needs at least one shard"));
         }
-        let dir = savedmodel_staged::parent_dir(&prefix);
-        fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
+        savedmodel_staged::create_dir_all(savedmodel_staged::parent_dir(&prefix), options.fsync)?;
         let temp_dir = StagedDir::create(&prefix)?;
         let mut writer = ShardedBundleWriter {
             prefix,
