@@ -8,4 +8,6 @@ pub mod moto;
 pub mod onnx_build;
 pub mod onnx_suite;
 pub mod paths;
+pub mod power_cut;
+pub mod process;
 pub mod tf;

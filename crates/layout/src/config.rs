@@ -63,6 +63,44 @@ pub fn policy_to_proto(policy: &VersionPolicy) -> ServableVersionPolicy {
     }
 }
 
+/// The temporary name [`ModelsConfig::save`] writes `target` under:
+/// `.<name>.tmp-<pid>-<16 hex>` beside it. Hidden, not a number, and locked
+/// while the save lives (a `savedmodel_staged::StagedFile`), so that
+/// [`collect_garbage`](crate::collect_garbage), run on the directory
+/// holding the config, removes only a killed save's.
+fn config_temp_name(target: &Path) -> PathBuf {
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "models.config".to_owned());
+    savedmodel_staged::parent_dir(target).join(format!(
+        ".{file_name}.tmp-{}-{:016x}",
+        std::process::id(),
+        savedmodel_staged::random_u64()
+    ))
+}
+
+/// Whether `name` has the form of [`config_temp_name`]: `.`, a non-empty
+/// name, `.tmp-`, decimal digits, `-` and 16 lowercase hex digits.
+pub(crate) fn is_config_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((stem, tail)) = rest.rsplit_once(".tmp-") else {
+        return false;
+    };
+    let Some((pid, hex)) = tail.split_once('-') else {
+        return false;
+    };
+    !stem.is_empty()
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit())
+        && hex.len() == 16
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// A `models.config` file, loaded for reading or editing.
 ///
 /// ```
@@ -316,15 +354,7 @@ impl ModelsConfig {
         let target = fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
         // Hidden, with the process id: what a killed save leaves behind
         // (docs/threats.md).
-        let file_name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "models.config".to_owned());
-        let temp = savedmodel_staged::parent_dir(&target).join(format!(
-            ".{file_name}.tmp-{}-{:016x}",
-            std::process::id(),
-            savedmodel_staged::random_u64()
-        ));
+        let temp = config_temp_name(&target);
         let mut file = StagedFile::create_as(&target, temp)
             .map_err(|e| Error::io("create a temporary file beside", &target, e.into_source()))?;
         if let Ok(existing) = fs::metadata(&target) {
@@ -451,6 +481,27 @@ model_config_list {
   }
 }
 "#;
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        let temp = config_temp_name(Path::new("/etc/serving/models.config"));
+        let name = temp.file_name().unwrap().to_str().unwrap();
+        assert!(is_config_temp_name(name), "{name}");
+        assert_eq!(temp.parent(), Some(Path::new("/etc/serving")));
+        for name in [
+            "models.config",
+            ".models.config.lock",
+            ".models.config.tmp-",
+            ".models.config.tmp-12",
+            ".models.config.tmp-12-0123456789abcde",
+            ".models.config.tmp-x2-0123456789abcdef",
+            ".models.config.tmp--0123456789abcdef",
+            "..tmp-12-0123456789abcdef",
+            ".7.tmp-0123456789abcdef",
+        ] {
+            assert!(!is_config_temp_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn concurrent_editors_lose_no_edit() {

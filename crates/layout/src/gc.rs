@@ -1,15 +1,52 @@
-//! Garbage collection: staging directories of dead exporters, and versions
+//! Garbage collection: the temporaries killed writers left (exporters,
+//! checkpoint writers, `models.config` saves, gc itself), and versions
 //! beyond what a retention rule keeps.
+//!
+//! # Which leftovers go
+//!
+//! A child of the listed directory is a leftover when its name is one our
+//! writers give their temporaries ([`LeftoverKind`]):
+//!
+//! | name | made by | kind |
+//! |---|---|---|
+//! | `.savedmodel-staging-<pid>-<16 hex>` | `publish` (`export`, `publish`) | directory |
+//! | `.savedmodel-removing-<pid>-<16 hex>` | gc removing a version | directory |
+//! | `.<name>.tmp-<16 hex>` | `StagedDir`: `SavedModelBuilder::write_to`, `ShardedBundleWriter` | directory |
+//! | `<name>.tempstate<u64>` | `StagedFile`: checkpoint `BundleWriter`, `ckpt convert`; TensorFlow's `BundleWriter` | file |
+//! | `.<name>.tmp-<pid>-<16 hex>` | `ModelsConfig::save` | file |
+//!
+//! None of these parses as a version, so Serving never loads one. Each of
+//! our writers creates its temporary anew (`O_EXCL`, `mkdir`), takes an
+//! exclusive `flock` on it at once and holds it for as long as it lives;
+//! the kernel drops the lock when the process dies, SIGKILL included
+//! (`savedmodel_staged::try_lock_exclusive`'s module describes the
+//! protocol, including the instant between creation and lock). A
+//! leftover is removed only when all of these hold:
+//!
+//! 1. it is of the kind its name says (a directory, or a regular file; a
+//!    symbolic link is never followed nor removed);
+//! 2. nothing in it was modified for [`GcOptions::grace`]: the newest
+//!    modification time of the entry and, for a directory, of everything
+//!    under it. This is what protects a writer that takes no lock
+//!    (TensorFlow's `BundleWriter`, or a file system without `flock`);
+//! 3. its `flock` can be taken: no live writer holds it;
+//! 4. the name still leads to the inode locked (it was not renamed into
+//!    place and replaced meanwhile).
+//!
+//! The lock is held until the leftover is gone. Only the listed directory
+//! itself is searched: run gc on a base path, on a checkpoint's directory,
+//! or on the directory holding `models.config`.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use savedmodel_staged::{random_u64, rename_no_replace, sync_dir};
 
 use crate::error::{Error, Result};
-use crate::listing::{BaseListing, ChildKind, REMOVING_PREFIX, VersionChild};
+use crate::listing::{BaseListing, ChildKind, LeftoverKind, REMOVING_PREFIX, VersionChild};
 use crate::sys;
 
 /// What [`collect_garbage`] removes besides dead exporters' leftovers.
@@ -29,6 +66,10 @@ pub struct GcOptions {
     pub keep: BTreeSet<i64>,
     /// Report what would be removed without removing anything.
     pub dry_run: bool,
+    /// Leave a leftover in which anything was modified this recently (see
+    /// the module documentation). Zero removes every leftover no live
+    /// writer holds; the CLI's default is a day.
+    pub grace: Duration,
 }
 
 /// What [`collect_garbage`] removed (or, in a dry run, would remove).
@@ -36,11 +77,12 @@ pub struct GcOptions {
 pub struct GcReport {
     /// Whether this was a dry run (nothing was removed).
     pub dry_run: bool,
-    /// Staging or removal directories of dead processes.
+    /// Leftovers of dead writers, removed.
     pub removed_leftovers: Vec<PathBuf>,
-    /// Staging or removal directories still locked by a live process, left
-    /// alone.
+    /// Leftovers still locked by a live writer, left alone.
     pub live_leftovers: Vec<PathBuf>,
+    /// Leftovers modified within the grace period, left alone.
+    pub young_leftovers: Vec<PathBuf>,
     /// Version children removed by the retention rule.
     pub removed_versions: Vec<VersionChild>,
     /// Version children the retention rule would remove but that a live
@@ -53,11 +95,12 @@ pub struct GcReport {
     pub unusable_versions: Vec<VersionChild>,
 }
 
-/// Removes what dead exporters left in `base` and, with
+/// Removes what dead writers left in `base` and, with
 /// [`GcOptions::keep_latest`], old versions.
 ///
-/// A staging directory is removed only if its `flock` can be taken, that
-/// is, only if the exporter that made it is gone. Versions are removed by
+/// A leftover is removed only when it is older than [`GcOptions::grace`]
+/// and its `flock` can be taken, that is, only if the writer that made it
+/// is gone (the module documentation has the rule). Versions are removed by
 /// first renaming them (locked) to a name Serving ignores, so Serving never
 /// sees a half-deleted version either.
 ///
@@ -92,14 +135,15 @@ pub fn collect_garbage(base: &Path, options: &GcOptions) -> Result<GcReport> {
     };
 
     for leftover in listing.leftovers() {
-        if leftover.kind != ChildKind::Directory {
-            // We only ever make directories under these names.
+        if leftover.kind != leftover.leftover.child_kind() {
+            // Our writers never make this kind of thing under this name.
             continue;
         }
         let path = base.join(&leftover.name);
-        match remove_if_dead(&path, options.dry_run)? {
+        match remove_if_dead(&path, leftover.leftover, options.grace, options.dry_run)? {
             Removal::Removed => report.removed_leftovers.push(path),
             Removal::Busy => report.live_leftovers.push(path),
+            Removal::Young => report.young_leftovers.push(path),
             Removal::Gone => {}
         }
     }
@@ -139,7 +183,8 @@ pub fn collect_garbage(base: &Path, options: &GcOptions) -> Result<GcReport> {
         match remove_version(base, child, options.dry_run)? {
             Removal::Removed => report.removed_versions.push(child.clone()),
             Removal::Busy => report.busy_versions.push(child.clone()),
-            Removal::Gone => {}
+            // (Versions have no grace period.)
+            Removal::Gone | Removal::Young => {}
         }
     }
 
@@ -151,52 +196,135 @@ pub fn collect_garbage(base: &Path, options: &GcOptions) -> Result<GcReport> {
     Ok(report)
 }
 
-/// Whether a live process holds the staging or removal directory at `path`
-/// (its exporter or gc is still running). Takes and releases the lock, so it
-/// is only a snapshot. A path that no longer exists is not in use.
+/// Whether a live process holds the leftover at `path` (a directory or a
+/// file; its writer or gc is still running). Takes and releases the lock,
+/// so it is only a snapshot. A path that no longer exists is not in use.
 pub fn leftover_in_use(path: &Path) -> Result<bool> {
-    let dir = match sys::open_dir(path) {
-        Ok(dir) => dir,
+    let is_dir = match fs::symlink_metadata(path) {
+        Ok(meta) => meta.is_dir(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(Error::io("open leftover directory", path, e)),
+        Err(e) => return Err(Error::io("inspect leftover", path, e)),
+    };
+    let open = if is_dir {
+        sys::open_dir(path)
+    } else {
+        sys::open_file(path)
+    };
+    let handle = match open {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("open leftover", path, e)),
     };
     let locked =
-        sys::try_lock_exclusive(&dir).map_err(|e| Error::io("lock leftover directory", path, e))?;
+        sys::try_lock_exclusive(&handle).map_err(|e| Error::io("lock leftover", path, e))?;
     Ok(!locked)
+}
+
+/// How long ago anything in the leftover at `path` was modified: the
+/// newest modification time of `path` and, for a directory, of everything
+/// under it (symbolic links not followed). Zero for a time in the future.
+pub fn leftover_age(path: &Path) -> Result<Duration> {
+    let newest = newest_mtime(path).map_err(|e| Error::io("inspect leftover", path, e))?;
+    Ok(SystemTime::now()
+        .duration_since(newest)
+        .unwrap_or(Duration::ZERO))
+}
+
+fn newest_mtime(path: &Path) -> io::Result<SystemTime> {
+    let meta = fs::symlink_metadata(path)?;
+    let mut newest = meta.modified()?;
+    if !meta.is_dir() {
+        return Ok(newest);
+    }
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            // Removed meanwhile: what remains decides.
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if let Ok(modified) = meta.modified() {
+                newest = newest.max(modified);
+            }
+            if meta.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+    }
+    Ok(newest)
 }
 
 enum Removal {
     Removed,
     Busy,
+    Young,
     Gone,
 }
 
-/// Locks the directory at `path` and removes it if no one else holds the
-/// lock.
-fn remove_if_dead(path: &Path, dry_run: bool) -> Result<Removal> {
-    let dir = match sys::open_dir(path) {
-        Ok(dir) => dir,
+/// Removes the leftover at `path` if it is old enough and no one holds its
+/// lock (the rule in the module documentation).
+fn remove_if_dead(
+    path: &Path,
+    kind: LeftoverKind,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<Removal> {
+    let is_dir = kind.child_kind() == ChildKind::Directory;
+    let open = if is_dir {
+        sys::open_dir(path)
+    } else {
+        sys::open_file(path)
+    };
+    let handle = match open {
+        Ok(handle) => handle,
         // Renamed into place or removed since the listing.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Gone),
-        Err(e) => return Err(Error::io("open leftover directory", path, e)),
+        // Replaced by a symbolic link, or by something of the other kind.
+        Err(_) if !kind_matches(path, is_dir) => return Ok(Removal::Gone),
+        Err(e) => return Err(Error::io("open leftover", path, e)),
     };
-    if !sys::try_lock_exclusive(&dir).map_err(|e| Error::io("lock leftover directory", path, e))? {
+    let right_kind = |m: fs::Metadata| if is_dir { m.is_dir() } else { m.is_file() };
+    if !handle.metadata().is_ok_and(right_kind) {
+        return Ok(Removal::Gone);
+    }
+    // The age first: a young leftover is not even locked, so a writer that
+    // just created it never finds a collector holding it.
+    match leftover_age(path) {
+        Ok(age) if age < grace => return Ok(Removal::Young),
+        Ok(_) => {}
+        Err(_) if !path.exists() => return Ok(Removal::Gone),
+        Err(e) => return Err(e),
+    }
+    if !sys::try_lock_exclusive(&handle).map_err(|e| Error::io("lock leftover", path, e))? {
         return Ok(Removal::Busy);
     }
-    if !still_at(path, &dir) {
+    if !still_at(path, &handle) {
         return Ok(Removal::Gone);
     }
     if !dry_run {
-        // The lock stays held (by `dir`) until the directory is gone. An
-        // exporter that made it but lost the race for the lock may remove it
-        // at the same time (it is empty then).
-        match fs::remove_dir_all(path) {
+        // The lock stays held (by `handle`) until the leftover is gone. A
+        // writer that made it but lost the race for the lock waits for the
+        // name to be free (savedmodel_staged's lock protocol; publish's
+        // staging directory does the same).
+        let removed = if is_dir {
+            fs::remove_dir_all(path)
+        } else {
+            fs::remove_file(path)
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Removal::Gone),
-            Err(e) => return Err(Error::io("remove leftover directory", path, e)),
+            Err(e) => return Err(Error::io("remove leftover", path, e)),
         }
     }
     Ok(Removal::Removed)
+}
+
+/// Whether `path` (not followed) is a directory when `is_dir`, a regular
+/// file otherwise.
+fn kind_matches(path: &Path, is_dir: bool) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| if is_dir { m.is_dir() } else { m.is_file() })
 }
 
 /// Whether `path` still names the directory open as `dir`.
@@ -314,6 +442,89 @@ mod tests {
     }
 
     #[test]
+    fn temporary_files_go_after_the_grace_period_unless_locked() {
+        let base = tempfile::tempdir().unwrap();
+        let ago = |path: &Path, secs: u64| {
+            let file = fs::File::options().write(true).open(path).unwrap();
+            file.set_modified(SystemTime::now() - Duration::from_secs(secs))
+                .unwrap();
+        };
+        // A live checkpoint writer's data file, a dead one's, TensorFlow's
+        // (never locked), a dead models.config save's, and a stranger.
+        let mut live =
+            savedmodel_staged::StagedFile::create(base.path().join("live.data")).unwrap();
+        std::io::Write::write_all(&mut live, b"data").unwrap();
+        ago(live.temp_path(), 7200);
+        let dead = base.path().join("model.index.tempstate123");
+        fs::write(&dead, b"half").unwrap();
+        ago(&dead, 7200);
+        let young = base.path().join("model.data-00000-of-00001.tempstate456");
+        fs::write(&young, b"half").unwrap();
+        let config = base.path().join(".models.config.tmp-42-0123456789abcdef");
+        fs::write(&config, b"model_config_list {").unwrap();
+        ago(&config, 7200);
+        let stranger = base.path().join("model.tempstate-notes");
+        fs::write(&stranger, b"").unwrap();
+        // A directory under a file's name is not ours.
+        fs::create_dir(base.path().join("dir.tempstate9")).unwrap();
+        fs::File::open(base.path().join("dir.tempstate9"))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+
+        let hour = GcOptions {
+            grace: Duration::from_secs(3600),
+            ..GcOptions::default()
+        };
+        let report = collect_garbage(base.path(), &hour).unwrap();
+        let mut removed = report.removed_leftovers.clone();
+        removed.sort();
+        assert_eq!(removed, [config.clone(), dead.clone()]);
+        assert_eq!(report.live_leftovers, [live.temp_path().to_path_buf()]);
+        assert_eq!(report.young_leftovers, std::slice::from_ref(&young));
+        assert!(leftover_in_use(live.temp_path()).unwrap());
+        assert!(!leftover_in_use(&young).unwrap());
+        assert!(leftover_age(&young).unwrap() < Duration::from_secs(3600));
+
+        // No grace: the young one goes, the live one stays until committed.
+        let report = collect_garbage(base.path(), &GcOptions::default()).unwrap();
+        assert_eq!(report.removed_leftovers, [young]);
+        assert_eq!(report.live_leftovers, [live.temp_path().to_path_buf()]);
+        live.commit(true).unwrap();
+        assert_eq!(
+            names(base.path()),
+            ["dir.tempstate9", "live.data", "model.tempstate-notes"]
+        );
+    }
+
+    #[test]
+    fn a_directory_is_as_young_as_the_newest_thing_in_it() {
+        let base = tempfile::tempdir().unwrap();
+        let dead = base.path().join(".3.tmp-00000000deadbeef");
+        fs::create_dir_all(dead.join("variables")).unwrap();
+        let file = dead.join("variables/variables.data-00000-of-00001.tempstate1");
+        fs::write(&file, b"still being written").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        for dir in [&dead, &dead.join("variables")] {
+            fs::File::open(dir).unwrap().set_modified(old).unwrap();
+        }
+        let hour = GcOptions {
+            grace: Duration::from_secs(3600),
+            ..GcOptions::default()
+        };
+        let report = collect_garbage(base.path(), &hour).unwrap();
+        assert_eq!(report.young_leftovers, std::slice::from_ref(&dead));
+        fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let report = collect_garbage(base.path(), &hour).unwrap();
+        assert_eq!(report.removed_leftovers, [dead]);
+    }
+
+    #[test]
     fn removes_dead_leftovers_and_keeps_live_ones() {
         let base = tempfile::tempdir().unwrap();
         publish_n(base.path(), 1);
@@ -373,6 +584,7 @@ mod tests {
             keep_latest: Some(2),
             keep: [1, 99].into_iter().collect(),
             dry_run: true,
+            grace: Duration::ZERO,
         };
         let dry = collect_garbage(base.path(), &options).unwrap();
         // 5 and 4 are the latest two, 1 is pinned, and the file 0 holds no

@@ -10,9 +10,12 @@ mod version;
 
 pub use config::{ModelsConfig, policy_from_proto, policy_to_proto};
 pub use error::{Error, Result};
-pub use gc::{GcOptions, GcReport, collect_garbage, leftover_in_use, remove_version_child};
+pub use gc::{
+    GcOptions, GcReport, collect_garbage, leftover_age, leftover_in_use, remove_version_child,
+};
 pub use listing::{
-    BaseListing, ChildKind, Duplicate, LeftoverChild, REMOVING_PREFIX, STAGING_PREFIX, VersionChild,
+    BaseListing, ChildKind, Duplicate, LeftoverChild, LeftoverKind, REMOVING_PREFIX,
+    STAGING_PREFIX, VersionChild,
 };
 pub use publish::{
     NextVersion, OutsideLinks, PublishMode, Published, next_version, publish, publish_dir,

@@ -57,16 +57,78 @@ pub struct VersionChild {
     pub kind: ChildKind,
 }
 
-/// A child of the base path left by one of our exporters or removals (name
-/// starting with [`STAGING_PREFIX`] or [`REMOVING_PREFIX`]), or by a
-/// `SavedModelBuilder::write_to` into the base path (a
-/// `savedmodel_staged::StagedDir` name, `.<name>.tmp-<16 hex digits>`).
+/// A child of the base path (or of any directory [`BaseListing::read`]
+/// lists) whose name is one our writers give a temporary: what a killed
+/// exporter, gc, checkpoint writer or `models.config` save leaves behind
+/// (see [`LeftoverKind`]). None of these names parses as a version, so
+/// Serving ignores them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftoverChild {
     /// The child's name.
     pub name: String,
     /// What the child is.
     pub kind: ChildKind,
+    /// Which writer makes temporaries under this name.
+    pub leftover: LeftoverKind,
+}
+
+/// The temporaries our writers make, told apart by name. Each writer holds
+/// an exclusive `flock` on its temporary for as long as it lives (the
+/// kernel drops it when the process dies), which is how
+/// [`collect_garbage`](crate::collect_garbage) tells a live writer's from
+/// a killed one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeftoverKind {
+    /// `.savedmodel-staging-<pid>-<16 hex>/` ([`STAGING_PREFIX`]): a
+    /// [`publish`](crate::publish)'s staging directory (`savedmodel
+    /// export`, `savedmodel publish`).
+    Staging,
+    /// `.savedmodel-removing-<pid>-<16 hex>/` ([`REMOVING_PREFIX`]): a
+    /// version gc moved out of Serving's sight and was deleting.
+    Removing,
+    /// `.<name>.tmp-<16 hex>/` (`savedmodel_staged::temp_dir_name`): a
+    /// `StagedDir` (`SavedModelBuilder::write_to`, and the shards of a
+    /// `ShardedBundleWriter`, which make their checkpoint's temporary files
+    /// inside it).
+    StagedDir,
+    /// `<name>.tempstate<u64>` (`savedmodel_staged::temp_file_name`): a
+    /// `StagedFile` (the checkpoint `BundleWriter`'s data and index files,
+    /// `ckpt convert`'s outputs). TensorFlow's own `BundleWriter` uses the
+    /// same names, without a lock.
+    StagedFile,
+    /// `.<name>.tmp-<pid>-<16 hex>`: a `models.config` being saved
+    /// ([`ModelsConfig::save`](crate::ModelsConfig::save)).
+    ConfigSave,
+}
+
+impl LeftoverKind {
+    /// The kind of temporary `name` is, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.starts_with(STAGING_PREFIX) {
+            Some(LeftoverKind::Staging)
+        } else if name.starts_with(REMOVING_PREFIX) {
+            Some(LeftoverKind::Removing)
+        } else if savedmodel_staged::is_temp_dir_name(name) {
+            Some(LeftoverKind::StagedDir)
+        } else if savedmodel_staged::is_temp_file_name(name) {
+            Some(LeftoverKind::StagedFile)
+        } else if crate::config::is_config_temp_name(name) {
+            Some(LeftoverKind::ConfigSave)
+        } else {
+            None
+        }
+    }
+
+    /// What the writer makes under such a name: a directory or a regular
+    /// file. A child of the other kind is not ours, and gc leaves it.
+    pub fn child_kind(self) -> ChildKind {
+        match self {
+            LeftoverKind::Staging | LeftoverKind::Removing | LeftoverKind::StagedDir => {
+                ChildKind::Directory
+            }
+            LeftoverKind::StagedFile | LeftoverKind::ConfigSave => ChildKind::File,
+        }
+    }
 }
 
 /// Two or more children with the same version number.
@@ -144,14 +206,14 @@ impl BaseListing {
                     name,
                     kind,
                 });
-            } else if let Some(text) = name.to_str().filter(|text| {
-                text.starts_with(STAGING_PREFIX)
-                    || text.starts_with(REMOVING_PREFIX)
-                    || savedmodel_staged::is_temp_dir_name(text)
-            }) {
+            } else if let Some((text, leftover)) = name
+                .to_str()
+                .and_then(|text| Some((text, LeftoverKind::from_name(text)?)))
+            {
                 leftovers.push(LeftoverChild {
                     name: text.to_owned(),
                     kind,
+                    leftover,
                 });
             } else {
                 ignored.push(name);
@@ -514,11 +576,31 @@ mod tests {
         let listing = listing(&[
             ".savedmodel-staging-12-00ff",
             ".savedmodel-removing-3-aa",
+            ".7.tmp-0123456789abcdef",
+            "model.index.tempstate123",
+            ".models.config.tmp-77-0123456789abcdef",
+            ".models.config.lock",
             "temp-1700000000",
             "1",
         ]);
-        assert_eq!(listing.leftovers().len(), 2);
-        assert_eq!(listing.ignored(), &[OsString::from("temp-1700000000")]);
+        let kinds: Vec<LeftoverKind> = listing.leftovers().iter().map(|l| l.leftover).collect();
+        assert_eq!(
+            kinds,
+            [
+                LeftoverKind::StagedDir,
+                LeftoverKind::ConfigSave,
+                LeftoverKind::Removing,
+                LeftoverKind::Staging,
+                LeftoverKind::StagedFile,
+            ]
+        );
+        assert_eq!(
+            listing.ignored(),
+            &[
+                OsString::from(".models.config.lock"),
+                OsString::from("temp-1700000000")
+            ]
+        );
         assert_eq!(listing.version_children().len(), 1);
     }
 }

@@ -553,9 +553,9 @@ pub(crate) fn sync_tree(root: &Path) -> Result<bool> {
             if kind.is_dir() {
                 dirs.push(path);
             } else if kind.is_file() {
-                File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io("fsync file", &path, e))?;
+                let file = File::open(&path).map_err(|e| Error::io("fsync file", &path, e))?;
+                savedmodel_staged::sync_file(&file, &path)
+                    .map_err(|e| Error::io("fsync file", &path, e.into_source()))?;
             }
             // Symbolic links and other entries are made durable by the
             // fsync of the directory holding them.

@@ -1,5 +1,5 @@
 //! The few operating system calls std does not offer: an advisory lock that
-//! does not wait. (Directory fsync, the rename that never replaces its
+//! does not wait, opening without following links. (Directory fsync, the rename that never replaces its
 //! target and random names are `savedmodel-staged`'s.)
 
 use std::fs::File;
@@ -15,6 +15,19 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<File> {
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Opens a file (a leftover temporary) for locking, without following a
+/// symbolic link in the last component and without blocking on a FIFO.
+pub(crate) fn open_file(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     options.open(path)
 }

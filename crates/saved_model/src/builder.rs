@@ -586,7 +586,9 @@ impl SavedModelBuilder {
             });
         }
         let parent = savedmodel_staged::parent_dir(dir);
-        fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        savedmodel_staged::create_dir_all(parent, self.fsync)
+            .map_err(|e| e.into_source())
+            .map_err(io("creating", parent))?;
         // Removed with what is in it if anything below fails.
         let staging = StagedDir::create(dir)?;
         self.write_into_empty_dir(staging.path())?;
@@ -687,7 +689,9 @@ impl SavedModelBuilder {
                 write_file(&dir.join(WARMUP_FILE), &w.to_tfrecord(), self.fsync)?;
             }
             if self.fsync {
-                sync_dir(&extra)?;
+                // Every directory under it (`asset_extra("a/b/c")`), the
+                // deepest first, then itself.
+                sync_dirs_under(&extra)?;
             }
         }
 
@@ -819,11 +823,34 @@ fn is_empty_dir(dir: &Path) -> Result<bool> {
     Ok(entries.next().is_none())
 }
 
+/// Fsyncs every directory under `root` (not following symbolic links),
+/// deepest first, then `root`.
+fn sync_dirs_under(root: &Path) -> Result<()> {
+    let mut dirs = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < dirs.len() {
+        let entries = fs::read_dir(&dirs[i]).map_err(io("listing", &dirs[i]))?;
+        for entry in entries {
+            let entry = entry.map_err(io("listing", &dirs[i]))?;
+            if entry.file_type().map_err(io("listing", &dirs[i]))?.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+        i += 1;
+    }
+    for dir in dirs.iter().rev() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
 fn write_file(path: &Path, bytes: &[u8], fsync: bool) -> Result<()> {
     let mut file = fs::File::create(path).map_err(io("creating", path))?;
     file.write_all(bytes).map_err(io("writing", path))?;
     if fsync {
-        file.sync_all().map_err(io("syncing", path))?;
+        savedmodel_staged::sync_file(&file, path)
+            .map_err(|e| e.into_source())
+            .map_err(io("syncing", path))?;
     }
     Ok(())
 }

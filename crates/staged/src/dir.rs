@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sys::{parent_dir, rename_no_replace, sync_dir, temp_dir_name};
+use crate::trace::{Op, traced};
 
 /// A directory being filled under a temporary name, moved to its target by
 /// [`commit`](Self::commit) or [`commit_no_replace`](Self::commit_no_replace)
@@ -20,15 +21,32 @@ use crate::sys::{parent_dir, rename_no_replace, sync_dir, temp_dir_name};
 /// `flock` on the directory, held until the `StagedDir` is dropped, and
 /// dropped by the kernel if the process dies), so that a garbage collector
 /// can tell a live writer's staging directory from a killed one's: if the
-/// lock can be taken, the writer is gone.
+/// lock can be taken, the writer is gone. The lock is taken by the
+/// protocol of [`try_lock_exclusive`](crate::try_lock_exclusive)'s module
+/// (create, lock, check the name still leads to the directory locked), so
+/// a collector that looked in the instant between `mkdir` and lock cannot
+/// remove the directory under a live writer.
 #[derive(Debug)]
 pub struct StagedDir {
     path: PathBuf,
     committed: bool,
-    /// The open directory holding the lock; `None` where the file system
-    /// does not lock (the collector then finds it unlockable too and leaves
-    /// it).
+    /// The open directory holding the lock (unlocked where the file system
+    /// does not lock); `None` for an [`adopt`](Self::adopt)ed directory.
     _lock: Option<fs::File>,
+}
+
+/// Opens a directory to lock it, not following a symbolic link.
+fn open_dir(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(
+            (rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::NOFOLLOW).bits() as i32,
+        );
+    }
+    options.open(path)
 }
 
 impl StagedDir {
@@ -42,17 +60,18 @@ impl StagedDir {
                 "the path has no final component to stage beside",
             ),
         })?;
-        fs::create_dir(&path).map_err(|source| Error::Create {
+        let lock = crate::lock::claim(&path, || {
+            fs::create_dir(&path)?;
+            open_dir(&path)
+        })
+        .map_err(|source| Error::Create {
             path: path.clone(),
             source,
         })?;
-        let lock = fs::File::open(&path).ok().filter(|dir| {
-            rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok()
-        });
         Ok(StagedDir {
             path,
             committed: false,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -81,7 +100,11 @@ impl StagedDir {
         if fsync {
             sync_dir(&self.path)?;
         }
-        if let Err(first) = fs::rename(&self.path, target) {
+        let op = Op::Rename {
+            from: &self.path,
+            to: target,
+        };
+        if let Err(first) = traced(op, || fs::rename(&self.path, target)) {
             // Some systems do not rename onto an empty directory.
             let empty_dir = fs::read_dir(target).is_ok_and(|mut d| d.next().is_none());
             if !empty_dir {
@@ -91,7 +114,8 @@ impl StagedDir {
                 path: target.to_path_buf(),
                 source,
             })?;
-            fs::rename(&self.path, target).map_err(|e| self.rename_error(target, e))?;
+            traced(op, || fs::rename(&self.path, target))
+                .map_err(|e| self.rename_error(target, e))?;
         }
         self.committed = true;
         if fsync {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::sys::{parent_dir, sync_dir, temp_file_name};
+use crate::trace::{Op, traced};
 
 /// A file being written as [`temp_file_name`]`(target)`, moved to its target
 /// by [`commit`](Self::commit) (or [`commit_all`]) and removed if dropped
@@ -14,6 +15,11 @@ use crate::sys::{parent_dir, sync_dir, temp_file_name};
 /// It writes straight to the file: wrap it in a [`std::io::BufWriter`] for
 /// small writes. [`file`](Self::file) gives the open file for positional
 /// writes and the like.
+///
+/// While it lives it holds an exclusive `flock` on the temporary file (see
+/// [`try_lock_exclusive`](crate::try_lock_exclusive)); the kernel drops it
+/// when the process dies, so a collector that can take the lock knows the
+/// writer is gone.
 #[derive(Debug)]
 pub struct StagedFile {
     /// Declared before `temp`: closed before the temporary name is removed.
@@ -48,18 +54,19 @@ impl StagedFile {
 
     /// Creates the temporary file `temp`, a name of the caller's choosing
     /// beside `target` (in the same directory: the rename must not cross
-    /// file systems), never opening an existing file.
+    /// file systems), never opening an existing file, and locks it (waiting
+    /// out a collector that got hold of it in the instant between creation
+    /// and lock, as `savedmodel-staged`'s lock protocol describes).
     pub fn create_as(target: impl Into<PathBuf>, temp: PathBuf) -> Result<Self> {
         let target = target.into();
         let path = temp;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|source| Error::Create {
-                path: path.clone(),
-                source,
-            })?;
+        let file = crate::lock::claim(&path, || {
+            OpenOptions::new().write(true).create_new(true).open(&path)
+        })
+        .map_err(|source| Error::Create {
+            path: path.clone(),
+            source,
+        })?;
         Ok(StagedFile {
             file,
             temp: TempName { path, kept: false },
@@ -85,7 +92,8 @@ impl StagedFile {
 
     /// Fsyncs the file's data and metadata.
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_all().map_err(|source| Error::Sync {
+        let path = &self.temp.path;
+        traced(Op::SyncFile(path), || self.file.sync_all()).map_err(|source| Error::Sync {
             path: self.temp.path.clone(),
             source,
         })
@@ -100,30 +108,73 @@ impl StagedFile {
     }
 }
 
-/// Commits several files as one: fsyncs each (when `fsync`), renames them in
-/// order, then fsyncs the directories holding them (when `fsync`). If a
-/// rename fails, the files already renamed are removed again and the others'
-/// temporary files too, so that either every target is replaced or none.
-/// (Rename the file that makes the set visible to readers last: a
-/// checkpoint's index.)
+/// Commits several files as one. The last file is the set's commit record,
+/// the one that makes it visible to readers (a checkpoint's index, renamed
+/// after its data files):
+///
+/// 1. each file is fsynced (when `fsync`);
+/// 2. if any other file replaces an existing one and the last file's
+///    target exists, that old commit record is removed first (and its
+///    directory fsynced, when `fsync`), so that no reader, and no state a
+///    power cut leaves, pairs the old commit record with new members: two
+///    files cannot be replaced in one atomic step, so while a set is
+///    replaced there is a moment with none;
+/// 3. the other files are renamed in order and (when `fsync`) their
+///    directories fsynced: without this barrier a file system may make the
+///    commit record's rename durable before theirs;
+/// 4. the last file is renamed and (when `fsync`) its directory fsynced.
+///
+/// If a step fails, the files already renamed are removed again and the
+/// others' temporary files too, so that either every target is replaced or
+/// none (a set being replaced is then gone, step 2).
 pub fn commit_all(files: Vec<StagedFile>, fsync: bool) -> Result<()> {
     if fsync {
         for file in &files {
             file.sync()?;
         }
     }
-    // Close every file before its name changes.
-    let mut staged: Vec<(TempName, PathBuf)> = files
-        .into_iter()
-        .map(|StagedFile { temp, target, .. }| (temp, target))
-        .collect();
-    for i in 0..staged.len() {
-        let (done, rest) = staged.split_at_mut(i);
-        let (temp, target) = &mut rest[0];
-        if let Err(source) = fs::rename(&temp.path, &*target) {
-            for (_, renamed) in done.iter() {
-                let _ = fs::remove_file(renamed);
+    let exists = |p: &Path| fs::symlink_metadata(p).is_ok();
+    if let Some((last, others)) = files.split_last() {
+        if exists(&last.target) && others.iter().any(|f| exists(&f.target)) {
+            fs::remove_file(&last.target).map_err(|source| Error::Remove {
+                path: last.target.clone(),
+                source,
+            })?;
+            if fsync {
+                sync_dir(parent_dir(&last.target))?;
             }
+        }
+    }
+    // The files stay open, and so locked, until renamed: a collector never
+    // takes a temporary for a killed writer's between close and rename.
+    // (A tuple drops in order: each file is closed before an uncommitted
+    // temporary name is removed, as `StagedFile` does.)
+    let mut staged: Vec<(File, TempName, PathBuf)> = files
+        .into_iter()
+        .map(|StagedFile { file, temp, target }| (file, temp, target))
+        .collect();
+    let count = staged.len();
+    let undo = |done: &[(File, TempName, PathBuf)]| {
+        for (_, _, renamed) in done {
+            let _ = fs::remove_file(renamed);
+        }
+    };
+    for i in 0..count {
+        let (done, rest) = staged.split_at_mut(i);
+        if fsync && i > 0 && i + 1 == count {
+            let dirs = done.iter().map(|(_, _, target)| parent_dir(target));
+            if let Err(e) = sync_dirs(dirs) {
+                undo(done);
+                return Err(e);
+            }
+        }
+        let (_, temp, target) = &mut rest[0];
+        let op = Op::Rename {
+            from: &temp.path,
+            to: target,
+        };
+        if let Err(source) = traced(op, || fs::rename(&temp.path, &*target)) {
+            undo(done);
             return Err(Error::Rename {
                 from: temp.path.clone(),
                 to: target.clone(),
@@ -133,14 +184,19 @@ pub fn commit_all(files: Vec<StagedFile>, fsync: bool) -> Result<()> {
         temp.kept = true;
     }
     if fsync {
-        let mut dirs: Vec<&Path> = staged.iter().map(|(_, t)| parent_dir(t)).collect();
-        dirs.sort();
-        dirs.dedup();
-        for dir in dirs {
-            sync_dir(dir)?;
+        if let Some((_, _, last)) = staged.last() {
+            sync_dir(parent_dir(last))?;
         }
     }
     Ok(())
+}
+
+/// Fsyncs each of `dirs` once.
+fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a Path>) -> Result<()> {
+    let mut dirs: Vec<&Path> = dirs.collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs.into_iter().try_for_each(sync_dir)
 }
 
 impl Write for StagedFile {
@@ -285,6 +341,61 @@ mod tests {
         commit_all(files, true).unwrap();
         assert_eq!(names(dir.path()), ["model.data", "model.index"]);
         assert_eq!(fs::read(&index).unwrap(), b"i");
+    }
+
+    #[test]
+    fn replacing_a_set_removes_the_old_commit_record_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("model.data");
+        let index = dir.path().join("model.index");
+        let other = dir.path().join("other.index");
+        fs::write(&data, b"old data").unwrap();
+        fs::write(&index, b"old index").unwrap();
+        fs::write(&other, b"other").unwrap();
+        let staged = |bytes: &[u8; 3]| -> Vec<StagedFile> {
+            [&data, &index]
+                .into_iter()
+                .map(|target| {
+                    let mut file = StagedFile::create(target).unwrap();
+                    file.write_all(bytes).unwrap();
+                    file
+                })
+                .collect()
+        };
+        // The index's rename fails (its temporary vanished): the old index
+        // was already gone, and the new data is removed again, so no state
+        // pairs the old index with the new data.
+        let files = staged(b"new");
+        fs::remove_file(files[1].temp_path()).unwrap();
+        let err = commit_all(files, true).unwrap_err();
+        assert!(
+            matches!(&err, Error::Rename { to, .. } if *to == index),
+            "{err}"
+        );
+        assert_eq!(names(dir.path()), ["other.index"]);
+        // Nothing to replace: nothing removed first.
+        commit_all(staged(b"one"), true).unwrap();
+        assert_eq!(fs::read(&index).unwrap(), b"one");
+        commit_all(staged(b"two"), false).unwrap();
+        assert_eq!(fs::read(&data).unwrap(), b"two");
+        assert_eq!(fs::read(&index).unwrap(), b"two");
+        assert_eq!(
+            names(dir.path()),
+            ["model.data", "model.index", "other.index"]
+        );
+    }
+
+    #[test]
+    fn created_directories_are_made_and_an_existing_one_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        crate::create_dir_all(&deep, true).unwrap();
+        assert!(deep.is_dir());
+        crate::create_dir_all(&deep, true).unwrap();
+        crate::create_dir_all(&dir.path().join("a/d"), false).unwrap();
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let err = crate::create_dir_all(&dir.path().join("file/x"), true).unwrap_err();
+        assert!(matches!(err, Error::Create { .. }), "{err}");
     }
 
     #[cfg(unix)]

@@ -20,10 +20,18 @@
 //!    and [`rename_no_replace`] never replace an existing target
 //!    (`renameat2(RENAME_NOREPLACE)` on Linux);
 //! 4. the directory holding the target is fsynced ([`sync_dir`]), so the new
-//!    name survives a power loss;
+//!    name survives a power loss (for a set of files, [`commit_all`] also
+//!    fsyncs between the members' renames and the last one's, and removes
+//!    an old last file first when replacing a set; directories made on the
+//!    way are fsynced into their parents by [`create_dir_all`]);
 //! 5. until committed, dropping the value (an error returned with `?`, a
 //!    panic) removes the temporary name. A killed process leaves it behind,
 //!    under a name that is never mistaken for the target.
+//!
+//! Every fsync and rename of the workspace's write paths goes through this
+//! crate ([`sync_file`], [`sync_dir`], [`rename`], [`rename_no_replace`],
+//! the commits), which is what lets the crash tests record them
+//! ([`trace`]).
 //!
 //! The crate knows nothing about what is written: checkpoint-specific
 //! writing (threaded `pwritev`, ext4 preallocation) is built on
@@ -60,12 +68,15 @@
 mod dir;
 mod error;
 mod file;
+mod lock;
 mod sys;
+pub mod trace;
 
 pub use dir::StagedDir;
 pub use error::{Error, Result};
 pub use file::{StagedFile, commit_all};
+pub use lock::{same_file, try_lock_exclusive};
 pub use sys::{
-    is_temp_dir_name, parent_dir, random_u64, rename_no_replace, sync_dir, temp_dir_name,
-    temp_file_name, with_suffix,
+    create_dir_all, is_temp_dir_name, is_temp_file_name, parent_dir, random_u64, rename,
+    rename_no_replace, sync_dir, sync_file, temp_dir_name, temp_file_name, with_suffix,
 };

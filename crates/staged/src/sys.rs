@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
+use crate::trace::{Op, traced};
 
 /// 64 random bits for temporary names (and anything else that only needs to
 /// differ, such as a fingerprint's `uuid`). std's [`RandomState`] is keyed
@@ -41,6 +42,19 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// (`tensorflow/core/util/tensor_bundle/tensor_bundle.cc`).
 pub fn temp_file_name(target: &Path) -> PathBuf {
     with_suffix(target, &format!(".tempstate{}", random_u64()))
+}
+
+/// Whether `name` has the form of [`temp_file_name`]: a non-empty stem,
+/// `.tempstate` and 1 to 20 decimal digits (a `u64`). TensorFlow's
+/// `BundleWriter` names its temporary files the same way; collectors use
+/// this to recognise what a killed writer (ours or TensorFlow's) left.
+pub fn is_temp_file_name(name: &str) -> bool {
+    let Some((stem, digits)) = name.rsplit_once(".tempstate") else {
+        return false;
+    };
+    !stem.is_empty()
+        && (1..=20).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The temporary name a [`StagedDir`](crate::StagedDir) for `target` is
@@ -89,9 +103,10 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
             path: dir.to_path_buf(),
             source,
         };
-        File::open(dir)
-            .and_then(|handle| handle.sync_all())
-            .map_err(sync_error)?;
+        traced(Op::SyncDir(dir), || {
+            File::open(dir).and_then(|handle| handle.sync_all())
+        })
+        .map_err(sync_error)?;
     }
     #[cfg(not(unix))]
     let _ = (dir, File::open);
@@ -112,10 +127,12 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// claiming the name with `mkdir` first would make an empty directory
 /// visible under the target's name.
 pub fn rename_no_replace(from: &Path, to: &Path) -> Result<()> {
-    let outcome = match renameat2_no_replace(from, to) {
-        Some(outcome) => outcome,
-        None => rename_checked(from, to),
-    };
+    let outcome = traced(Op::Rename { from, to }, || {
+        match renameat2_no_replace(from, to) {
+            Some(outcome) => outcome,
+            None => rename_checked(from, to),
+        }
+    });
     outcome.map_err(|source| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             Error::TargetExists {
@@ -129,6 +146,59 @@ pub fn rename_no_replace(from: &Path, to: &Path) -> Result<()> {
                 source,
             }
         }
+    })
+}
+
+/// Renames `from` to `to` (`rename(2)`: an existing file or empty
+/// directory at `to` is replaced in the same step). The one rename outside
+/// [`StagedFile`](crate::StagedFile) and [`StagedDir`](crate::StagedDir)
+/// commits, for a caller that moves finished files itself (merging
+/// checkpoint bundles); like every durability step it goes through this
+/// crate so that crash tests see it ([`crate::trace`]).
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    traced(Op::Rename { from, to }, || std::fs::rename(from, to)).map_err(|source| Error::Rename {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates `dir` and whatever parents are missing, as
+/// `std::fs::create_dir_all` does; with `fsync`, the directory holding each
+/// directory created is then fsynced, so the new directories survive a
+/// power loss (a name is durable only once the directory holding it is
+/// fsynced; a writer that fsyncs its files and their directory would
+/// otherwise lose them with a directory it created on the way).
+pub fn create_dir_all(dir: &Path, fsync: bool) -> Result<()> {
+    // The missing directories, deepest first.
+    let mut missing = Vec::new();
+    let mut at = dir;
+    while !at.as_os_str().is_empty() && std::fs::symlink_metadata(at).is_err() {
+        missing.push(at);
+        match at.parent() {
+            Some(parent) => at = parent,
+            None => break,
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Create {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if fsync {
+        for created in missing.iter().rev() {
+            sync_dir(parent_dir(created))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fsyncs `file` (data and metadata), open at `path`: for files written
+/// in place inside a staged directory. Goes through this crate so that
+/// crash tests see it ([`crate::trace`]).
+pub fn sync_file(file: &File, path: &Path) -> Result<()> {
+    traced(Op::SyncFile(path), || file.sync_all()).map_err(|source| Error::Sync {
+        path: path.to_path_buf(),
+        source,
     })
 }
 
@@ -224,6 +294,28 @@ mod tests {
             ".7.tmp-0123456789abcdefa",
         ] {
             assert!(!is_temp_dir_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn temporary_file_names_are_recognised() {
+        for _ in 0..20 {
+            let temp = temp_file_name(Path::new("/ckpt/model.index"));
+            assert!(is_temp_file_name(
+                temp.file_name().unwrap().to_str().unwrap()
+            ));
+        }
+        assert!(is_temp_file_name("model.data-00000-of-00001.tempstate0"));
+        assert!(is_temp_file_name("x.tempstate18446744073709551615"));
+        for name in [
+            "model.index",
+            ".tempstate123",
+            "model.tempstate",
+            "model.tempstate12a",
+            "model.tempstate123456789012345678901",
+            "model.tempstate123.bak",
+        ] {
+            assert!(!is_temp_file_name(name), "{name}");
         }
     }
 

@@ -104,7 +104,7 @@ mod npz;
 mod safetensors_format;
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -709,8 +709,8 @@ struct StagedOutput {
 
 impl StagedOutput {
     fn create(final_path: &Path) -> Result<StagedOutput> {
-        let dir = parent_dir(final_path);
-        fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
+        // Committed with fsync, so the directories made on the way are too.
+        savedmodel_staged::create_dir_all(parent_dir(final_path), true)?;
         Ok(StagedOutput {
             out: BufWriter::with_capacity(1 << 20, StagedFile::create(final_path)?),
         })

@@ -30,8 +30,10 @@ pub fn merge_bundles(prefixes: &[impl AsRef<Path>], merged_prefix: impl AsRef<Pa
 /// * each data file referenced by an entry gets a new shard id, in the order
 ///   first seen (inputs in order, keys in order), and is **renamed** to
 ///   `<merged_prefix>.data-XXXXX-of-YYYYY`;
-/// * the merged index is written (staged, fsynced when `fsync`, renamed);
-///   the inputs' `.index` files are deleted.
+/// * the merged index is written (staged, fsynced when `fsync`, renamed
+///   last, after the data files' directories are fsynced; an index already
+///   at `merged_prefix` is removed before any data file replaces one of
+///   its data files); the inputs' `.index` files are deleted.
 ///
 /// The result is byte-identical to TensorFlow's when every input contributes
 /// at least one entry. When some input contributes none, TensorFlow's header
@@ -50,8 +52,7 @@ pub fn merge_bundles_with(
         prefix: merged_prefix.to_path_buf(),
         what,
     };
-    let dir = parent_dir(merged_prefix);
-    fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
+    savedmodel_staged::create_dir_all(parent_dir(merged_prefix), fsync)?;
 
     let mut first_header: Option<(BundleHeader, Vec<u8>)> = None;
     let mut num_shards_sum: u64 = 0;
@@ -173,34 +174,58 @@ pub fn merge_bundles_with(
         // Durable before any data file moves.
         index.sync()?;
     }
+    let new_names: Vec<PathBuf> = (0..count)
+        .map(|id| data_file_name(merged_prefix, id as u32, count as u32))
+        .collect();
+    // Replacing a bundle: its index goes first, so that no state pairs it
+    // with the new data files (as `commit_all` does).
+    if merged_index.exists() && new_names.iter().any(|p| p.exists()) {
+        fs::remove_file(&merged_index).map_err(|e| io_error("removing", &merged_index, e))?;
+        if fsync {
+            sync_dir(parent_dir(&merged_index))?;
+        }
+    }
 
     // Rename the data files; undo on failure.
     let mut renamed: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for (id, old) in data_files.iter().enumerate() {
-        let new = data_file_name(merged_prefix, id as u32, count as u32);
-        if let Err(e) = fs::rename(old, &new) {
-            for (old, new) in renamed.iter().rev() {
-                let _ = fs::rename(new, old);
-            }
-            return Err(io_error("renaming", old, e));
-        }
-        renamed.push((old.clone(), new));
-    }
-    // Synced above; the directories are synced below.
-    if let Err(e) = commit_all(vec![index], false) {
+    let undo = |renamed: &[(PathBuf, PathBuf)]| {
         for (old, new) in renamed.iter().rev() {
-            let _ = fs::rename(new, old);
+            let _ = savedmodel_staged::rename(new, old);
         }
-        return Err(e.into());
+    };
+    for (old, new) in data_files.iter().zip(&new_names) {
+        if let Err(e) = savedmodel_staged::rename(old, new) {
+            undo(&renamed);
+            return Err(io_error("renaming", old, e.into_source()));
+        }
+        renamed.push((old.clone(), new.clone()));
     }
     if fsync {
-        let mut dirs: Vec<&Path> = data_files.iter().map(|p| parent_dir(p)).collect();
-        dirs.push(parent_dir(&merged_index));
+        // The data files' new names are durable before the index's: a file
+        // system may otherwise keep the index's rename and lose theirs.
+        // (The directories they left are fsynced too, so that they are not
+        // found in both places.)
+        let mut dirs: Vec<&Path> = new_names
+            .iter()
+            .chain(&data_files)
+            .map(|p| parent_dir(p))
+            .collect();
         dirs.sort();
         dirs.dedup();
         for dir in dirs {
-            sync_dir(dir)?;
+            if let Err(e) = sync_dir(dir) {
+                undo(&renamed);
+                return Err(e.into());
+            }
         }
+    }
+    // Synced above; its directory is synced below.
+    if let Err(e) = commit_all(vec![index], false) {
+        undo(&renamed);
+        return Err(e.into());
+    }
+    if fsync {
+        sync_dir(parent_dir(&merged_index))?;
     }
     for prefix in prefixes {
         let input_index = index_file_name(prefix.as_ref());

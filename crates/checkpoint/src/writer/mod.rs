@@ -3,7 +3,6 @@
 //! shard, filled from as many threads, then merged) and [`merge_bundles`].
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -145,8 +144,11 @@ impl WriterOptions {
 /// Data is appended to `<prefix>.data-00000-of-00001.tempstate<random>` as
 /// tensors are added, in the order they are added; the index is built in
 /// memory and written at [`finish`](Self::finish), sorted by key. `finish`
-/// then fsyncs the files, renames them into place (data first, index last)
-/// and fsyncs the directory. On any error, and when the writer is dropped
+/// then fsyncs the files, renames them into place (data first, index last,
+/// the directory fsynced in between and after: see
+/// [`savedmodel_staged::commit_all`], which also removes an existing index
+/// at `prefix` first when the new data files replace its data files).
+/// Directories it creates for `prefix` are fsynced into their parents. On any error, and when the writer is dropped
 /// without `finish`, the temporary files are removed: no file appears under
 /// the final names. After a failed `add`, the writer refuses further work.
 ///
@@ -209,8 +211,7 @@ impl BundleWriter {
                 ),
             ));
         }
-        let dir = parent_dir(&prefix);
-        fs::create_dir_all(dir).map_err(|e| io_error("creating directory", dir, e))?;
+        savedmodel_staged::create_dir_all(parent_dir(&prefix), options.fsync)?;
         let count = options.data_files as u32;
         let buffer = match options.data_files {
             1 => options.buffer_size.max(4096),

@@ -1,16 +1,19 @@
 //! [`ShardedBundleWriter`]: one [`BundleWriter`] per shard, filled from as
 //! many threads, then merged.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use savedmodel_staged::{random_u64, with_suffix};
+use savedmodel_staged::StagedDir;
 
 use super::{BundleWriter, WriterOptions, merge_bundles_with};
-use crate::error::{Result, invalid, io_error};
+use crate::error::{Result, invalid};
 
 /// Writes a bundle with several data files in parallel: each shard is a
-/// [`BundleWriter`] under a temporary directory beside the prefix, and
+/// [`BundleWriter`] under a temporary directory beside the prefix
+/// (`.<prefix name>.tmp-<16 hex>/part-XXXXX-of-YYYYY`, a
+/// [`StagedDir`] that is never committed: locked while the writer lives,
+/// removed when it is dropped or finished, left unlocked for a collector
+/// when the process is killed), and
 /// [`finish`](Self::finish) finishes them all (in parallel threads) and
 /// merges them into `<prefix>` with [`merge_bundles`](super::merge_bundles), as TensorFlow's
 /// sharded `Saver` does with `MergeV2Checkpoints`.
@@ -36,10 +39,10 @@ use crate::error::{Result, invalid, io_error};
 #[derive(Debug)]
 pub struct ShardedBundleWriter {
     prefix: PathBuf,
-    temp_dir: PathBuf,
+    /// The shards' directory; removed when dropped.
+    temp_dir: StagedDir,
     shards: Vec<BundleWriter>,
     fsync: bool,
-    finished: bool,
 }
 
 impl ShardedBundleWriter {
@@ -54,18 +57,18 @@ impl ShardedBundleWriter {
         if num_shards == 0 {
             return Err(invalid(b"", "a sharded bundle needs at least one shard"));
         }
-        let temp_dir = with_suffix(&prefix, &format!("_temp{:016x}", random_u64()));
-        fs::create_dir_all(&temp_dir).map_err(|e| io_error("creating directory", &temp_dir, e))?;
+        savedmodel_staged::create_dir_all(savedmodel_staged::parent_dir(&prefix), options.fsync)?;
+        let temp_dir = StagedDir::create(&prefix)?;
         let mut writer = ShardedBundleWriter {
             prefix,
             temp_dir,
             shards: Vec::with_capacity(num_shards),
             fsync: options.fsync,
-            finished: false,
         };
         for i in 0..num_shards {
             let part = writer
                 .temp_dir
+                .path()
                 .join(format!("part-{i:05}-of-{num_shards:05}"));
             writer
                 .shards
@@ -82,7 +85,6 @@ impl ShardedBundleWriter {
     /// Finishes every shard in parallel, merges them into the prefix and
     /// removes the temporary directory.
     pub fn finish(mut self) -> Result<()> {
-        self.finished = true;
         let shards = std::mem::take(&mut self.shards);
         let parts: Vec<PathBuf> = shards.iter().map(|s| s.prefix.clone()).collect();
         let result = std::thread::scope(|s| {
@@ -100,16 +102,14 @@ impl ShardedBundleWriter {
                 .collect::<Result<Vec<()>>>()
         })
         .and_then(|_| merge_bundles_with(&parts, &self.prefix, self.fsync));
-        let _ = fs::remove_dir_all(&self.temp_dir);
+        // Dropping `self` removes the temporary directory.
         result
     }
 }
 
 impl Drop for ShardedBundleWriter {
     fn drop(&mut self) {
-        if !self.finished {
-            self.shards.clear();
-            let _ = fs::remove_dir_all(&self.temp_dir);
-        }
+        // The shards' temporary files go before their directory.
+        self.shards.clear();
     }
 }

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use savedmodel_layout::{
     BaseListing, ChildKind, GcOptions, ModelsConfig, NextVersion, VersionChild, VersionPolicy,
-    collect_garbage, leftover_in_use, next_version,
+    collect_garbage, leftover_age, leftover_in_use, next_version,
 };
 
 const VERSIONS_HELP: &str = "\
@@ -71,19 +71,28 @@ Examples:
         #[arg(long, value_name = "SCHEME", default_value = "next", value_parser = parse_numbering)]
         numbering: NextVersion,
     },
-    /// Remove what dead exporters left in BASE, and with --keep old versions.
+    /// Remove what killed writers left in BASE, and with --keep old versions.
     #[command(after_help = "\
-A staging directory (.savedmodel-staging-*) is removed only when the process
-that created it is gone; those of running exporters are left alone. With
---keep N, versions other than the N highest holding a saved_model.pb are
-removed too, except those the model config given with --keep-config pins:
-versions its policy loads, lists, or labels. A version without saved_model.pb
-(half-written by another tool, or a stray file) neither counts nor goes:
-Serving fails to load it and goes on serving an older one, which must stay.
-Versions are moved out of Serving's sight before being deleted.
+The temporaries of killed writers are removed: exporters' staging directories
+(.savedmodel-staging-*), SavedModelBuilder and sharded checkpoint directories
+(.<name>.tmp-<hex>), checkpoint writers' and `ckpt convert`'s files
+(<name>.tempstate<n>, TensorFlow's too), models.config saves
+(.<name>.tmp-<pid>-<hex>) and gc's own removal directories. One is removed
+only when nothing in it was modified for --grace seconds and no running
+process holds its lock (every savedmodel writer locks its temporary while it
+lives); those of running writers are never touched. BASE may be any
+directory: a base path, a checkpoint's directory, the one holding
+models.config. With --keep N, versions other than the N highest holding a
+saved_model.pb are removed too, except those the model config given with
+--keep-config pins: versions its policy loads, lists, or labels. A version
+without saved_model.pb (half-written by another tool, or a stray file)
+neither counts nor goes: Serving fails to load it and goes on serving an
+older one, which must stay. Versions are moved out of Serving's sight before
+being deleted.
 
 Examples:
   savedmodel versions gc /models/mnist
+  savedmodel versions gc /models/mnist --grace 0
   savedmodel versions gc /models/mnist --keep 3 --dry-run
   savedmodel versions gc /models/mnist --keep 2 --keep-config /models/models.config")]
     Gc {
@@ -98,9 +107,11 @@ Examples:
         /// Show what would be removed, remove nothing.
         #[arg(long)]
         dry_run: bool,
-        /// In a bucket: remove a version without saved_model.pb (a failed
-        /// or killed publish) only when nothing was written to it for this
-        /// many seconds. Must exceed the longest publish.
+        /// Remove a killed writer's temporary only when nothing was
+        /// written to it for this many seconds (0: as soon as its writer is
+        /// gone). In a bucket, where nothing is locked, a version without
+        /// saved_model.pb (a failed or killed publish) likewise: there it
+        /// must exceed the longest publish.
         #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
         grace: u64,
     },
@@ -145,7 +156,13 @@ pub(crate) fn run(args: VersionsArgs, out: &mut dyn Write) -> anyhow::Result<Exi
                 };
                 remote_gc(url, &options, out)?;
             } else {
-                gc(&base, keep, keep_config.as_deref(), dry_run, out)?;
+                let options = LocalGc {
+                    keep,
+                    keep_config: keep_config.as_deref(),
+                    dry_run,
+                    grace: std::time::Duration::from_secs(grace),
+                };
+                gc(&base, &options, out)?;
             }
         }
         None => {
@@ -254,12 +271,23 @@ fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Res
         )?;
         for leftover in listing.leftovers() {
             let path = base.join(&leftover.name);
-            let state = if leftover.kind != ChildKind::Directory {
-                "not a directory, left alone by gc".to_owned()
+            let state = if leftover.kind != leftover.leftover.child_kind() {
+                format!(
+                    "a {} where savedmodel makes a {}: not ours, left alone by gc",
+                    kind_name(leftover.kind),
+                    kind_name(leftover.leftover.child_kind())
+                )
             } else {
                 match leftover_in_use(&path) {
                     Ok(true) => "in use by a running process".to_owned(),
-                    Ok(false) => "dead, removed by `savedmodel versions gc`".to_owned(),
+                    Ok(false) => match leftover_age(&path) {
+                        Ok(age) => format!(
+                            "dead, last written {} ago; `savedmodel versions gc` removes it once \
+                             older than --grace",
+                            human_age(age)
+                        ),
+                        Err(e) => format!("dead, age unknown: {e}"),
+                    },
                     Err(e) => format!("state unknown: {e}"),
                 }
             };
@@ -280,6 +308,25 @@ fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Res
         )?;
     }
     Ok(())
+}
+
+/// `5 s`, `12 min`, `3 h`, `2 d`: an age, roughly.
+fn human_age(age: std::time::Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..120 => format!("{secs} s"),
+        120..7_200 => format!("{} min", secs / 60),
+        7_200..172_800 => format!("{} h", secs / 3_600),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
+/// `versions gc` options for a local directory.
+struct LocalGc<'a> {
+    keep: Option<u32>,
+    keep_config: Option<&'a Path>,
+    dry_run: bool,
+    grace: std::time::Duration,
 }
 
 /// `versions gc` options for a bucket.
@@ -384,16 +431,17 @@ fn remote_gc(url: &str, gc: &RemoteGc<'_>, out: &mut dyn Write) -> anyhow::Resul
     Ok(())
 }
 
-fn gc(
-    base: &Path,
-    keep: Option<u32>,
-    keep_config: Option<&Path>,
-    dry_run: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+fn gc(base: &Path, local: &LocalGc<'_>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let LocalGc {
+        keep,
+        keep_config,
+        dry_run,
+        grace,
+    } = *local;
     let mut options = GcOptions {
         keep_latest: keep.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
         dry_run,
+        grace,
         ..GcOptions::default()
     };
     if let Some(path) = keep_config {
@@ -403,10 +451,19 @@ fn gc(
     let report = collect_garbage(base, &options)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     for path in &report.removed_leftovers {
-        writeln!(out, "{verb} {} (its exporter is gone)", path.display())?;
+        writeln!(out, "{verb} {} (its writer is gone)", path.display())?;
     }
     for path in &report.live_leftovers {
         writeln!(out, "kept {} (in use by a running process)", path.display())?;
+    }
+    for path in &report.young_leftovers {
+        writeln!(
+            out,
+            "kept {} (its writer is gone, but it was written to within the grace period, \
+             --grace {})",
+            path.display(),
+            grace.as_secs()
+        )?;
     }
     for child in &report.removed_versions {
         writeln!(
