@@ -267,7 +267,7 @@ fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Res
         writeln!(out)?;
         writeln!(
             out,
-            "leftovers of savedmodel exporters (Serving ignores them):"
+            "leftovers of killed savedmodel writers, or of running ones (Serving ignores them):"
         )?;
         for leftover in listing.leftovers() {
             let path = base.join(&leftover.name);
