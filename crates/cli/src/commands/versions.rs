@@ -197,11 +197,13 @@ fn version_and_name(child: &VersionChild) -> String {
     }
 }
 
-fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Result<()> {
-    let listing = BaseListing::read(base)?;
-    let aspired = listing.aspired(policy);
-    let loaded: Vec<String> = aspired.iter().map(|c| version_and_name(c)).collect();
-    writeln!(out, "base path {}", base.display())?;
+/// The line saying what Serving's version policy would load, local and
+/// remote listings alike.
+fn write_policy_line(
+    out: &mut dyn Write,
+    policy: &VersionPolicy,
+    loaded: &[String],
+) -> anyhow::Result<()> {
     if loaded.is_empty() {
         writeln!(out, "policy {policy}: Serving would load nothing")?;
     } else {
@@ -211,6 +213,15 @@ fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Res
             loaded.join(", ")
         )?;
     }
+    Ok(())
+}
+
+fn list(base: &Path, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow::Result<()> {
+    let listing = BaseListing::read(base)?;
+    let aspired = listing.aspired(policy);
+    let loaded: Vec<String> = aspired.iter().map(|c| version_and_name(c)).collect();
+    writeln!(out, "base path {}", base.display())?;
+    write_policy_line(out, policy, &loaded)?;
     if let VersionPolicy::Specific { versions } = policy {
         let missing: Vec<String> = versions
             .iter()
@@ -343,15 +354,7 @@ fn remote_list(url: &str, policy: &VersionPolicy, out: &mut dyn Write) -> anyhow
     let aspired = listing.aspired(policy);
     writeln!(out, "base path {remote}")?;
     let loaded: Vec<String> = aspired.iter().map(i64::to_string).collect();
-    if loaded.is_empty() {
-        writeln!(out, "policy {policy}: Serving would load nothing")?;
-    } else {
-        writeln!(
-            out,
-            "policy {policy}: Serving would load {}",
-            loaded.join(", ")
-        )?;
-    }
+    write_policy_line(out, policy, &loaded)?;
     if listing.versions().is_empty() {
         writeln!(out, "no versions (no child name parses as an int64)")?;
         return Ok(());
