@@ -13,6 +13,8 @@
 //!   error naming the bucket and key, nothing committed;
 //! - `sync --watch` picks up new versions and a poller of the local base
 //!   path never sees half of one.
+//! - a named AWS profile (`AWS_PROFILE`, `~/.aws/credentials` and
+//!   `~/.aws/config`) alone reaches the bucket; a missing one is an error.
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
@@ -276,6 +278,80 @@ fn every_command_round_trips_through_a_bucket() {
     let big_local = work.path().join("big-local");
     ok(e, &["sync", &big_base, big_local.to_str().unwrap()]);
     assert_eq!(tree(&big_local.join("1")), tree(&big));
+}
+
+/// A user whose only AWS setup is a named profile in `~/.aws/credentials`
+/// and `~/.aws/config` (keys, region and `endpoint_url`), as `aws
+/// configure` writes it: no AWS variable but `AWS_PROFILE`. Without the
+/// profile nothing would name the server; a profile that is in neither file
+/// is a clear error, sent nowhere.
+#[test]
+fn a_named_aws_profile_alone_reaches_the_bucket() {
+    let server = MotoServer::start();
+    server.create_bucket(BUCKET);
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir(&aws).unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        "[default]\naws_access_key_id = unused\naws_secret_access_key = unused\n\n\
+         [staging]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("config"),
+        format!(
+            "[profile staging]\nregion = us-east-1\nendpoint_url = {}\n",
+            server.endpoint()
+        ),
+    )
+    .unwrap();
+    let fixture = half_plus_two();
+    let base = format!("s3://{BUCKET}/profiled/hp");
+    let run = |profile: &str, args: &[&str]| {
+        let mut command = savedmodel("unused", args);
+        for variable in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CONFIG_FILE",
+        ] {
+            command.env_remove(variable);
+        }
+        command
+            .env("HOME", home.path())
+            .env("AWS_PROFILE", profile)
+            .output()
+            .unwrap()
+    };
+    let out = run("staging", &["publish", fixture.to_str().unwrap(), &base]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("as version 1 at {base}/1")),
+        "{stdout}"
+    );
+    let out = run("staging", &["versions", &base]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Serving would load 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run("production", &["versions", &base]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AWS profile \"production\"") && stderr.contains("no such profile"),
+        "{stderr}"
+    );
 }
 
 /// weights.safetensors with `w` [2, 1] and `b` [1], float32.

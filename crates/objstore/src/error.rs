@@ -18,6 +18,17 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An AWS shared file (`~/.aws/credentials`, `~/.aws/config`) that
+    /// cannot be used for the profile the environment names.
+    #[error("AWS profile {profile:?} in {path}: {reason}")]
+    AwsProfile {
+        /// The shared file.
+        path: PathBuf,
+        /// The profile (empty when the file itself is unusable).
+        profile: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A request to the object store failed.
     #[error("cannot {action} {url}: {source}")]
     Store {

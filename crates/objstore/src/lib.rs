@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod aws_profile;
 mod error;
 mod gc;
 mod listing;

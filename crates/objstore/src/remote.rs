@@ -105,9 +105,11 @@ impl RemoteBase {
     /// configuring the store the usual way from the environment.
     ///
     /// S3: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
-    /// `AWS_REGION` (default `us-east-1`), web identity or instance metadata
-    /// when no key is given, and `AWS_ENDPOINT_URL` for another server
-    /// (plain `http://` is allowed when the endpoint says so). GCS:
+    /// `AWS_REGION` (default `us-east-1`), then the static keys, `region`
+    /// and `endpoint_url` of the profile `AWS_PROFILE` names (or `default`)
+    /// in `~/.aws/credentials` and `~/.aws/config`, then web identity or
+    /// instance metadata when no key is given; `AWS_ENDPOINT_URL` for
+    /// another server (plain `http://` is allowed when the endpoint says so). GCS:
     /// `GOOGLE_SERVICE_ACCOUNT` (or `GOOGLE_APPLICATION_CREDENTIALS`), a
     /// service account key file, or the metadata server.
     pub fn open(url: &str) -> Result<Self> {
@@ -131,19 +133,36 @@ impl RemoteBase {
         let prefix = ObjectPath::parse(prefix).map_err(|e| invalid(&e.to_string()))?;
         let store: Arc<dyn ObjectStore> = match scheme {
             Scheme::S3 => {
+                let env = |name: &str| std::env::var_os(name);
+                let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
+                let profile = crate::aws_profile::read_profile(&env)?;
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-                    .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                    .ok();
+                // A profile's keys apply when the environment gives none
+                // (neither keys nor web identity), as in the AWS CLI.
+                if let Some(settings) = &profile {
+                    if !set("AWS_ACCESS_KEY_ID") && !set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+                        if let Some((id, secret)) = &settings.keys {
+                            builder = builder
+                                .with_access_key_id(id)
+                                .with_secret_access_key(secret);
+                            if let Some(token) = &settings.session_token {
+                                builder = builder.with_token(token);
+                            }
+                        }
+                    }
+                }
+                let endpoint = env("AWS_ENDPOINT_URL_S3")
+                    .or_else(|| env("AWS_ENDPOINT_URL"))
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .or_else(|| profile.as_ref().and_then(|p| p.endpoint_url.clone()));
                 if let Some(endpoint) = endpoint {
                     builder = builder
                         .with_allow_http(endpoint.starts_with("http://"))
                         .with_endpoint(endpoint);
                 }
-                if std::env::var_os("AWS_REGION").is_none()
-                    && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-                {
-                    builder = builder.with_region("us-east-1");
+                if !set("AWS_REGION") && !set("AWS_DEFAULT_REGION") {
+                    let region = profile.as_ref().and_then(|p| p.region.clone());
+                    builder = builder.with_region(region.as_deref().unwrap_or("us-east-1"));
                 }
                 // The payload is not hashed into the signature: every
                 // object's ETag is checked against the MD5s computed while
