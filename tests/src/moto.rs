@@ -30,10 +30,25 @@ impl MotoServer {
     /// Starts `python -m moto.server` on a free loopback port and waits
     /// until it answers.
     pub fn start() -> Self {
+        Self::start_with(&["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+    }
+
+    /// Starts moto behind `tests/python/gcs_xml_moto.py`, which maps the
+    /// Google Cloud Storage XML API's dialect (bearer authorization,
+    /// `x-goog-if-generation-match: 0`) to S3's, so object_store's GCS
+    /// client (`gs://`, pointed at [`Self::endpoint`] by a service account
+    /// file's `gcs_base_url`) talks to it.
+    pub fn start_gcs_xml() -> Self {
+        let script = crate::paths::workspace_root().join("tests/python/gcs_xml_moto.py");
+        Self::start_with(&[script.to_str().expect("UTF-8 workspace path")])
+    }
+
+    /// Runs the test virtualenv's python with `args` and a free port.
+    fn start_with(args: &[&str]) -> Self {
         let python = python();
         let port = free_port();
         let child = Command::new(&python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .args(args)
             .arg(port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
