@@ -181,6 +181,42 @@ pub(crate) fn scale_rows(dtype: DType, bytes: &[u8], scale: &[f64]) -> FoldResul
     Ok(out)
 }
 
+/// Multiplies `bytes`, float or double elements whose last axis has
+/// `scale.len()` entries, element `i` by `scale[i % scale.len()]`, in place:
+/// a filter already in TensorFlow's layout (`[k..., C, M]`), whose ONNX rows
+/// are its last axis. Rounds as [`scale_rows`] does (in f64, then to the
+/// element type), so both give the same bytes.
+pub(crate) fn scale_last_axis_in_place(
+    dtype: DType,
+    bytes: &mut [u8],
+    scale: &[f64],
+) -> FoldResult<()> {
+    let size = match dtype {
+        DType::Float => 4,
+        DType::Double => 8,
+        other => return Err(format!("{other} filters are not scaled")),
+    };
+    if scale.is_empty() || bytes.len() % (size * scale.len()) != 0 {
+        return Err(format!(
+            "{} bytes of {dtype} do not end in an axis of {}",
+            bytes.len(),
+            scale.len()
+        ));
+    }
+    for row in bytes.chunks_exact_mut(size * scale.len()) {
+        for (c, &s) in row.chunks_exact_mut(size).zip(scale) {
+            if size == 4 {
+                let v = f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                c.copy_from_slice(&((v * s) as f32).to_le_bytes());
+            } else {
+                let v = f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+                c.copy_from_slice(&(v * s).to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A scalar of `dtype` holding `value`.
 pub(crate) fn scalar(dtype: DType, value: f64) -> FoldResult<Tensor> {
     from_f64(dtype, &[], &[value])

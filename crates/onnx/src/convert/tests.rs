@@ -1497,3 +1497,40 @@ fn clips_to_zero_six_and_zero_become_relu6_and_relu_and_others_stay_clips() {
         ["Maximum", "Minimum"]
     );
 }
+
+/// A filter held in a variable is scaled after its transposition, in place
+/// (one copy of the filter, not two): the bytes equal scaling the ONNX
+/// rows first and transposing after, for float and double.
+#[test]
+fn scaling_the_transposed_filter_in_place_gives_the_bytes_of_scaling_first() {
+    use super::constant;
+    use savedmodel_graph::DType;
+    // [M=3, C=2, kh=2, kw=2] -> [kh, kw, C, M].
+    let onnx_shape = [3i64, 2, 2, 2];
+    let perm = [2i64, 3, 1, 0];
+    let scale = [0.5f64, -3.0, 1.0e-3];
+    let values: Vec<f64> = (0..24).map(|i| f64::from(i) * 1.37 - 9.1).collect();
+    for (dtype, size) in [(DType::Float, 4usize), (DType::Double, 8)] {
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|&v| {
+                if size == 4 {
+                    (v as f32).to_le_bytes().to_vec()
+                } else {
+                    v.to_le_bytes().to_vec()
+                }
+            })
+            .collect();
+        let scaled_first = constant::scale_rows(dtype, &bytes, &scale).unwrap();
+        let expected = constant::transpose_bytes(&scaled_first, size, &onnx_shape, &perm).unwrap();
+        let mut in_place = constant::transpose_bytes(&bytes, size, &onnx_shape, &perm).unwrap();
+        constant::scale_last_axis_in_place(dtype, &mut in_place, &scale).unwrap();
+        assert_eq!(in_place, expected, "{dtype}");
+        assert_ne!(
+            in_place,
+            constant::transpose_bytes(&bytes, size, &onnx_shape, &perm).unwrap()
+        );
+    }
+    let mut odd = vec![0u8; 4 * 5];
+    assert!(constant::scale_last_axis_in_place(DType::Float, &mut odd, &scale).is_err());
+}

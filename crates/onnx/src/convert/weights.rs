@@ -142,27 +142,33 @@ impl TensorSource for Initializer {
                 )));
             }
         };
-        let bytes = match &self.scale {
-            Some(scale) => Cow::Owned(
-                constant::scale_rows(self.dtype, &bytes, scale)
-                    .map_err(|e| fail(format!("initializer {:?}: {e}", self.name)))?,
-            ),
-            None => bytes,
-        };
+        let scale_error = |e: String| fail(format!("initializer {:?}: {e}", self.name));
         match self.layout {
-            Layout::AsIs => Ok(SourceData::Bytes(bytes)),
+            Layout::AsIs => match &self.scale {
+                Some(scale) => Ok(SourceData::Bytes(Cow::Owned(
+                    constant::scale_rows(self.dtype, &bytes, scale).map_err(scale_error)?,
+                ))),
+                None => Ok(SourceData::Bytes(bytes)),
+            },
             Layout::Filter | Layout::Depthwise { .. } => {
                 // [M, C/g, k...] -> [k..., C/g, M]; for a depthwise filter
                 // [C*m, 1, kh, kw] the same permutation gives
                 // [kh, kw, 1, C*m], whose bytes are [kh, kw, C, m].
                 let perm = filter_perm(self.onnx_shape.len());
-                let out = constant::transpose_bytes(
+                let mut out = constant::transpose_bytes(
                     &bytes,
                     self.dtype.element_size().unwrap_or(1),
                     &self.onnx_shape,
                     &perm,
                 )
                 .map_err(fail)?;
+                // The ONNX rows (M) are now the last axis: scaled in the
+                // transposed copy, so a folded normalization costs no
+                // second copy of the filter.
+                if let Some(scale) = &self.scale {
+                    constant::scale_last_axis_in_place(self.dtype, &mut out, scale)
+                        .map_err(scale_error)?;
+                }
                 Ok(SourceData::Bytes(Cow::Owned(out)))
             }
         }
