@@ -1497,3 +1497,80 @@ fn clips_to_zero_six_and_zero_become_relu6_and_relu_and_others_stay_clips() {
         ["Maximum", "Minimum"]
     );
 }
+
+/// `RoiAlign(x [1, 2, 8, 8], rois [3, 4], batch_indices [3])` with `attrs`.
+fn roi_align_model(attrs: Vec<AttributeProto>) -> Arc<OnnxModel> {
+    model_of(
+        vec![node("RoiAlign", &["x", "rois", "batch"], "y", attrs)],
+        vec![],
+        vec![
+            float_value("x", &[1, 2, 8, 8]),
+            float_value("rois", &[3, 4]),
+            int64_value("batch", &[3]),
+        ],
+        "y",
+    )
+}
+
+#[test]
+fn roi_align_gathers_four_corners_and_gives_rois_channels_and_output_size() {
+    for mode in ["avg", "max"] {
+        let model = roi_align_model(vec![
+            int("output_height", 3),
+            int("output_width", 4),
+            int("sampling_ratio", 2),
+            string("mode", mode),
+        ]);
+        let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+        // Three dimensions of X, four ROI coordinates, four corners.
+        assert_eq!(op_count(&converted, "GatherV2"), 3 + 4 + 4, "{mode}");
+        let reduce = if mode == "avg" { "Mean" } else { "Max" };
+        assert_eq!(op_count(&converted, reduce), 1, "{mode}");
+        let y = crate::convert::output_named(&converted, "y").unwrap();
+        assert_eq!(y.shape().dims(), Some(&[3i64, 2, 3, 4][..]));
+    }
+}
+
+#[test]
+fn roi_align_refuses_hostile_or_unsupported_attributes_by_name() {
+    for (attrs, want) in [
+        (
+            vec![int("sampling_ratio", -1)],
+            "sampling_ratio -1 is negative",
+        ),
+        (
+            vec![int("output_height", 0)],
+            "output_height 0 and output_width 1 must be between 1",
+        ),
+        (
+            vec![int("output_width", 1 << 40), int("sampling_ratio", 1)],
+            "must be between 1",
+        ),
+        (
+            vec![
+                int("output_height", 1024),
+                int("output_width", 1024),
+                int("sampling_ratio", 4),
+            ],
+            "more than 1048576 samples per ROI",
+        ),
+        (vec![], "adaptive sampling_ratio (0) needs the rois known"),
+        (
+            vec![string("mode", "median"), int("sampling_ratio", 1)],
+            "mode \"median\"",
+        ),
+        (
+            vec![
+                string("coordinate_transformation_mode", "asymmetric"),
+                int("sampling_ratio", 1),
+            ],
+            "coordinate_transformation_mode \"asymmetric\"",
+        ),
+    ] {
+        let err = conversion_error(&roi_align_model(attrs));
+        assert!(
+            err.contains("RoiAlign") && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+}
