@@ -1574,3 +1574,119 @@ fn roi_align_refuses_hostile_or_unsupported_attributes_by_name() {
         );
     }
 }
+
+fn float_attr(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(value),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn random_ops_draw_with_the_shape_dtype_and_seed_onnx_gives() {
+    let model = model_of(
+        vec![node(
+            "RandomNormal",
+            &[],
+            "y",
+            vec![
+                ints("shape", &[2, 5]),
+                int("dtype", DataType::Double as i32 as i64),
+                float_attr("seed", 3.0),
+            ],
+        )],
+        vec![],
+        vec![],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Double);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 5][..]));
+    let draw = converted
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.op == "RandomStandardNormal")
+        .unwrap();
+    let seed2 = format!("{:?}", draw.attr.get("seed2").unwrap());
+    assert!(seed2.contains(&3.0f32.to_bits().to_string()), "{seed2}");
+
+    let model = model_of(
+        vec![node("Bernoulli", &["p"], "y", vec![int("dtype", 7)])],
+        vec![],
+        vec![float_value("p", &[4, 3])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int64);
+    assert_eq!(y.shape().dims(), Some(&[4i64, 3][..]));
+    assert_eq!(op_count(&converted, "RandomUniform"), 1);
+
+    let model = model_of(
+        vec![node(
+            "Multinomial",
+            &["logits"],
+            "y",
+            vec![int("sample_size", 6)],
+        )],
+        vec![],
+        vec![float_value("logits", &[2, 4])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int32);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 6][..]));
+}
+
+#[test]
+fn random_ops_refuse_hostile_shapes_sizes_and_types_by_name() {
+    let random = |op: &str, inputs: Vec<ValueInfoProto>, attrs: Vec<AttributeProto>| {
+        let names: Vec<String> = inputs.iter().map(|v| v.name().to_owned()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        conversion_error(&model_of(
+            vec![node(op, &names, "y", attrs)],
+            vec![],
+            inputs,
+            "y",
+        ))
+    };
+    let err = random(
+        "RandomUniform",
+        vec![],
+        vec![ints("shape", &[1 << 20, 1 << 20])],
+    );
+    assert!(err.contains("is not a shape of at most"), "{err}");
+    let err = random("RandomUniform", vec![], vec![ints("shape", &[-1, 3])]);
+    assert!(err.contains("is not a shape of at most"), "{err}");
+    let err = random("RandomNormal", vec![], vec![]);
+    assert!(err.contains("the shape attribute is required"), "{err}");
+    let err = random(
+        "RandomUniformLike",
+        vec![float_value("x", &[2])],
+        vec![int("dtype", DataType::Int32 as i32 as i64)],
+    );
+    assert!(
+        err.contains("RandomUniformLike of Int32 is not supported"),
+        "{err}"
+    );
+    let err = random(
+        "Multinomial",
+        vec![float_value("x", &[2, 3])],
+        vec![int("sample_size", 0)],
+    );
+    assert!(err.contains("sample_size 0 is not between 1"), "{err}");
+    let err = random(
+        "Multinomial",
+        vec![float_value("x", &[2, 3])],
+        vec![int("dtype", 1)],
+    );
+    assert!(
+        err.contains("dtype 1 is not int32 (6) or int64 (7)"),
+        "{err}"
+    );
+}

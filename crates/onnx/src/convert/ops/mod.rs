@@ -29,6 +29,7 @@ mod nn;
 mod norm;
 mod pool;
 mod quant;
+mod random;
 mod reduce;
 mod resize;
 mod rnn;
@@ -69,6 +70,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| strings::lookup(op_type))
         .or_else(|| detect::lookup(op_type))
         .or_else(|| roi_align::lookup(op_type))
+        .or_else(|| random::lookup(op_type))
         .or_else(|| unique::lookup(op_type))
         .or_else(|| attention::lookup(op_type))
         .or_else(|| grid_sample::lookup(op_type))
