@@ -647,17 +647,44 @@ fn quantize_linear_rounds_half_to_even_and_saturates_to_the_zero_points_type() {
 }
 
 #[test]
-fn blocked_quantization_is_refused_by_name() {
-    let err = crate::convert(
+fn blocked_quantization_gathers_each_blocks_scale_along_the_axis() {
+    // x [2, 3], axis 1, block_size 2: a [2, 2] scale (ceil(3 / 2) = 2).
+    let converted = crate::convert(
         &quantize_model(&[2, 2], Some(2)),
         &ConvertOptions::default(),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("blocked quantization") && err.contains("QuantizeLinear"),
-        "{err}"
-    );
+    .unwrap();
+    // Scale and zero point: the axis's size and the blocked value each.
+    assert_eq!(op_count(&converted, "GatherV2"), 4);
+    assert_eq!(op_count(&converted, "FloorDiv"), 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int8);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
+}
+
+#[test]
+fn bad_block_sizes_and_blocked_shapes_are_refused_by_name() {
+    for (dims, block_size, want) in [
+        (
+            &[2, 2][..],
+            Some(-2),
+            "block_size -2: blocked quantization needs a positive block_size",
+        ),
+        (
+            &[2, 2][..],
+            None,
+            "block_size 0: blocked quantization needs a positive block_size",
+        ),
+        (&[2, 3, 1][..], Some(2), "of the input's rank 2"),
+        (&[2, 3][..], Some(2), "it must be 2 along axis 1"),
+        (&[3, 2][..], Some(2), "it must be 2 along axis 0"),
+    ] {
+        let err = conversion_error(&quantize_model(dims, block_size));
+        assert!(
+            err.contains("QuantizeLinear") && err.contains(want),
+            "{want}: {err}"
+        );
+    }
 }
 
 #[test]

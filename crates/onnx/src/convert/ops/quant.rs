@@ -15,10 +15,12 @@
 //! input's range (which always includes 0) for `uint8`, as its ONNX
 //! function body does.
 //! The float8 types TensorFlow computes with (`E4M3FN`, `E5M2`) round in
-//! the cast instead. Blocked quantization (`block_size`, opset 21) and the
-//! 2-, 4-bit, FP4 and FNUZ types are refused by name.
+//! the cast instead. Blocked quantization (`block_size`, opset 21: a scale
+//! and zero point of the input's rank, one value per `block_size` elements
+//! along `axis`) gathers each block's value for every element along
+//! `axis`. The 2-, 4-bit, FP4 and FNUZ types are refused by name.
 
-use savedmodel_graph::{Attr, DType, Output, Shape};
+use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::shape::float8_largest;
 use super::{
@@ -109,13 +111,19 @@ fn along_axis(
     if value_rank == 0 {
         return Ok(value);
     }
-    if value_rank > 1 || node.attr_i_or("block_size", 0)? != 0 {
-        return Err(ctx.error(format!(
-            "blocked quantization (a {what} of rank {value_rank}, block_size {}) is not supported",
-            node.attr_i_or("block_size", 0)?
-        )));
-    }
     let axis = normalize_axis(ctx, node.attr_i_or("axis", 1)?, rank.max(1))?;
+    let block_size = node.attr_i_or("block_size", 0)?;
+    if block_size != 0 || value_rank > 1 {
+        return blocked(
+            ctx,
+            node,
+            base,
+            (&value, name, what),
+            rank,
+            axis,
+            block_size,
+        );
+    }
     let mut target = vec![1i64; rank.max(1)];
     target[axis] = -1;
     let target = ctx.const_i32(&sub(base, &format!("{what}_shape")), &target)?;
@@ -128,6 +136,110 @@ fn along_axis(
             ("Tshape", Attr::Type(DType::Int32)),
         ],
         Shape::unknown_dims(rank.max(1)),
+    )
+}
+
+/// A blocked scale or zero point (`value`, ONNX value `name`: float32, of
+/// `x`'s rank, `ceil(d / block_size)` along `axis` where `x` has `d`, the
+/// other dimensions `x`'s) repeated `block_size` times along `axis` and cut
+/// to `x`'s size: a `GatherV2` at `i / block_size` for every index `i` of
+/// `x` along `axis`.
+fn blocked(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    base: &str,
+    (value, name, what): (&Output, &str, &str),
+    rank: usize,
+    axis: usize,
+    block_size: i64,
+) -> Result<Output> {
+    let value_rank = rank_of(ctx, name)?;
+    if block_size <= 0 || value_rank != rank {
+        return Err(ctx.error(format!(
+            "a {what} of rank {value_rank} with block_size {block_size}: blocked quantization \
+             needs a positive block_size and a {what} of the input's rank {rank}"
+        )));
+    }
+    let x_name = required_input(ctx, node, 0)?;
+    let x_dims = ctx.slot(x_name)?.shape.dims().map(<[i64]>::to_vec);
+    let v_dims = ctx.slot(name)?.shape.dims().map(<[i64]>::to_vec);
+    if let (Some(x_dims), Some(v_dims)) = (x_dims, v_dims) {
+        for (i, (&d, &v)) in x_dims.iter().zip(&v_dims).enumerate() {
+            let want = if i == axis {
+                (d >= 0).then(|| (d + block_size - 1) / block_size)
+            } else {
+                (d >= 0).then_some(d)
+            };
+            if let Some(want) = want
+                && v >= 0
+                && v != want
+            {
+                return Err(ctx.error(format!(
+                    "the {what} has shape {v_dims:?}, the input {x_dims:?}: with block_size \
+                     {block_size} along axis {axis} it must be {want} along axis {i}"
+                )));
+            }
+        }
+    }
+    let x = ctx.plain(x_name)?;
+    let shape = ctx.op1(
+        "Shape",
+        &sub(base, &format!("{what}_x_shape")),
+        &[&x],
+        &[
+            ("T", Attr::Type(x.dtype())),
+            ("out_type", Attr::Type(DType::Int64)),
+        ],
+        Shape::new(&[rank as i64]),
+    )?;
+    let axis_i = ctx.const_tensor(
+        &sub(base, &format!("{what}_axis")),
+        Tensor::scalar(axis as i32),
+    )?;
+    let zero = ctx.const_tensor(&sub(base, &format!("{what}_axis0")), Tensor::scalar(0i32))?;
+    let size = ctx.op1(
+        "GatherV2",
+        &sub(base, &format!("{what}_size")),
+        &[&shape, &axis_i, &zero],
+        &[
+            ("Tparams", Attr::Type(DType::Int64)),
+            ("Tindices", Attr::Type(DType::Int32)),
+            ("Taxis", Attr::Type(DType::Int32)),
+            ("batch_dims", Attr::Int(0)),
+        ],
+        Shape::scalar(),
+    )?;
+    let start = ctx.const_tensor(&sub(base, &format!("{what}_start")), Tensor::scalar(0i64))?;
+    let one = ctx.const_tensor(&sub(base, &format!("{what}_one")), Tensor::scalar(1i64))?;
+    let positions = ctx.op1(
+        "Range",
+        &sub(base, &format!("{what}_positions")),
+        &[&start, &size, &one],
+        &[("Tidx", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(1),
+    )?;
+    let block = ctx.const_tensor(
+        &sub(base, &format!("{what}_block_size")),
+        Tensor::scalar(block_size),
+    )?;
+    let blocks = ctx.op1(
+        "FloorDiv",
+        &sub(base, &format!("{what}_blocks")),
+        &[&positions, &block],
+        &[("T", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(1),
+    )?;
+    ctx.op1(
+        "GatherV2",
+        &sub(base, &format!("{what}_blocked")),
+        &[value, &blocks, &axis_i],
+        &[
+            ("Tparams", Attr::Type(value.dtype())),
+            ("Tindices", Attr::Type(DType::Int64)),
+            ("Taxis", Attr::Type(DType::Int32)),
+            ("batch_dims", Attr::Int(0)),
+        ],
+        Shape::unknown_dims(rank),
     )
 }
 
