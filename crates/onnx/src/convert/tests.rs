@@ -1717,3 +1717,70 @@ fn random_ops_refuse_hostile_shapes_sizes_and_types_by_name() {
         "{err}"
     );
 }
+
+/// `QLinearConv` of a uint8 `x [1, 2, 5, 5]` by an int8 `w [3, 2, 3, 3]`
+/// with per-output-channel weight scales and zero points, and a bias of
+/// type `bias_type`.
+fn qlinear_conv_model(bias_type: DataType) -> Arc<OnnxModel> {
+    let tensor = |name: &str, dtype: DataType, dims: &[i64], bytes: Vec<u8>| TensorProto {
+        name: Some(name.into()),
+        data_type: Some(dtype as i32),
+        dims: dims.to_vec(),
+        raw_data: Some(bytes.into()),
+        ..Default::default()
+    };
+    let f32s = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    let x = typed_value("x", &[1, 2, 5, 5], DataType::Uint8);
+    model_of(
+        vec![node(
+            "QLinearConv",
+            &["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"],
+            "y",
+            vec![ints("pads", &[1, 1, 1, 1])],
+        )],
+        vec![
+            tensor("sx", DataType::Float, &[], f32s(&[0.5])),
+            tensor("zx", DataType::Uint8, &[], vec![7]),
+            tensor("w", DataType::Int8, &[3, 2, 3, 3], vec![1; 54]),
+            tensor("sw", DataType::Float, &[3], f32s(&[0.1, 0.2, 0.3])),
+            tensor("zw", DataType::Int8, &[3], vec![0, 1, 2]),
+            tensor("sy", DataType::Float, &[], f32s(&[0.25])),
+            tensor("zy", DataType::Uint8, &[], vec![128]),
+            tensor(
+                "b",
+                bias_type,
+                &[3],
+                if bias_type == DataType::Float {
+                    f32s(&[1.0, 2.0, 3.0])
+                } else {
+                    [1i32, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect()
+                },
+            ),
+        ],
+        vec![x],
+        "y",
+    )
+}
+
+#[test]
+fn qlinear_conv_convolves_centered_int32_and_requantizes_per_channel() {
+    let converted = crate::convert(
+        &qlinear_conv_model(DataType::Int32),
+        &ConvertOptions::default(),
+    )
+    .unwrap();
+    let conv = converted
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.op == "Conv2D")
+        .unwrap();
+    assert!(format!("{:?}", conv.attr.get("T").unwrap()).contains("Int32"));
+    assert_eq!(op_count(&converted, "BiasAdd"), 1);
+    assert_eq!(op_count(&converted, "Rint"), 1);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::UInt8);
+    assert_eq!(y.shape().dims(), Some(&[1i64, 3, 5, 5][..]));
+    let err = conversion_error(&qlinear_conv_model(DataType::Float));
+    assert!(err.contains("QLinearConv takes int32"), "{err}");
+}

@@ -11,6 +11,10 @@
 //! `QLinearMatMul` multiplies the centered integers in int32 and
 //! requantizes the product in float64 with `a_scale * b_scale / y_scale`
 //! (computed in the scales' type), as ONNX's reference does.
+//! `QLinearConv` convolves the centered integers in int32 as `ConvInteger`
+//! does (through `Conv`'s code), adds the int32 bias, and requantizes the
+//! same way with `x_scale * w_scale / y_scale` (`w_scale` per output
+//! channel when a vector), as ONNX's reference does.
 //! `DynamicQuantizeLinear` computes its scale and zero point from the
 //! input's range (which always includes 0) for `uint8`, as its ONNX
 //! function body does.
@@ -35,6 +39,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "DequantizeLinear" => dequantize,
         "DynamicQuantizeLinear" => dynamic_quantize,
         "QLinearMatMul" => qlinear_matmul,
+        "QLinearConv" => qlinear_conv,
         _ => return None,
     };
     Some(f)
@@ -576,5 +581,105 @@ fn qlinear_matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         _ => Shape::unknown_dims(ra.max(rb)),
     };
     ctx.set_plain(output0(ctx, node)?, out, shape);
+    Ok(())
+}
+
+/// `QLinearConv`: `ConvInteger`'s int32 convolution of the centered
+/// operands plus the int32 bias `B`, requantized like `QLinearMatMul`.
+fn qlinear_conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let w = required_input(ctx, node, 3)?;
+    let out = output0(ctx, node)?;
+    let rank = rank_of(ctx, x)?;
+    let base = ctx.node_name(node);
+    let out_type = match input_name(node, 7) {
+        Some(zero) => ctx.slot(zero)?.dtype,
+        None => ctx.slot(x)?.dtype,
+    };
+    let Some((lowest, highest)) = integer_range(out_type) else {
+        return Err(ctx.error(format!("QLinearConv to {out_type:?} is not supported")));
+    };
+    let xc = super::more::centered_i32(ctx, &sub(&base, "x"), x, input_name(node, 2), 1, rank)?;
+    let wc = super::more::centered_i32(ctx, &sub(&base, "w"), w, input_name(node, 5), 0, rank)?;
+    // The centered operands as values of their own (names no ONNX value
+    // has: they start with a control character), for the convolution.
+    let x_name = format!("\u{1}{out}/x_centered");
+    let w_name = format!("\u{1}{out}/w_centered");
+    let x_shape = ctx.slot(x)?.shape.clone();
+    let w_shape = ctx.slot(w)?.shape.clone();
+    ctx.set_plain(&x_name, xc, x_shape);
+    ctx.set_plain(&w_name, wc, w_shape);
+    if let Some(bias) = input_name(node, 8)
+        && ctx.slot(bias)?.dtype != DType::Int32
+    {
+        return Err(ctx.error(format!(
+            "the bias is {:?}, QLinearConv takes int32",
+            ctx.slot(bias)?.dtype
+        )));
+    }
+    super::nn::conv_of(ctx, node, &x_name, &w_name, input_name(node, 8))?;
+    // The int32 sums, channels last: a per-channel scale is along the last
+    // axis.
+    let shape = ctx.slot(out)?.shape.clone();
+    let acc = ctx.channels_last(out)?;
+    let x_scale = one_element(ctx, node, &base, 1, "x_scale")?;
+    let y_scale = one_element(ctx, node, &base, 6, "y_scale")?;
+    let w_scale_name = required_input(ctx, node, 4)?;
+    let w_scale = match ctx.slot(w_scale_name)?.shape.rank() {
+        Some(1) if ctx.slot(w_scale_name)?.shape.dims() != Some(&[1][..]) => {
+            ctx.plain(w_scale_name)?
+        }
+        _ => one_element(ctx, node, &base, 4, "w_scale")?,
+    };
+    let scale_type = x_scale.dtype();
+    if w_scale.dtype() != scale_type || y_scale.dtype() != scale_type {
+        return Err(ctx.error("x_scale, w_scale and y_scale must have one type"));
+    }
+    let scale_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(scale_type))],
+            Shape::unknown(),
+        )
+    };
+    let xw = scale_op(ctx, "Mul", &sub(&base, "xw_scale"), &x_scale, &w_scale)?;
+    let multiplier = scale_op(ctx, "RealDiv", &sub(&base, "multiplier"), &xw, &y_scale)?;
+    let multiplier = cast(
+        ctx,
+        &sub(&base, "multiplier_f64"),
+        &multiplier,
+        DType::Double,
+    )?;
+    let acc = cast(ctx, &sub(&base, "acc_f64"), &acc, DType::Double)?;
+    let double_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(DType::Double))],
+            Shape::unknown(),
+        )
+    };
+    let mut value = double_op(ctx, "Mul", &sub(&base, "requantized"), &acc, &multiplier)?;
+    if input_name(node, 7).is_some() {
+        let zero = one_element(ctx, node, &base, 7, "y_zero_point")?;
+        let zero = cast(ctx, &sub(&base, "y_zero_point_f64"), &zero, DType::Double)?;
+        value = double_op(ctx, "AddV2", &sub(&base, "shifted"), &value, &zero)?;
+    }
+    let value = ctx.op1(
+        "Rint",
+        &sub(&base, "rounded"),
+        &[&value],
+        &[("T", Attr::Type(DType::Double))],
+        Shape::unknown(),
+    )?;
+    let lo = ctx.const_scalar(&sub(&base, "lowest"), DType::Double, lowest)?;
+    let hi = ctx.const_scalar(&sub(&base, "highest"), DType::Double, highest)?;
+    let value = double_op(ctx, "Maximum", &sub(&base, "above_lowest"), &value, &lo)?;
+    let value = double_op(ctx, "Minimum", &sub(&base, "saturated"), &value, &hi)?;
+    let y = cast(ctx, &sub(&base, "y"), &value, out_type)?;
+    ctx.set_channels_last(out, y, shape);
     Ok(())
 }
