@@ -1784,3 +1784,54 @@ fn qlinear_conv_convolves_centered_int32_and_requantizes_per_channel() {
     let err = conversion_error(&qlinear_conv_model(DataType::Float));
     assert!(err.contains("QLinearConv takes int32"), "{err}");
 }
+
+#[test]
+fn optionals_known_at_conversion_have_elements_or_refuse_to_give_one() {
+    let constant = |converted: &crate::Converted, name: &str| {
+        converted
+            .graph
+            .nodes()
+            .iter()
+            .find(|n| n.name.starts_with(name) && n.op == "Const")
+            .map(|n| format!("{:?}", n.attr.get("value")))
+            .unwrap()
+    };
+    let mut empty = node("Optional", &[], "none", vec![]);
+    empty.attribute.push(AttributeProto {
+        name: Some("type".into()),
+        r#type: Some(AttributeType::TypeProto as i32),
+        tp: float_value("t", &[2]).r#type,
+        ..Default::default()
+    });
+    let model = model_with_outputs(
+        18,
+        vec![
+            empty.clone(),
+            node("Optional", &["x"], "some", vec![]),
+            node("OptionalHasElement", &["none"], "has_none", vec![]),
+            node("OptionalHasElement", &["some"], "has_some", vec![]),
+            node("OptionalGetElement", &["some"], "y", vec![]),
+        ],
+        vec![],
+        vec![float_value("x", &[2])],
+        &["has_none", "has_some", "y"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert!(constant(&converted, "has_none").contains("false"));
+    assert!(constant(&converted, "has_some").contains("true"));
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[2i64][..]));
+
+    let model = model_with_outputs(
+        18,
+        vec![empty, node("OptionalGetElement", &["none"], "y", vec![])],
+        vec![],
+        vec![],
+        &["y"],
+    );
+    let err = conversion_error(&model);
+    assert!(
+        err.contains("\"none\" is an empty optional: it has no element to get"),
+        "{err}"
+    );
+}

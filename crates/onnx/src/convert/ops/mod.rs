@@ -27,6 +27,7 @@ mod ml;
 mod more;
 mod nn;
 mod norm;
+mod optional;
 mod pool;
 mod quant;
 mod random;
@@ -71,6 +72,7 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| detect::lookup(op_type))
         .or_else(|| roi_align::lookup(op_type))
         .or_else(|| random::lookup(op_type))
+        .or_else(|| optional::lookup(op_type))
         .or_else(|| unique::lookup(op_type))
         .or_else(|| attention::lookup(op_type))
         .or_else(|| grid_sample::lookup(op_type))
