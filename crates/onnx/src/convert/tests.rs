@@ -1559,6 +1559,21 @@ fn roi_align_gathers_four_corners_and_gives_rois_channels_and_output_size() {
 }
 
 #[test]
+fn roi_align_samples_unknown_rois_adaptively_on_the_largest_grid_masked() {
+    for mode in ["avg", "max"] {
+        let model = roi_align_model(vec![int("output_height", 2), string("mode", mode)]);
+        let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+        // The grid per axis: each ROI's count, the largest one's range.
+        assert_eq!(op_count(&converted, "Ceil"), 2, "{mode}");
+        assert_eq!(op_count(&converted, "Range"), 2, "{mode}");
+        let reduce = if mode == "avg" { "Sum" } else { "Max" };
+        assert!(op_count(&converted, reduce) >= 1, "{mode}");
+        let y = crate::convert::output_named(&converted, "y").unwrap();
+        assert_eq!(y.shape().dims(), Some(&[3i64, 2, 2, 1][..]));
+    }
+}
+
+#[test]
 fn roi_align_refuses_hostile_or_unsupported_attributes_by_name() {
     for (attrs, want) in [
         (
@@ -1581,7 +1596,6 @@ fn roi_align_refuses_hostile_or_unsupported_attributes_by_name() {
             ],
             "more than 1048576 samples per ROI",
         ),
-        (vec![], "adaptive sampling_ratio (0) needs the rois known"),
         (
             vec![string("mode", "median"), int("sampling_ratio", 1)],
             "mode \"median\"",

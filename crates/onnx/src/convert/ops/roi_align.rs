@@ -23,9 +23,11 @@
 //!
 //! The grid is `sampling_ratio` in both directions, or, for a
 //! `sampling_ratio` of 0 (adaptive), `ceil(roi_height / output_height)`
-//! by `ceil(roi_width / output_width)`: then the ROIs must be known at
-//! conversion and give every ROI the same grid, since the graph's grid is
-//! fixed.
+//! by `ceil(roi_width / output_width)` per ROI: fixed when the ROIs are
+//! known at conversion and give every ROI the same grid, else computed at
+//! run time, every ROI sampled on the largest ROI's grid with the samples
+//! past its own masked out (a large ROI then costs memory in proportion to
+//! its area, as in onnxruntime).
 
 use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
@@ -101,14 +103,57 @@ fn adaptive_grid(
     grid.ok_or_else(|| "there are no ROIs to size the adaptive sampling grid".to_owned())
 }
 
+/// The sampling grid along one axis.
+enum Grid {
+    /// The same number of samples for every ROI.
+    Fixed(i64),
+    /// `ceil(roi size / bins)` per ROI (at least 0), computed at run time:
+    /// `per_roi [R]` (float), and the largest of them (at least 1) as the
+    /// sample indices `0..G` (float vector) every ROI is sampled at, those
+    /// at or past its own count masked out.
+    Adaptive { per_roi: Output, indices: Output },
+}
+
+impl Grid {
+    /// The adaptive grid of ROIs of `size [R]` into `bins` bins.
+    fn adaptive(b: &mut Builder<'_>, size: &Output, bins: i64) -> Result<Grid> {
+        let dtype = size.dtype();
+        let bins_t = b.scalar(dtype, bins as f64)?;
+        let per_bin = b.bin("RealDiv", size, &bins_t)?;
+        let g = b.un("Ceil", &per_bin)?;
+        let zero = b.scalar(dtype, 0.0)?;
+        let per_roi = b.bin("Maximum", &g, &zero)?;
+        let axis = b.tensor(Tensor::scalar(0i32))?;
+        let largest = b.op(
+            "Max",
+            &[&per_roi, &axis],
+            &[
+                t(dtype),
+                ("Tidx", Attr::Type(DType::Int32)),
+                ("keep_dims", Attr::Bool(false)),
+            ],
+            Shape::scalar(),
+        )?;
+        let one = b.scalar(dtype, 1.0)?;
+        let largest = b.bin("Maximum", &largest, &one)?;
+        let largest = b.cast(&largest, DType::Int32)?;
+        let start = b.tensor(Tensor::scalar(0i32))?;
+        let step = b.tensor(Tensor::scalar(1i32))?;
+        let indices = b.range(&start, &largest, &step)?;
+        let indices = b.cast(&indices, dtype)?;
+        Ok(Grid::Adaptive { per_roi, indices })
+    }
+}
+
 /// One axis's sample positions: `start [R] + p * bin + (i + 0.5) * bin / g`
-/// as `[R, bins, g]`.
+/// as `[R, bins, g]` (for an adaptive grid, `g` is the largest ROI's, and
+/// each ROI divides by its own count, at least 1).
 fn positions(
     b: &mut Builder<'_>,
     start: &Output,
     bin: &Output,
     bins: i64,
-    g: i64,
+    grid: &Grid,
     dtype: DType,
 ) -> Result<Output> {
     let start = b.reshape(start, &[-1, 1, 1])?;
@@ -116,15 +161,58 @@ fn positions(
     let p: Vec<f64> = (0..bins).map(|p| p as f64).collect();
     let p = b.tensor(float_vector(dtype, &p))?;
     let p = b.reshape(&p, &[1, bins, 1])?;
-    let i: Vec<f64> = (0..g).map(|i| i as f64 + 0.5).collect();
-    let i = b.tensor(float_vector(dtype, &i))?;
-    let i = b.reshape(&i, &[1, 1, g])?;
-    let g = b.scalar(dtype, g as f64)?;
+    let (i, g) = match grid {
+        Grid::Fixed(g) => {
+            let i: Vec<f64> = (0..*g).map(|i| i as f64 + 0.5).collect();
+            let i = b.tensor(float_vector(dtype, &i))?;
+            let i = b.reshape(&i, &[1, 1, *g])?;
+            (i, b.scalar(dtype, *g as f64)?)
+        }
+        Grid::Adaptive { per_roi, indices } => {
+            let half = b.scalar(dtype, 0.5)?;
+            let i = b.bin("AddV2", indices, &half)?;
+            let i = b.reshape(&i, &[1, 1, -1])?;
+            let one = b.scalar(dtype, 1.0)?;
+            let g = b.bin("Maximum", per_roi, &one)?;
+            (i, b.reshape(&g, &[-1, 1, 1])?)
+        }
+    };
     let pb = b.bin("Mul", &p, &bin)?;
     let ib = b.bin("Mul", &i, &bin)?;
     let ib = b.bin("RealDiv", &ib, &g)?;
     let at = b.bin("AddV2", &start, &pb)?;
     b.bin("AddV2", &at, &ib)
+}
+
+/// For an adaptive grid, which of the `G` samples each ROI takes
+/// (`i < its count`), `[R, 1, G]`; `None` for a fixed grid.
+fn taken(b: &mut Builder<'_>, grid: &Grid) -> Result<Option<Output>> {
+    let Grid::Adaptive { per_roi, indices } = grid else {
+        return Ok(None);
+    };
+    let i = b.reshape(indices, &[1, 1, -1])?;
+    let g = b.reshape(per_roi, &[-1, 1, 1])?;
+    Ok(Some(b.op(
+        "Less",
+        &[&i, &g],
+        &[t(i.dtype())],
+        Shape::unknown_dims(3),
+    )?))
+}
+
+/// `x` with `count` axes of 1 inserted at `axis` (`ExpandDims`).
+fn expand(b: &mut Builder<'_>, x: &Output, axis: i32, count: usize) -> Result<Output> {
+    let mut x = x.clone();
+    for _ in 0..count {
+        let a = b.tensor(Tensor::scalar(axis))?;
+        x = b.op(
+            "ExpandDims",
+            &[&x, &a],
+            &[t(x.dtype()), ("Tdim", Attr::Type(DType::Int32))],
+            Shape::unknown(),
+        )?;
+    }
+    Ok(x)
 }
 
 /// A float32 or float64 constant vector.
@@ -225,22 +313,19 @@ fn roi_align(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     if !scale.is_finite() {
         return Err(ctx.error(format!("spatial_scale {scale} is not finite")));
     }
-    let (gh, gw) = match ratio {
+    // The grid: fixed when sampling_ratio says, or when the ROIs are known
+    // and give every ROI the same adaptive grid; else adaptive at run time.
+    let fixed = match ratio {
         r if r < 0 => {
             return Err(ctx.error(format!("sampling_ratio {r} is negative")));
         }
-        0 => {
-            let known = ctx.known_f64(rois_name, MAX_KNOWN_ROIS * 4)?;
-            let Some(rois) = known.filter(|r| r.len() % 4 == 0) else {
-                return Err(ctx.error(
-                    "an adaptive sampling_ratio (0) needs the rois known at conversion (the \
-                     sampling grid depends on each ROI's size); give a positive sampling_ratio",
-                ));
-            };
-            adaptive_grid(&rois, scale, half_pixel, oh, ow).map_err(|e| ctx.error(e))?
-        }
-        r => (r, r),
+        0 => ctx
+            .known_f64(rois_name, MAX_KNOWN_ROIS * 4)?
+            .filter(|r| r.len() % 4 == 0)
+            .and_then(|rois| adaptive_grid(&rois, scale, half_pixel, oh, ow).ok()),
+        r => Some((r, r)),
     };
+    let (gh, gw) = fixed.unwrap_or((1, 1));
     let samples = [oh, ow, gh, gw]
         .iter()
         .try_fold(1i64, |acc, &d| acc.checked_mul(d))
@@ -306,15 +391,23 @@ fn roi_align(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let ow_t = b.scalar(cdt, ow as f64)?;
     let bin_h = b.bin("RealDiv", &roi_h, &oh_t)?;
     let bin_w = b.bin("RealDiv", &roi_w, &ow_t)?;
-    let ys = positions(&mut b, &corners[1], &bin_h, oh, gh, cdt)?;
-    let xs = positions(&mut b, &corners[0], &bin_w, ow, gw, cdt)?;
+    let (grid_h, grid_w) = match fixed {
+        Some((gh, gw)) => (Grid::Fixed(gh), Grid::Fixed(gw)),
+        None => (
+            Grid::adaptive(&mut b, &roi_h, oh)?,
+            Grid::adaptive(&mut b, &roi_w, ow)?,
+        ),
+    };
+    let ys = positions(&mut b, &corners[1], &bin_h, oh, &grid_h, cdt)?;
+    let xs = positions(&mut b, &corners[0], &bin_w, ow, &grid_w, cdt)?;
     let ty = taps(&mut b, &ys, &height_f)?;
     let tx = taps(&mut b, &xs, &width_f)?;
-    // y values as [R, oh, gh, 1, 1], x values as [R, 1, 1, ow, gw].
-    let y_dims = [-1, oh, gh, 1, 1];
-    let x_dims5 = [-1, 1, 1, ow, gw];
-    let outside_y = b.reshape(&ty.outside, &y_dims)?;
-    let outside_x = b.reshape(&tx.outside, &x_dims5)?;
+    // y values [R, oh, gh] as [R, oh, gh, 1, 1], x values [R, ow, gw] as
+    // [R, 1, 1, ow, gw].
+    let as_y = |b: &mut Builder<'_>, v: &Output| expand(b, v, -1, 2);
+    let as_x = |b: &mut Builder<'_>, v: &Output| expand(b, v, 1, 2);
+    let outside_y = as_y(&mut b, &ty.outside)?;
+    let outside_x = as_x(&mut b, &tx.outside)?;
     let outside = b.op(
         "LogicalOr",
         &[&outside_y, &outside_x],
@@ -322,6 +415,19 @@ fn roi_align(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         Shape::unknown(),
     )?;
     let inside = b.op("LogicalNot", &[&outside], &[], Shape::unknown())?;
+    // An adaptive grid: the samples each ROI takes, [R, 1, G, 1, G].
+    let taken = match (taken(&mut b, &grid_h)?, taken(&mut b, &grid_w)?) {
+        (Some(h), Some(w)) => {
+            let h = as_y(&mut b, &h)?;
+            let w = as_x(&mut b, &w)?;
+            Some(b.op("LogicalAnd", &[&h, &w], &[], Shape::unknown())?)
+        }
+        _ => None,
+    };
+    let inside = match &taken {
+        Some(taken) => b.op("LogicalAnd", &[&inside, taken], &[], Shape::unknown())?,
+        None => inside,
+    };
     let inside = b.cast(&inside, cdt)?;
     let batch = b.reshape(&batch, &[-1, 1, 1, 1, 1])?;
     let height_i = b.cast(&height, DType::Int64)?;
@@ -330,13 +436,13 @@ fn roi_align(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     let last = b.tensor(Tensor::scalar(-1i32))?;
     let mut corner_values = Vec::new();
     for (yi, wy) in [(&ty.low, &ty.w_low), (&ty.high, &ty.w_high)] {
-        let yi = b.reshape(yi, &y_dims)?;
-        let wy = b.reshape(wy, &y_dims)?;
+        let yi = as_y(&mut b, yi)?;
+        let wy = as_y(&mut b, wy)?;
         let row = b.bin("AddV2", &row_base, &yi)?;
         let row = b.bin("Mul", &row, &width_i)?;
         for (xi, wx) in [(&tx.low, &tx.w_low), (&tx.high, &tx.w_high)] {
-            let xi = b.reshape(xi, &x_dims5)?;
-            let wx = b.reshape(wx, &x_dims5)?;
+            let xi = as_x(&mut b, xi)?;
+            let wx = as_x(&mut b, wx)?;
             let index = b.bin("AddV2", &row, &xi)?;
             let w = b.bin("Mul", &wy, &wx)?;
             let w = b.bin("Mul", &w, &inside)?;
@@ -357,16 +463,42 @@ fn roi_align(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
     }
     // [R, oh, gh, ow, gw, C] reduced over the grid axes.
     let axes = b.tensor(Tensor::vector(&[2i32, 4]))?;
-    let pooled = b.op(
-        if mode { "Max" } else { "Mean" },
-        &[&sample, &axes],
-        &[
-            t(cdt),
-            ("Tidx", Attr::Type(DType::Int32)),
-            ("keep_dims", Attr::Bool(false)),
-        ],
-        Shape::unknown_dims(4),
-    )?;
+    let reduce = |b: &mut Builder<'_>, op: &str, v: &Output| {
+        b.op(
+            op,
+            &[v, &axes],
+            &[
+                t(cdt),
+                ("Tidx", Attr::Type(DType::Int32)),
+                ("keep_dims", Attr::Bool(false)),
+            ],
+            Shape::unknown_dims(4),
+        )
+    };
+    let pooled = match (&grid_h, &grid_w, &taken) {
+        (Grid::Adaptive { per_roi: gh, .. }, Grid::Adaptive { per_roi: gw, .. }, Some(taken)) => {
+            // Each ROI's own count of samples, [R, 1, 1, 1].
+            let count = b.bin("Mul", gh, gw)?;
+            let count = b.reshape(&count, &[-1, 1, 1, 1])?;
+            if mode {
+                // Samples a ROI does not take are below every value; a ROI
+                // without samples gives 0, as the reference's start value.
+                let taken = expand(&mut b, taken, -1, 1)?;
+                let lowest = b.scalar(cdt, f64::from(f32::MIN))?;
+                let sample = b.select(&taken, &sample, &lowest)?;
+                let pooled = reduce(&mut b, "Max", &sample)?;
+                let zero = b.scalar(cdt, 0.0)?;
+                let any = b.op("Greater", &[&count, &zero], &[t(cdt)], Shape::unknown())?;
+                b.select(&any, &pooled, &zero)?
+            } else {
+                let sum = reduce(&mut b, "Sum", &sample)?;
+                let one = b.scalar(cdt, 1.0)?;
+                let count = b.bin("Maximum", &count, &one)?;
+                b.bin("RealDiv", &sum, &count)?
+            }
+        }
+        _ => reduce(&mut b, if mode { "Max" } else { "Mean" }, &sample)?,
+    };
     let back = b.i64s(&to_channels_first(4))?;
     let y = b.op(
         "Transpose",
