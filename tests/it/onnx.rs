@@ -199,7 +199,8 @@ fn real_models_match_onnxruntime_through_tensorflow() {
             "transformer_batch3_sequence11",
             "recurrent",
             "scan",
-            "sklearn"
+            "sklearn",
+            "detector"
         ],
         "the models onnx_models.py builds"
     );

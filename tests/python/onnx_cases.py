@@ -32,7 +32,8 @@ referred to where they are.
                 "data_sets": [{"dir": "...", "inputs": ["<path>.pb", ...],
                                "outputs": ["<path>.pb", ...],
                                "npz": "<path>.npz",
-                               "value_types": {"input_0": "FLOAT", ...}}]},
+                               "value_types": {"input_0": "FLOAT", ...},
+                               "random": false}]},
                ...]}
 
 `inputs` and `outputs` are the names of the graph's inputs (those that are not
@@ -47,7 +48,11 @@ runner's defaults apply unless the case's `data.json` says otherwise
 (`onnx/backend/test/runner/__init__.py`, `assert_similar_outputs`): shapes
 equal, dtypes equal, strings equal, numbers by
 `numpy.testing.assert_allclose(out, ref, rtol, atol)`, with bfloat16 compared
-as float32 at `rtol = max(rtol, 2**-6)`.
+as float32 at `rtol = max(rtol, 2**-6)`. A data set whose outputs are random
+draws (`"random": true`: the model uses `RandomUniform`, `RandomNormal`, their
+`Like` forms, `Bernoulli` or `Multinomial`, or a `Dropout` in training mode
+with a ratio that is not 0; see `is_random`) is judged on shapes and dtypes
+only.
 
 With `--npz`, each data set is also decoded into one `data.npz` (next to its
 `.pb` files for node cases; under `OUT_DIR/<kind>/<case>/` for the others, so
@@ -107,6 +112,33 @@ def op_types(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     for function in model.functions:
         visit_nodes(function.node)
     return sorted(ops), sorted(domains)
+
+
+# The operators whose outputs are random draws.
+RANDOM_OPS = {"RandomUniform", "RandomNormal", "RandomUniformLike", "RandomNormalLike",
+              "Bernoulli", "Multinomial"}
+
+
+def is_random(model: onnx.ModelProto, feeds: dict) -> bool:
+    """Whether the model's outputs are random draws for these inputs (`feeds`,
+    by graph input name): it uses a random operator, or a `Dropout` in
+    training mode with a ratio that is not 0 (a value neither fed nor an
+    initializer counts as on). Such a case is judged on its outputs' shapes
+    and dtypes only: another generator cannot give the expected values."""
+    ops, _ = op_types(model)
+    if RANDOM_OPS & set(ops):
+        return True
+    known = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    known.update(feeds)
+    for node in model.graph.node:
+        if node.op_type != "Dropout" or len(node.input) < 3 or not node.input[2]:
+            continue
+        training = known.get(node.input[2])
+        ratio = known.get(node.input[1]) if len(node.input) > 1 and node.input[1] else 0.5
+        if (training is None or bool(np.asarray(training).any())) and (
+                ratio is None or float(np.asarray(ratio).reshape(-1)[0]) != 0.0):
+            return True
+    return False
 
 
 def graph_io(model: onnx.ModelProto) -> tuple[list, list]:
@@ -245,7 +277,8 @@ def write_node_case(case, out_dir: str) -> dict:
     for i, (input_values, output_values) in enumerate(case.data_sets):
         set_dir = os.path.join(case_dir, f"test_data_set_{i}")
         os.makedirs(set_dir, exist_ok=True)
-        entry = {"dir": set_dir, "inputs": [], "outputs": []}
+        feeds = {info.name: value for value, info in zip(input_values, inputs)}
+        entry = {"dir": set_dir, "inputs": [], "outputs": [], "random": is_random(model, feeds)}
         for side, values, infos in (
             ("input", input_values, inputs),
             ("output", output_values, outputs),
@@ -292,7 +325,8 @@ def file_cases(kind: str) -> list[dict]:
                     files.append(os.path.join(set_dir, f"{side}_{len(files)}.pb"))
                 return files
 
-            data_sets.append({"dir": set_dir, "inputs": numbered("input"), "outputs": numbered("output")})
+            data_sets.append({"dir": set_dir, "inputs": numbered("input"), "outputs": numbered("output"),
+                              "random": is_random(model, {})})
         entries.append(manifest_entry(name, kind, model, model_path, rtol, atol, data_sets))
     return entries
 

@@ -43,6 +43,8 @@ absolute tolerance is that times its tensor's largest magnitude.
   (SOFTMAX, int64 labels), LinearRegressor, Normalizer, and two regression
   trees (TreeEnsembleRegressor), the same trees as a 3-class random-forest
   and a binary boosted TreeEnsembleClassifier; dynamic batch.
+- `detector`: two `RoiAlign` heads (average and max pooling) with adaptive
+  sampling grids over a dynamic number of ROIs.
 
 Weights come from a fixed seed, so every run builds the same models.
 """
@@ -288,6 +290,44 @@ def scan(rng):
     return graph, inputs
 
 
+def detector(rng):
+    """Two `RoiAlign` heads over a feature map, with adaptive sampling
+    (`sampling_ratio` 0: each ROI's grid from its size, so the ROIs'
+    grids differ) and a dynamic number of ROIs: average pooling with
+    `half_pixel`, max pooling with `output_half_pixel`."""
+    n = helper.make_node
+    f = TensorProto.FLOAT
+    nodes = [
+        n("RoiAlign", ["features", "rois", "batch_indices"], ["pooled_avg"], name="roi_avg",
+          mode="avg", output_height=3, output_width=2, sampling_ratio=0, spatial_scale=0.5,
+          coordinate_transformation_mode="half_pixel"),
+        n("RoiAlign", ["features", "rois", "batch_indices"], ["pooled_max"], name="roi_max",
+          mode="max", output_height=2, output_width=2, sampling_ratio=0, spatial_scale=0.5,
+          coordinate_transformation_mode="output_half_pixel"),
+    ]
+    graph = helper.make_graph(
+        nodes, "detector",
+        [
+            helper.make_tensor_value_info("features", f, [2, 4, 12, 10]),
+            helper.make_tensor_value_info("rois", f, ["rois", 4]),
+            helper.make_tensor_value_info("batch_indices", TensorProto.INT64, ["rois"]),
+        ],
+        [
+            helper.make_tensor_value_info("pooled_avg", f, ["rois", 4, 3, 2]),
+            helper.make_tensor_value_info("pooled_max", f, ["rois", 4, 2, 2]),
+        ],
+    )
+    inputs = {
+        "features": rng.standard_normal((2, 4, 12, 10)).astype(np.float32),
+        # x1, y1, x2, y2 at twice the feature map's scale: small, large,
+        # partly outside, and one point.
+        "rois": np.array([[0, 0, 6, 6], [2, 1, 19, 23], [10, 12, 30, 30], [5, 5, 5, 5]],
+                         dtype=np.float32),
+        "batch_indices": np.array([0, 1, 1, 0], dtype=np.int64),
+    }
+    return graph, inputs
+
+
 ML_OPSET = 3
 
 
@@ -364,7 +404,8 @@ def sklearn(rng):
 def built(out_dir, rng):
     """The models above, built with the helper API."""
     for name, build in (("cnn", cnn), ("transformer", transformer),
-                        ("recurrent", recurrent), ("scan", scan), ("sklearn", sklearn)):
+                        ("recurrent", recurrent), ("scan", scan), ("sklearn", sklearn),
+                        ("detector", detector)):
         graph, inputs = build(rng)
         opsets = [helper.make_opsetid("", OPSET)]
         if name == "sklearn":

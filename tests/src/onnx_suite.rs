@@ -6,7 +6,8 @@
 //! `savedmodel-onnx` in this process, writes the SavedModels, and has
 //! `tests/python/onnx_run.py` load each one with the loader TensorFlow
 //! Serving runs, feed the case's inputs and compare the outputs with the
-//! expected ones within the suite's tolerances. Used by the integration
+//! expected ones within the suite's tolerances (random draws: their shapes
+//! and dtypes only). Used by the integration
 //! test (`it/onnx.rs`) and by `cargo xtask onnx-table`, which writes
 //! `docs/onnx.md` and `tests/onnx/passing.txt` from the results.
 
@@ -313,5 +314,6 @@ fn request(
         "fetches": fetches,
         "rtol": case["rtol"],
         "atol": case["atol"],
+        "random": set["random"].as_bool().unwrap_or(false),
     })
 }

@@ -1,7 +1,7 @@
 //! The conversion's state: every ONNX value seen so far, in the layouts it
 //! exists in, and the TensorFlow graph being built.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use savedmodel_graph::{Attr, DType, Graph, Output, Shape, Tensor};
@@ -95,6 +95,9 @@ pub(crate) struct Ctx {
     /// (`DT_VARIANT` scalar) in the graph, with their elements' dtype and
     /// shape (what every element is known to share).
     sequences: HashMap<String, (DType, Shape)>,
+    /// The values that are empty ONNX optionals (an `Optional` without an
+    /// input): they have no slot; `OptionalHasElement` reads them as false.
+    empty_optionals: HashSet<String>,
     /// The fusions planned for the model (shared with bodies' contexts).
     pub(crate) fusions: Arc<Fusions>,
     /// The node being converted, for errors.
@@ -116,6 +119,7 @@ impl Ctx {
             weights: HashMap::new(),
             carried: HashMap::new(),
             sequences: HashMap::new(),
+            empty_optionals: HashSet::new(),
             node: String::new(),
         }
     }
@@ -181,6 +185,16 @@ impl Ctx {
     /// The element dtype and shape of sequence `name`, if it is one.
     pub(crate) fn sequence(&self, name: &str) -> Option<(DType, Shape)> {
         self.sequences.get(name).cloned()
+    }
+
+    /// Marks ONNX value `name` as an empty optional (it holds no value).
+    pub(crate) fn set_empty_optional(&mut self, name: &str) {
+        self.empty_optionals.insert(name.to_owned());
+    }
+
+    /// Whether ONNX value `name` is an empty optional.
+    pub(crate) fn is_empty_optional(&self, name: &str) -> bool {
+        self.empty_optionals.contains(name)
     }
 
     /// `name` is no longer a sequence (its slot was redefined as a tensor).
@@ -364,9 +378,15 @@ impl Ctx {
 
     /// The slot of ONNX value `name`.
     pub(crate) fn slot(&self, name: &str) -> Result<&Slot> {
-        self.values
-            .get(name)
-            .ok_or_else(|| self.error(format!("value {name:?} is not defined")))
+        self.values.get(name).ok_or_else(|| {
+            if self.is_empty_optional(name) {
+                self.error(format!(
+                    "value {name:?} is an empty optional: only OptionalHasElement takes one"
+                ))
+            } else {
+                self.error(format!("value {name:?} is not defined"))
+            }
+        })
     }
 
     /// The constant value of `name`, if known at conversion time.

@@ -647,17 +647,44 @@ fn quantize_linear_rounds_half_to_even_and_saturates_to_the_zero_points_type() {
 }
 
 #[test]
-fn blocked_quantization_is_refused_by_name() {
-    let err = crate::convert(
+fn blocked_quantization_gathers_each_blocks_scale_along_the_axis() {
+    // x [2, 3], axis 1, block_size 2: a [2, 2] scale (ceil(3 / 2) = 2).
+    let converted = crate::convert(
         &quantize_model(&[2, 2], Some(2)),
         &ConvertOptions::default(),
     )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        err.contains("blocked quantization") && err.contains("QuantizeLinear"),
-        "{err}"
-    );
+    .unwrap();
+    // Scale and zero point: the axis's size and the blocked value each.
+    assert_eq!(op_count(&converted, "GatherV2"), 4);
+    assert_eq!(op_count(&converted, "FloorDiv"), 2);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int8);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 3][..]));
+}
+
+#[test]
+fn bad_block_sizes_and_blocked_shapes_are_refused_by_name() {
+    for (dims, block_size, want) in [
+        (
+            &[2, 2][..],
+            Some(-2),
+            "block_size -2: blocked quantization needs a positive block_size",
+        ),
+        (
+            &[2, 2][..],
+            None,
+            "block_size 0: blocked quantization needs a positive block_size",
+        ),
+        (&[2, 3, 1][..], Some(2), "of the input's rank 2"),
+        (&[2, 3][..], Some(2), "it must be 2 along axis 1"),
+        (&[3, 2][..], Some(2), "it must be 2 along axis 0"),
+    ] {
+        let err = conversion_error(&quantize_model(dims, block_size));
+        assert!(
+            err.contains("QuantizeLinear") && err.contains(want),
+            "{want}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -1533,4 +1560,329 @@ fn scaling_the_transposed_filter_in_place_gives_the_bytes_of_scaling_first() {
     }
     let mut odd = vec![0u8; 4 * 5];
     assert!(constant::scale_last_axis_in_place(DType::Float, &mut odd, &scale).is_err());
+}
+
+/// `RoiAlign(x [1, 2, 8, 8], rois [3, 4], batch_indices [3])` with `attrs`.
+fn roi_align_model(attrs: Vec<AttributeProto>) -> Arc<OnnxModel> {
+    model_of(
+        vec![node("RoiAlign", &["x", "rois", "batch"], "y", attrs)],
+        vec![],
+        vec![
+            float_value("x", &[1, 2, 8, 8]),
+            float_value("rois", &[3, 4]),
+            int64_value("batch", &[3]),
+        ],
+        "y",
+    )
+}
+
+#[test]
+fn roi_align_gathers_four_corners_and_gives_rois_channels_and_output_size() {
+    for mode in ["avg", "max"] {
+        let model = roi_align_model(vec![
+            int("output_height", 3),
+            int("output_width", 4),
+            int("sampling_ratio", 2),
+            string("mode", mode),
+        ]);
+        let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+        // Three dimensions of X, four ROI coordinates, four corners.
+        assert_eq!(op_count(&converted, "GatherV2"), 3 + 4 + 4, "{mode}");
+        let reduce = if mode == "avg" { "Mean" } else { "Max" };
+        assert_eq!(op_count(&converted, reduce), 1, "{mode}");
+        let y = crate::convert::output_named(&converted, "y").unwrap();
+        assert_eq!(y.shape().dims(), Some(&[3i64, 2, 3, 4][..]));
+    }
+}
+
+#[test]
+fn roi_align_samples_unknown_rois_adaptively_on_the_largest_grid_masked() {
+    for mode in ["avg", "max"] {
+        let model = roi_align_model(vec![int("output_height", 2), string("mode", mode)]);
+        let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+        // The grid per axis: each ROI's count, the largest one's range.
+        assert_eq!(op_count(&converted, "Ceil"), 2, "{mode}");
+        assert_eq!(op_count(&converted, "Range"), 2, "{mode}");
+        let reduce = if mode == "avg" { "Sum" } else { "Max" };
+        assert!(op_count(&converted, reduce) >= 1, "{mode}");
+        let y = crate::convert::output_named(&converted, "y").unwrap();
+        assert_eq!(y.shape().dims(), Some(&[3i64, 2, 2, 1][..]));
+    }
+}
+
+#[test]
+fn roi_align_refuses_hostile_or_unsupported_attributes_by_name() {
+    for (attrs, want) in [
+        (
+            vec![int("sampling_ratio", -1)],
+            "sampling_ratio -1 is negative",
+        ),
+        (
+            vec![int("output_height", 0)],
+            "output_height 0 and output_width 1 must be between 1",
+        ),
+        (
+            vec![int("output_width", 1 << 40), int("sampling_ratio", 1)],
+            "must be between 1",
+        ),
+        (
+            vec![
+                int("output_height", 1024),
+                int("output_width", 1024),
+                int("sampling_ratio", 4),
+            ],
+            "more than 1048576 samples per ROI",
+        ),
+        (
+            vec![string("mode", "median"), int("sampling_ratio", 1)],
+            "mode \"median\"",
+        ),
+        (
+            vec![
+                string("coordinate_transformation_mode", "asymmetric"),
+                int("sampling_ratio", 1),
+            ],
+            "coordinate_transformation_mode \"asymmetric\"",
+        ),
+    ] {
+        let err = conversion_error(&roi_align_model(attrs));
+        assert!(
+            err.contains("RoiAlign") && err.contains(want),
+            "{want}: {err}"
+        );
+    }
+}
+
+fn float_attr(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::Float as i32),
+        f: Some(value),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn random_ops_draw_with_the_shape_dtype_and_seed_onnx_gives() {
+    let model = model_of(
+        vec![node(
+            "RandomNormal",
+            &[],
+            "y",
+            vec![
+                ints("shape", &[2, 5]),
+                int("dtype", DataType::Double as i32 as i64),
+                float_attr("seed", 3.0),
+            ],
+        )],
+        vec![],
+        vec![],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Double);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 5][..]));
+    let draw = converted
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.op == "RandomStandardNormal")
+        .unwrap();
+    let seed2 = format!("{:?}", draw.attr.get("seed2").unwrap());
+    assert!(seed2.contains(&3.0f32.to_bits().to_string()), "{seed2}");
+
+    let model = model_of(
+        vec![node("Bernoulli", &["p"], "y", vec![int("dtype", 7)])],
+        vec![],
+        vec![float_value("p", &[4, 3])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int64);
+    assert_eq!(y.shape().dims(), Some(&[4i64, 3][..]));
+    assert_eq!(op_count(&converted, "RandomUniform"), 1);
+
+    let model = model_of(
+        vec![node(
+            "Multinomial",
+            &["logits"],
+            "y",
+            vec![int("sample_size", 6)],
+        )],
+        vec![],
+        vec![float_value("logits", &[2, 4])],
+        "y",
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::Int32);
+    assert_eq!(y.shape().dims(), Some(&[2i64, 6][..]));
+}
+
+#[test]
+fn random_ops_refuse_hostile_shapes_sizes_and_types_by_name() {
+    let random = |op: &str, inputs: Vec<ValueInfoProto>, attrs: Vec<AttributeProto>| {
+        let names: Vec<String> = inputs.iter().map(|v| v.name().to_owned()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        conversion_error(&model_of(
+            vec![node(op, &names, "y", attrs)],
+            vec![],
+            inputs,
+            "y",
+        ))
+    };
+    let err = random(
+        "RandomUniform",
+        vec![],
+        vec![ints("shape", &[1 << 20, 1 << 20])],
+    );
+    assert!(err.contains("is not a shape of at most"), "{err}");
+    let err = random("RandomUniform", vec![], vec![ints("shape", &[-1, 3])]);
+    assert!(err.contains("is not a shape of at most"), "{err}");
+    let err = random("RandomNormal", vec![], vec![]);
+    assert!(err.contains("the shape attribute is required"), "{err}");
+    let err = random(
+        "RandomUniformLike",
+        vec![float_value("x", &[2])],
+        vec![int("dtype", DataType::Int32 as i32 as i64)],
+    );
+    assert!(
+        err.contains("RandomUniformLike of Int32 is not supported"),
+        "{err}"
+    );
+    let err = random(
+        "Multinomial",
+        vec![float_value("x", &[2, 3])],
+        vec![int("sample_size", 0)],
+    );
+    assert!(err.contains("sample_size 0 is not between 1"), "{err}");
+    let err = random(
+        "Multinomial",
+        vec![float_value("x", &[2, 3])],
+        vec![int("dtype", 1)],
+    );
+    assert!(
+        err.contains("dtype 1 is not int32 (6) or int64 (7)"),
+        "{err}"
+    );
+}
+
+/// `QLinearConv` of a uint8 `x [1, 2, 5, 5]` by an int8 `w [3, 2, 3, 3]`
+/// with per-output-channel weight scales and zero points, and a bias of
+/// type `bias_type`.
+fn qlinear_conv_model(bias_type: DataType) -> Arc<OnnxModel> {
+    let tensor = |name: &str, dtype: DataType, dims: &[i64], bytes: Vec<u8>| TensorProto {
+        name: Some(name.into()),
+        data_type: Some(dtype as i32),
+        dims: dims.to_vec(),
+        raw_data: Some(bytes.into()),
+        ..Default::default()
+    };
+    let f32s = |v: &[f32]| v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>();
+    let x = typed_value("x", &[1, 2, 5, 5], DataType::Uint8);
+    model_of(
+        vec![node(
+            "QLinearConv",
+            &["x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"],
+            "y",
+            vec![ints("pads", &[1, 1, 1, 1])],
+        )],
+        vec![
+            tensor("sx", DataType::Float, &[], f32s(&[0.5])),
+            tensor("zx", DataType::Uint8, &[], vec![7]),
+            tensor("w", DataType::Int8, &[3, 2, 3, 3], vec![1; 54]),
+            tensor("sw", DataType::Float, &[3], f32s(&[0.1, 0.2, 0.3])),
+            tensor("zw", DataType::Int8, &[3], vec![0, 1, 2]),
+            tensor("sy", DataType::Float, &[], f32s(&[0.25])),
+            tensor("zy", DataType::Uint8, &[], vec![128]),
+            tensor(
+                "b",
+                bias_type,
+                &[3],
+                if bias_type == DataType::Float {
+                    f32s(&[1.0, 2.0, 3.0])
+                } else {
+                    [1i32, 2, 3].iter().flat_map(|v| v.to_le_bytes()).collect()
+                },
+            ),
+        ],
+        vec![x],
+        "y",
+    )
+}
+
+#[test]
+fn qlinear_conv_convolves_centered_int32_and_requantizes_per_channel() {
+    let converted = crate::convert(
+        &qlinear_conv_model(DataType::Int32),
+        &ConvertOptions::default(),
+    )
+    .unwrap();
+    let conv = converted
+        .graph
+        .nodes()
+        .iter()
+        .find(|n| n.op == "Conv2D")
+        .unwrap();
+    assert!(format!("{:?}", conv.attr.get("T").unwrap()).contains("Int32"));
+    assert_eq!(op_count(&converted, "BiasAdd"), 1);
+    assert_eq!(op_count(&converted, "Rint"), 1);
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.dtype(), savedmodel_graph::DType::UInt8);
+    assert_eq!(y.shape().dims(), Some(&[1i64, 3, 5, 5][..]));
+    let err = conversion_error(&qlinear_conv_model(DataType::Float));
+    assert!(err.contains("QLinearConv takes int32"), "{err}");
+}
+
+#[test]
+fn optionals_known_at_conversion_have_elements_or_refuse_to_give_one() {
+    let constant = |converted: &crate::Converted, name: &str| {
+        converted
+            .graph
+            .nodes()
+            .iter()
+            .find(|n| n.name.starts_with(name) && n.op == "Const")
+            .map(|n| format!("{:?}", n.attr.get("value")))
+            .unwrap()
+    };
+    let mut empty = node("Optional", &[], "none", vec![]);
+    empty.attribute.push(AttributeProto {
+        name: Some("type".into()),
+        r#type: Some(AttributeType::TypeProto as i32),
+        tp: float_value("t", &[2]).r#type,
+        ..Default::default()
+    });
+    let model = model_with_outputs(
+        18,
+        vec![
+            empty.clone(),
+            node("Optional", &["x"], "some", vec![]),
+            node("OptionalHasElement", &["none"], "has_none", vec![]),
+            node("OptionalHasElement", &["some"], "has_some", vec![]),
+            node("OptionalGetElement", &["some"], "y", vec![]),
+        ],
+        vec![],
+        vec![float_value("x", &[2])],
+        &["has_none", "has_some", "y"],
+    );
+    let converted = crate::convert(&model, &ConvertOptions::default()).unwrap();
+    assert!(constant(&converted, "has_none").contains("false"));
+    assert!(constant(&converted, "has_some").contains("true"));
+    let y = crate::convert::output_named(&converted, "y").unwrap();
+    assert_eq!(y.shape().dims(), Some(&[2i64][..]));
+
+    let model = model_with_outputs(
+        18,
+        vec![empty, node("OptionalGetElement", &["none"], "y", vec![])],
+        vec![],
+        vec![],
+        &["y"],
+    );
+    let err = conversion_error(&model);
+    assert!(
+        err.contains("\"none\" is an empty optional: it has no element to get"),
+        "{err}"
+    );
 }

@@ -96,6 +96,11 @@ const SAME_AS_OPSET_7: &[&str] = &[
     "Softmax",
     "LogSoftmax",
     "Hardmax",
+    // Random generators (version 1 is their only version).
+    "RandomUniform",
+    "RandomNormal",
+    "RandomUniformLike",
+    "RandomNormalLike",
     // Shape and data movement.
     "Identity",
     "Constant",

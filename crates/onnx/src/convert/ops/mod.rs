@@ -27,11 +27,14 @@ mod ml;
 mod more;
 mod nn;
 mod norm;
+mod optional;
 mod pool;
 mod quant;
+mod random;
 mod reduce;
 mod resize;
 mod rnn;
+mod roi_align;
 mod sequence;
 mod shape;
 mod slice;
@@ -67,6 +70,9 @@ fn lookup(op_type: &str) -> Option<Converter> {
         .or_else(|| quant::lookup(op_type))
         .or_else(|| strings::lookup(op_type))
         .or_else(|| detect::lookup(op_type))
+        .or_else(|| roi_align::lookup(op_type))
+        .or_else(|| random::lookup(op_type))
+        .or_else(|| optional::lookup(op_type))
         .or_else(|| unique::lookup(op_type))
         .or_else(|| attention::lookup(op_type))
         .or_else(|| grid_sample::lookup(op_type))

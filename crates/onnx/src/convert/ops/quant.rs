@@ -11,14 +11,20 @@
 //! `QLinearMatMul` multiplies the centered integers in int32 and
 //! requantizes the product in float64 with `a_scale * b_scale / y_scale`
 //! (computed in the scales' type), as ONNX's reference does.
+//! `QLinearConv` convolves the centered integers in int32 as `ConvInteger`
+//! does (through `Conv`'s code), adds the int32 bias, and requantizes the
+//! same way with `x_scale * w_scale / y_scale` (`w_scale` per output
+//! channel when a vector), as ONNX's reference does.
 //! `DynamicQuantizeLinear` computes its scale and zero point from the
 //! input's range (which always includes 0) for `uint8`, as its ONNX
 //! function body does.
 //! The float8 types TensorFlow computes with (`E4M3FN`, `E5M2`) round in
-//! the cast instead. Blocked quantization (`block_size`, opset 21) and the
-//! 2-, 4-bit, FP4 and FNUZ types are refused by name.
+//! the cast instead. Blocked quantization (`block_size`, opset 21: a scale
+//! and zero point of the input's rank, one value per `block_size` elements
+//! along `axis`) gathers each block's value for every element along
+//! `axis`. The 2-, 4-bit, FP4 and FNUZ types are refused by name.
 
-use savedmodel_graph::{Attr, DType, Output, Shape};
+use savedmodel_graph::{Attr, DType, Output, Shape, Tensor};
 
 use super::shape::float8_largest;
 use super::{
@@ -33,6 +39,7 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
         "DequantizeLinear" => dequantize,
         "DynamicQuantizeLinear" => dynamic_quantize,
         "QLinearMatMul" => qlinear_matmul,
+        "QLinearConv" => qlinear_conv,
         _ => return None,
     };
     Some(f)
@@ -109,13 +116,19 @@ fn along_axis(
     if value_rank == 0 {
         return Ok(value);
     }
-    if value_rank > 1 || node.attr_i_or("block_size", 0)? != 0 {
-        return Err(ctx.error(format!(
-            "blocked quantization (a {what} of rank {value_rank}, block_size {}) is not supported",
-            node.attr_i_or("block_size", 0)?
-        )));
-    }
     let axis = normalize_axis(ctx, node.attr_i_or("axis", 1)?, rank.max(1))?;
+    let block_size = node.attr_i_or("block_size", 0)?;
+    if block_size != 0 || value_rank > 1 {
+        return blocked(
+            ctx,
+            node,
+            base,
+            (&value, name, what),
+            rank,
+            axis,
+            block_size,
+        );
+    }
     let mut target = vec![1i64; rank.max(1)];
     target[axis] = -1;
     let target = ctx.const_i32(&sub(base, &format!("{what}_shape")), &target)?;
@@ -128,6 +141,110 @@ fn along_axis(
             ("Tshape", Attr::Type(DType::Int32)),
         ],
         Shape::unknown_dims(rank.max(1)),
+    )
+}
+
+/// A blocked scale or zero point (`value`, ONNX value `name`: float32, of
+/// `x`'s rank, `ceil(d / block_size)` along `axis` where `x` has `d`, the
+/// other dimensions `x`'s) repeated `block_size` times along `axis` and cut
+/// to `x`'s size: a `GatherV2` at `i / block_size` for every index `i` of
+/// `x` along `axis`.
+fn blocked(
+    ctx: &mut Ctx,
+    node: &NodeView<'_>,
+    base: &str,
+    (value, name, what): (&Output, &str, &str),
+    rank: usize,
+    axis: usize,
+    block_size: i64,
+) -> Result<Output> {
+    let value_rank = rank_of(ctx, name)?;
+    if block_size <= 0 || value_rank != rank {
+        return Err(ctx.error(format!(
+            "a {what} of rank {value_rank} with block_size {block_size}: blocked quantization \
+             needs a positive block_size and a {what} of the input's rank {rank}"
+        )));
+    }
+    let x_name = required_input(ctx, node, 0)?;
+    let x_dims = ctx.slot(x_name)?.shape.dims().map(<[i64]>::to_vec);
+    let v_dims = ctx.slot(name)?.shape.dims().map(<[i64]>::to_vec);
+    if let (Some(x_dims), Some(v_dims)) = (x_dims, v_dims) {
+        for (i, (&d, &v)) in x_dims.iter().zip(&v_dims).enumerate() {
+            let want = if i == axis {
+                (d >= 0).then(|| (d + block_size - 1) / block_size)
+            } else {
+                (d >= 0).then_some(d)
+            };
+            if let Some(want) = want
+                && v >= 0
+                && v != want
+            {
+                return Err(ctx.error(format!(
+                    "the {what} has shape {v_dims:?}, the input {x_dims:?}: with block_size \
+                     {block_size} along axis {axis} it must be {want} along axis {i}"
+                )));
+            }
+        }
+    }
+    let x = ctx.plain(x_name)?;
+    let shape = ctx.op1(
+        "Shape",
+        &sub(base, &format!("{what}_x_shape")),
+        &[&x],
+        &[
+            ("T", Attr::Type(x.dtype())),
+            ("out_type", Attr::Type(DType::Int64)),
+        ],
+        Shape::new(&[rank as i64]),
+    )?;
+    let axis_i = ctx.const_tensor(
+        &sub(base, &format!("{what}_axis")),
+        Tensor::scalar(axis as i32),
+    )?;
+    let zero = ctx.const_tensor(&sub(base, &format!("{what}_axis0")), Tensor::scalar(0i32))?;
+    let size = ctx.op1(
+        "GatherV2",
+        &sub(base, &format!("{what}_size")),
+        &[&shape, &axis_i, &zero],
+        &[
+            ("Tparams", Attr::Type(DType::Int64)),
+            ("Tindices", Attr::Type(DType::Int32)),
+            ("Taxis", Attr::Type(DType::Int32)),
+            ("batch_dims", Attr::Int(0)),
+        ],
+        Shape::scalar(),
+    )?;
+    let start = ctx.const_tensor(&sub(base, &format!("{what}_start")), Tensor::scalar(0i64))?;
+    let one = ctx.const_tensor(&sub(base, &format!("{what}_one")), Tensor::scalar(1i64))?;
+    let positions = ctx.op1(
+        "Range",
+        &sub(base, &format!("{what}_positions")),
+        &[&start, &size, &one],
+        &[("Tidx", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(1),
+    )?;
+    let block = ctx.const_tensor(
+        &sub(base, &format!("{what}_block_size")),
+        Tensor::scalar(block_size),
+    )?;
+    let blocks = ctx.op1(
+        "FloorDiv",
+        &sub(base, &format!("{what}_blocks")),
+        &[&positions, &block],
+        &[("T", Attr::Type(DType::Int64))],
+        Shape::unknown_dims(1),
+    )?;
+    ctx.op1(
+        "GatherV2",
+        &sub(base, &format!("{what}_blocked")),
+        &[value, &blocks, &axis_i],
+        &[
+            ("Tparams", Attr::Type(value.dtype())),
+            ("Tindices", Attr::Type(DType::Int64)),
+            ("Taxis", Attr::Type(DType::Int32)),
+            ("batch_dims", Attr::Int(0)),
+        ],
+        Shape::unknown_dims(rank),
     )
 }
 
@@ -464,5 +581,105 @@ fn qlinear_matmul(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
         _ => Shape::unknown_dims(ra.max(rb)),
     };
     ctx.set_plain(output0(ctx, node)?, out, shape);
+    Ok(())
+}
+
+/// `QLinearConv`: `ConvInteger`'s int32 convolution of the centered
+/// operands plus the int32 bias `B`, requantized like `QLinearMatMul`.
+fn qlinear_conv(ctx: &mut Ctx, node: &NodeView<'_>) -> Result<()> {
+    let x = required_input(ctx, node, 0)?;
+    let w = required_input(ctx, node, 3)?;
+    let out = output0(ctx, node)?;
+    let rank = rank_of(ctx, x)?;
+    let base = ctx.node_name(node);
+    let out_type = match input_name(node, 7) {
+        Some(zero) => ctx.slot(zero)?.dtype,
+        None => ctx.slot(x)?.dtype,
+    };
+    let Some((lowest, highest)) = integer_range(out_type) else {
+        return Err(ctx.error(format!("QLinearConv to {out_type:?} is not supported")));
+    };
+    let xc = super::more::centered_i32(ctx, &sub(&base, "x"), x, input_name(node, 2), 1, rank)?;
+    let wc = super::more::centered_i32(ctx, &sub(&base, "w"), w, input_name(node, 5), 0, rank)?;
+    // The centered operands as values of their own (names no ONNX value
+    // has: they start with a control character), for the convolution.
+    let x_name = format!("\u{1}{out}/x_centered");
+    let w_name = format!("\u{1}{out}/w_centered");
+    let x_shape = ctx.slot(x)?.shape.clone();
+    let w_shape = ctx.slot(w)?.shape.clone();
+    ctx.set_plain(&x_name, xc, x_shape);
+    ctx.set_plain(&w_name, wc, w_shape);
+    if let Some(bias) = input_name(node, 8)
+        && ctx.slot(bias)?.dtype != DType::Int32
+    {
+        return Err(ctx.error(format!(
+            "the bias is {:?}, QLinearConv takes int32",
+            ctx.slot(bias)?.dtype
+        )));
+    }
+    super::nn::conv_of(ctx, node, &x_name, &w_name, input_name(node, 8))?;
+    // The int32 sums, channels last: a per-channel scale is along the last
+    // axis.
+    let shape = ctx.slot(out)?.shape.clone();
+    let acc = ctx.channels_last(out)?;
+    let x_scale = one_element(ctx, node, &base, 1, "x_scale")?;
+    let y_scale = one_element(ctx, node, &base, 6, "y_scale")?;
+    let w_scale_name = required_input(ctx, node, 4)?;
+    let w_scale = match ctx.slot(w_scale_name)?.shape.rank() {
+        Some(1) if ctx.slot(w_scale_name)?.shape.dims() != Some(&[1][..]) => {
+            ctx.plain(w_scale_name)?
+        }
+        _ => one_element(ctx, node, &base, 4, "w_scale")?,
+    };
+    let scale_type = x_scale.dtype();
+    if w_scale.dtype() != scale_type || y_scale.dtype() != scale_type {
+        return Err(ctx.error("x_scale, w_scale and y_scale must have one type"));
+    }
+    let scale_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(scale_type))],
+            Shape::unknown(),
+        )
+    };
+    let xw = scale_op(ctx, "Mul", &sub(&base, "xw_scale"), &x_scale, &w_scale)?;
+    let multiplier = scale_op(ctx, "RealDiv", &sub(&base, "multiplier"), &xw, &y_scale)?;
+    let multiplier = cast(
+        ctx,
+        &sub(&base, "multiplier_f64"),
+        &multiplier,
+        DType::Double,
+    )?;
+    let acc = cast(ctx, &sub(&base, "acc_f64"), &acc, DType::Double)?;
+    let double_op = |ctx: &mut Ctx, op: &str, name: &str, p: &Output, q: &Output| {
+        ctx.op1(
+            op,
+            name,
+            &[p, q],
+            &[("T", Attr::Type(DType::Double))],
+            Shape::unknown(),
+        )
+    };
+    let mut value = double_op(ctx, "Mul", &sub(&base, "requantized"), &acc, &multiplier)?;
+    if input_name(node, 7).is_some() {
+        let zero = one_element(ctx, node, &base, 7, "y_zero_point")?;
+        let zero = cast(ctx, &sub(&base, "y_zero_point_f64"), &zero, DType::Double)?;
+        value = double_op(ctx, "AddV2", &sub(&base, "shifted"), &value, &zero)?;
+    }
+    let value = ctx.op1(
+        "Rint",
+        &sub(&base, "rounded"),
+        &[&value],
+        &[("T", Attr::Type(DType::Double))],
+        Shape::unknown(),
+    )?;
+    let lo = ctx.const_scalar(&sub(&base, "lowest"), DType::Double, lowest)?;
+    let hi = ctx.const_scalar(&sub(&base, "highest"), DType::Double, highest)?;
+    let value = double_op(ctx, "Maximum", &sub(&base, "above_lowest"), &value, &lo)?;
+    let value = double_op(ctx, "Minimum", &sub(&base, "saturated"), &value, &hi)?;
+    let y = cast(ctx, &sub(&base, "y"), &value, out_type)?;
+    ctx.set_channels_last(out, y, shape);
     Ok(())
 }

@@ -40,7 +40,11 @@ pub(super) fn lookup(op_type: &str) -> Option<Converter> {
 
 /// Whether `op_type` takes sequence values (the rest take tensors only).
 pub(crate) fn takes_sequences(op_type: &str) -> bool {
-    lookup(op_type).is_some() || matches!(op_type, "Identity" | "Loop" | "If")
+    lookup(op_type).is_some()
+        || matches!(
+            op_type,
+            "Identity" | "Loop" | "If" | "Optional" | "OptionalGetElement" | "OptionalHasElement"
+        )
 }
 
 fn element_attrs(dtype: DType) -> Vec<(&'static str, Attr)> {
