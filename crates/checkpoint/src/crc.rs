@@ -166,7 +166,11 @@ mod tests {
         let segments: Vec<&[u8]> = vec![b"", &small, &big, b"", &small[..1], &big[5..], b""];
         for threads in [1, 2, 3, 8] {
             let expected: Vec<u32> = segments.iter().map(|s| crc32c(s)).collect();
-            assert_eq!(crc32c_all(&segments, threads), expected, "{threads} threads");
+            assert_eq!(
+                crc32c_all(&segments, threads),
+                expected,
+                "{threads} threads"
+            );
         }
         assert!(crc32c_all(&[], 2).is_empty());
     }

@@ -390,7 +390,12 @@ impl BundleReader {
     }
 
     /// Reads an entry stored in one piece; checks its checksum when `verify`.
-    fn read_stored(&self, name: &[u8], entry: &TensorEntry, verify: bool) -> Result<TensorView<'_>> {
+    fn read_stored(
+        &self,
+        name: &[u8],
+        entry: &TensorEntry,
+        verify: bool,
+    ) -> Result<TensorView<'_>> {
         let n = entry.num_elements();
         let bad_size = |what: String| Error::CorruptEntry {
             path: self.index_path.clone(),
@@ -590,7 +595,11 @@ impl BundleReader {
         // Read (and check) every piece before allocating the output.
         let mut views = Vec::with_capacity(used.len());
         for (key, entry, bounds, inter) in &used {
-            views.push((self.read_stored(key, entry, self.options.verify_checksums)?, bounds, inter));
+            views.push((
+                self.read_stored(key, entry, self.options.verify_checksums)?,
+                bounds,
+                inter,
+            ));
         }
         let volume = usize::try_from(volume)
             .map_err(|_| slices_error("the requested slice does not fit in memory".to_owned()))?;

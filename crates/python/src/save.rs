@@ -193,7 +193,6 @@ pub(crate) fn prepare<'py>(
 /// The first type number of user-defined dtypes (numpy's `NPY_USERDEF`).
 const NPY_USERDEF: i32 = NPY_TYPES::NPY_USERDEF as i32;
 
-
 /// [`prepare`] without a Python call, for what most tensors are: a plain
 /// `numpy.ndarray` (not a subclass), C-contiguous, of one of numpy's own
 /// numeric dtypes in native byte order; `None` for anything else, which
