@@ -18,10 +18,13 @@ Commands:
   tensor (results kept until the memory is measured).
 * `tf_open PREFIX`: `tf.train.load_checkpoint` + `get_tensor("global_step")`.
 * `st_write PATH`: `safetensors.numpy.save_file` of every tensor.
+* `st_write_fsync PATH`: `st_write`, then fsync of the file and of its
+  directory (what a crash-safe save adds; our writer does it by default).
 * `st_read PATH`: `safetensors.numpy.load_file`.
 * `st_open PATH`: `safe_open` + `get_tensor("global_step")`.
 * `py_write PREFIX`: our package's `savedmodel.save_checkpoint` of every
   tensor (the same numpy arrays safetensors saves).
+* `py_write_nofsync PREFIX`: `py_write` with `fsync=False`.
 * `py_read PREFIX`: `savedmodel.load_checkpoint` (read-only numpy views
   into the memory map, CRCs checked).
 * `quit`.
@@ -119,6 +122,14 @@ class Layout:
         self.st_dict = dict(zip(self.names, self.arrays))
 
 
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def check_small(value):
     if int(value) != SMALL_TENSOR_VALUE:
         raise ValueError(f"{SMALL_TENSOR} is {value!r}, expected {SMALL_TENSOR_VALUE}")
@@ -146,11 +157,19 @@ def run(layout, command, arg):
     if command == "py_write":
         savedmodel.save_checkpoint(layout.st_dict, arg)
         return None, f"tensors={len(layout.names)}"
+    if command == "py_write_nofsync":
+        savedmodel.save_checkpoint(layout.st_dict, arg, fsync=False)
+        return None, f"tensors={len(layout.names)}"
     if command == "py_read":
         results = savedmodel.load_checkpoint(arg)
         return results, f"tensors={len(results)}"
     if command == "st_write":
         save_file(layout.st_dict, arg)
+        return None, f"tensors={len(layout.names)}"
+    if command == "st_write_fsync":
+        save_file(layout.st_dict, arg)
+        fsync_path(arg)
+        fsync_path(os.path.dirname(os.path.abspath(arg)))
         return None, f"tensors={len(layout.names)}"
     if command == "st_read":
         results = load_file(arg)

@@ -229,7 +229,82 @@ impl BundleReader {
             let full = TensorSlice::full(entry.shape.len());
             self.assemble(name, entry, &full)
         } else {
-            self.read_stored(name, entry)
+            self.read_stored(name, entry, self.options.verify_checksums)
+        }
+    }
+
+    /// Reads the tensor of every entry in `entries` (from
+    /// [`entries`](Self::entries)), in order: what
+    /// [`tensor_for_entry`](Self::tensor_for_entry) of each in turn returns,
+    /// and the same first error, but with the checksums of the tensors stored
+    /// in one piece (all but strings and partitioned tensors) computed
+    /// afterwards on up to `threads` threads at once, cutting large tensors
+    /// into parts (`crc::combine` joins them). Every checksum is verified
+    /// before this returns (unless the reader was opened without
+    /// [`verify_checksums`](ReaderOptions::verify_checksums)): no view of a
+    /// corrupted tensor is ever handed out.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use savedmodel_checkpoint::{BundleReader, BundleWriter, DType};
+    /// let mut writer = BundleWriter::create(dir.path().join("ckpt"))?;
+    /// writer.add("a", DType::Float, &[2], bytemuck::cast_slice(&[1.0f32, 2.0]))?;
+    /// writer.add("b", DType::Int64, &[], &7i64.to_le_bytes())?;
+    /// writer.finish()?;
+    /// let reader = BundleReader::open(dir.path().join("ckpt"))?;
+    /// let entries = reader.entries().collect::<Result<Vec<_>, _>>()?;
+    /// let views = reader.tensors_for_entries(&entries, 2)?;
+    /// assert_eq!(views[1].to_slice::<i64>()?.as_ref(), &[7]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tensors_for_entries(
+        &self,
+        entries: &[(Vec<u8>, TensorEntry)],
+        threads: usize,
+    ) -> Result<Vec<TensorView<'_>>> {
+        let verify = self.options.verify_checksums;
+        let mut views = Vec::with_capacity(entries.len());
+        // The stored bytes still to be checked, and their entries' indices.
+        let mut unchecked: Vec<&[u8]> = Vec::new();
+        let mut unchecked_index: Vec<usize> = Vec::new();
+        let mut first_error = None;
+        for (i, (name, entry)) in entries.iter().enumerate() {
+            let deferred = verify && !entry.is_partitioned() && entry.dtype != DType::String;
+            let read = if deferred {
+                self.read_stored(name, entry, false).and_then(|view| {
+                    unchecked.push(self.stored_bytes(name, entry)?);
+                    unchecked_index.push(i);
+                    Ok(view)
+                })
+            } else {
+                self.tensor_for_entry(name, entry)
+            };
+            match read {
+                Ok(view) => views.push(view),
+                Err(e) => {
+                    first_error = Some(e);
+                    break;
+                }
+            }
+        }
+        // A checksum mismatch before the first other error is reported
+        // first, as reading one tensor after the other would.
+        let crcs = crc::crc32c_all(&unchecked, threads);
+        for (&i, actual) in unchecked_index.iter().zip(crcs) {
+            let (name, entry) = &entries[i];
+            let expected = crc::unmask(entry.crc32c);
+            if actual != expected {
+                return Err(Error::TensorChecksum {
+                    path: self.data_path(entry.shard_id),
+                    tensor: display_key(name),
+                    expected,
+                    actual,
+                });
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(views),
         }
     }
 
@@ -314,15 +389,19 @@ impl BundleReader {
             .map_err(|e| bad(format!("not a TrackableObjectGraph: {e}")))
     }
 
-    /// Reads an entry stored in one piece.
-    fn read_stored(&self, name: &[u8], entry: &TensorEntry) -> Result<TensorView<'_>> {
+    /// Reads an entry stored in one piece; checks its checksum when `verify`.
+    fn read_stored(
+        &self,
+        name: &[u8],
+        entry: &TensorEntry,
+        verify: bool,
+    ) -> Result<TensorView<'_>> {
         let n = entry.num_elements();
         let bad_size = |what: String| Error::CorruptEntry {
             path: self.index_path.clone(),
             tensor: display_key(name),
             what,
         };
-        let verify = self.options.verify_checksums;
         let check_crc = |actual: u32| {
             let expected = crc::unmask(entry.crc32c);
             if actual == expected {
@@ -470,7 +549,7 @@ impl BundleReader {
         let whole_request = request.covers(full_shape);
         for (slice, key, entry) in &pieces {
             if slice == request || (whole_request && slice.covers(full_shape)) {
-                let mut view = self.read_stored(key, entry)?;
+                let mut view = self.read_stored(key, entry, self.options.verify_checksums)?;
                 view.name = display_key(name);
                 view.shape = out_shape;
                 return Ok(view);
@@ -516,7 +595,11 @@ impl BundleReader {
         // Read (and check) every piece before allocating the output.
         let mut views = Vec::with_capacity(used.len());
         for (key, entry, bounds, inter) in &used {
-            views.push((self.read_stored(key, entry)?, bounds, inter));
+            views.push((
+                self.read_stored(key, entry, self.options.verify_checksums)?,
+                bounds,
+                inter,
+            ));
         }
         let volume = usize::try_from(volume)
             .map_err(|_| slices_error("the requested slice does not fit in memory".to_owned()))?;

@@ -156,21 +156,7 @@ impl StagedFile {
             (None, Some(job)) => job(),
             (None, None) => return Err(panicked()),
         };
-        let mut crcs = vec![0u32; segments.len()];
-        let mut seen = vec![false; segments.len()];
-        for pieces in all_pieces {
-            for piece in pieces {
-                let crc = &mut crcs[piece.segment];
-                // Only a segment split between parts needs combining (which
-                // costs microseconds: not something to do 100,000 times).
-                *crc = if seen[piece.segment] {
-                    crc::combine(*crc, piece.crc, piece.len)
-                } else {
-                    piece.crc
-                };
-                seen[piece.segment] = true;
-            }
-        }
+        let crcs = join_pieces(segments.len(), all_pieces);
         self.end_direct_write(start + total)?;
         Ok((crcs, side_result))
     }
@@ -297,16 +283,17 @@ fn allocate(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
-/// One checksumming thread's share of [`StagedFile::write_segments`]: the
+/// One checksumming thread's share of [`StagedFile::write_segments`] (or of
+/// [`crc::crc32c_all`]): the
 /// bytes from `(segment, offset)` `from` to `to` (exclusive).
 #[derive(Clone, Copy, Debug)]
-struct Part {
+pub(crate) struct Part {
     from: (usize, usize),
     to: (usize, usize),
 }
 
 /// The CRC of the piece of a segment that one part covers.
-struct PieceCrc {
+pub(crate) struct PieceCrc {
     segment: usize,
     crc: u32,
     len: usize,
@@ -314,7 +301,7 @@ struct PieceCrc {
 
 /// Cuts the `total` bytes of `segments` into at most `count` parts of
 /// about equal size (none under [`PARALLEL_MIN_BYTES`] / 2).
-fn split_parts(segments: &[&[u8]], total: u64, count: usize) -> Vec<Part> {
+pub(crate) fn split_parts(segments: &[&[u8]], total: u64, count: usize) -> Vec<Part> {
     let count = (total / (PARALLEL_MIN_BYTES as u64 / 2)).clamp(1, count.max(1) as u64);
     let cuts = (1..=count).map(|k| total * k / count);
     // Walk the segments once to turn byte positions into (segment, offset).
@@ -333,7 +320,7 @@ fn split_parts(segments: &[&[u8]], total: u64, count: usize) -> Vec<Part> {
 }
 
 /// The CRC of each piece of a segment in `part`.
-fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc> {
+pub(crate) fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc> {
     let mut crcs = Vec::new();
     let last = part.to.0.min(segments.len().saturating_sub(1));
     for (segment, bytes) in segments.iter().enumerate().take(last + 1).skip(part.from.0) {
@@ -358,6 +345,26 @@ fn checksum_part(segments: &[&[u8]], part: &Part, chunk: usize) -> Vec<PieceCrc>
             crc,
             len: end - begin,
         });
+    }
+    crcs
+}
+
+/// Each segment's CRC from the parts' pieces (in part order).
+pub(crate) fn join_pieces(segments: usize, all_pieces: Vec<Vec<PieceCrc>>) -> Vec<u32> {
+    let mut crcs = vec![0u32; segments];
+    let mut seen = vec![false; segments];
+    for pieces in all_pieces {
+        for piece in pieces {
+            let crc = &mut crcs[piece.segment];
+            // Only a segment split between parts needs combining (which
+            // costs microseconds: not something to do 100,000 times).
+            *crc = if seen[piece.segment] {
+                crc::combine(*crc, piece.crc, piece.len)
+            } else {
+                piece.crc
+            };
+            seen[piece.segment] = true;
+        }
     }
     crcs
 }

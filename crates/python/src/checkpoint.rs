@@ -21,7 +21,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use savedmodel_checkpoint::{
-    BundleReader, Endianness, ReaderOptions, TensorData, TensorEntry, TensorView,
+    BundleReader, DType, Endianness, ReaderOptions, TensorData, TensorEntry, TensorView,
 };
 
 use crate::dtypes::{numpy_dtype, tf_name};
@@ -353,6 +353,36 @@ fn to_array<'py>(
     name: &str,
     copy: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    to_array_cached(py, mapping, view, name, copy, &mut DtypeCache::default())
+}
+
+/// The numpy dtypes already looked up (by `numpy.dtype(...)`, a handful of
+/// Python calls each), for reading many tensors.
+#[derive(Default)]
+struct DtypeCache<'py> {
+    dtypes: Vec<(DType, Bound<'py, PyAny>)>,
+}
+
+impl<'py> DtypeCache<'py> {
+    fn get(&mut self, py: Python<'py>, dtype: DType, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        if let Some((_, found)) = self.dtypes.iter().find(|(d, _)| *d == dtype) {
+            return Ok(found.clone());
+        }
+        let found = numpy_dtype(py, dtype, &format!("tensor {name}"))?;
+        self.dtypes.push((dtype, found.clone()));
+        Ok(found)
+    }
+}
+
+/// [`to_array`], with the dtypes looked up through `dtypes`.
+fn to_array_cached<'py>(
+    py: Python<'py>,
+    mapping: &Bound<'py, MappedCheckpoint>,
+    view: TensorView<'_>,
+    name: &str,
+    copy: bool,
+    dtypes: &mut DtypeCache<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
     let shape = view.shape().to_vec();
     let dtype = view.dtype();
     match view.into_data() {
@@ -365,7 +395,7 @@ fn to_array<'py>(
             array.call_method1("reshape", (PyTuple::new(py, &shape)?,))
         }
         TensorData::Bytes(bytes) => {
-            let numpy_dtype = numpy_dtype(py, dtype, &format!("tensor {name}"))?;
+            let numpy_dtype = dtypes.get(py, dtype, name)?;
             let array = match bytes {
                 Cow::Borrowed(bytes) => map_view(py, mapping, bytes, &numpy_dtype, &shape, name)?,
                 Cow::Owned(bytes) => {
@@ -498,23 +528,27 @@ pub(crate) fn load_checkpoint<'py>(
     let checkpoint = Checkpoint::open(py, prefix, verify_checksums)?;
     let mapping = checkpoint.mapping(py)?;
     let reader = &*mapping.get().reader;
-    // One pass over the index: each entry is read with the entry the
-    // iteration decoded, not looked up again by name.
-    let entries = py
+    // One pass over the index, then every tensor read with the entry the
+    // iteration decoded (not looked up again by name), all without the GIL:
+    // the checksums of the whole checkpoint are verified on every CPU at
+    // once, and all of them before any array exists.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let (entries, views) = py
         .detach(|| {
-            reader
+            let entries = reader
                 .entries()
                 .filter(|item| !matches!(item, Ok((key, _)) if key.first() == Some(&0)))
-                .collect::<savedmodel_checkpoint::Result<Vec<_>>>()
+                .collect::<savedmodel_checkpoint::Result<Vec<_>>>()?;
+            let views = reader.tensors_for_entries(&entries, threads)?;
+            Ok::<_, savedmodel_checkpoint::Error>((entries, views))
         })
         .map_err(checkpoint_error)?;
     let dict = PyDict::new(py);
-    for (key, entry) in &entries {
+    let mut dtypes = DtypeCache::default();
+    for ((key, _), view) in entries.iter().zip(views) {
         let name = String::from_utf8_lossy(key);
-        let view = py
-            .detach(|| reader.tensor_for_entry(key, entry))
-            .map_err(checkpoint_error)?;
-        dict.set_item(&*name, to_array(py, &mapping, view, &name, copy)?)?;
+        let array = to_array_cached(py, &mapping, view, &name, copy, &mut dtypes)?;
+        dict.set_item(&*name, array)?;
     }
     Ok(dict)
 }

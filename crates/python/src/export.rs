@@ -44,9 +44,9 @@ pub(crate) fn export(
                 Prepared::Numeric {
                     dtype,
                     shape,
-                    bytes,
+                    array,
                 } => {
-                    let bytes = array_bytes(py, &name, &bytes)?.to_vec();
+                    let bytes = array_bytes(py, &name, &array)?.to_vec();
                     in_memory
                         .insert_bytes(&name, dtype, &shape, bytes)
                         .map_err(|e| invalid_argument(format!("weight {name}: {e}")))?;
@@ -124,9 +124,9 @@ pub(crate) fn export_onnx(
                 Prepared::Numeric {
                     dtype,
                     shape,
-                    bytes,
+                    array,
                 } => {
-                    let bytes = array_bytes(py, &name, &bytes)?.to_vec();
+                    let bytes = array_bytes(py, &name, &array)?.to_vec();
                     Tensor::from_bytes(dtype, &shape, bytes)
                 }
             }

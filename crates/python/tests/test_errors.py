@@ -62,6 +62,25 @@ def test_flipped_data_byte_fails_the_checksum(golden, tmp_path):
     savedmodel.load_checkpoint(prefix, verify_checksums=False)
 
 
+def test_flipped_byte_deep_in_a_large_tensor_fails_load_checkpoint(tmp_path):
+    # load_checkpoint verifies the checksums of large tensors in parts, on
+    # several threads, before returning any array: a flip in the second half
+    # of one must still raise, naming it.
+    big = np.arange(6 << 20, dtype=np.float32)  # 24 MiB
+    tensors = {"a": np.ones(3, dtype=np.float32), "big": big, "z": np.zeros(2)}
+    savedmodel.save_checkpoint(tensors, tmp_path / "c")
+    data = tmp_path / "c.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[12 + (20 << 20)] ^= 0x01  # "a" holds the first 12 bytes
+    data.write_bytes(raw)
+    with pytest.raises(savedmodel.CorruptDataError, match="big"):
+        savedmodel.load_checkpoint(tmp_path / "c")
+    with savedmodel.open_checkpoint(tmp_path / "c") as ckpt:
+        np.testing.assert_array_equal(ckpt.get_tensor("z"), tensors["z"])
+    unchecked = savedmodel.load_checkpoint(tmp_path / "c", verify_checksums=False)
+    assert unchecked["big"][5 << 20] != big[5 << 20]
+
+
 def test_truncated_data_file_is_corrupt(golden, tmp_path):
     prefix = copy_checkpoint(golden, tmp_path)
     data = tmp_path / "c.data-00000-of-00001"

@@ -52,3 +52,37 @@ def test_empty_and_strings_only_mappings(tmp_path):
     assert savedmodel.load_checkpoint(tmp_path / "empty") == {}
     savedmodel.save_checkpoint({"s": np.array([b"x"], dtype=object)}, tmp_path / "s")
     assert savedmodel.load_checkpoint(tmp_path / "s")["s"].tolist() == [b"x"]
+
+
+class _Subclass(np.ndarray):
+    """An ndarray subclass: saved through `numpy.asarray`, not read in place."""
+
+
+def test_plain_arrays_save_the_bytes_other_arrays_do(tmp_path):
+    # Plain C-contiguous ndarrays of numpy's own dtypes are read without a
+    # Python call; every other array goes through `numpy.asarray` and
+    # `ascontiguousarray`. The files must not tell them apart.
+    rng = np.random.default_rng(0)
+    plain = {}
+    for dtype in ["bool", "int8", "uint8", "int16", "uint16", "intc", "uint32", "int64",
+                  "longlong", "ulonglong", "float16", "float32", "float64", "complex64",
+                  "complex128"]:
+        plain[dtype] = (rng.standard_normal(24) * 100).astype(dtype).reshape(2, 3, 4)
+    plain["scalar"] = np.array(3.5, dtype=np.float32)
+    plain["empty"] = np.zeros((0, 3), dtype=np.int32)
+    others = {}
+    for i, (name, array) in enumerate(plain.items()):
+        others[name] = array.view(_Subclass) if i % 2 else np.asfortranarray(array)
+        if i % 2 == 0 and array.ndim > 1 and array.size > 1:
+            assert not others[name].flags.c_contiguous
+    savedmodel.save_checkpoint(plain, tmp_path / "plain")
+    savedmodel.save_checkpoint(others, tmp_path / "others")
+    savedmodel.save_checkpoint(plain, tmp_path / "nofsync", fsync=False)
+    for suffix in [".index", ".data-00000-of-00001"]:
+        expected = (tmp_path / ("plain" + suffix)).read_bytes()
+        assert (tmp_path / ("others" + suffix)).read_bytes() == expected, suffix
+        assert (tmp_path / ("nofsync" + suffix)).read_bytes() == expected, suffix
+    loaded = savedmodel.load_checkpoint(tmp_path / "plain")
+    for name, array in plain.items():
+        assert loaded[name].dtype == array.dtype, name
+        np.testing.assert_array_equal(loaded[name], array)

@@ -19,7 +19,9 @@
 //!    REPEATS rounds (default 5) of all of them in turn: writes (ours from
 //!    memory into one data file and into two, ours with one `add` per
 //!    tensor, ours streamed from the data file, ours with fsync, `SaveV2`,
-//!    `safetensors.save_file`, `cp` of the data file), reads of everything
+//!    `safetensors.save_file` without and with fsync, `cp` of the data
+//!    file, our Python package's `save_checkpoint` with and without
+//!    fsync), reads of everything
 //!    (ours with CRCs, `tf.train.load_checkpoint` + `get_tensor`,
 //!    `safetensors.numpy.load_file`) and open + one small tensor; for the N
 //!    small tensors also `savedmodel ckpt cat PREFIX w/<N/2>` as a whole
@@ -211,11 +213,16 @@ enum Tool {
     OursFsync,
     TensorFlow,
     Safetensors,
+    /// `safetensors.numpy.save_file`, then fsync of the file and its
+    /// directory: the durability our writer gives by default.
+    SafetensorsFsync,
     Cp,
     /// Our Python package (the release wheel) in the same Python process as
     /// TensorFlow and safetensors: `load_checkpoint` (numpy views into the
     /// map, CRCs checked) and `save_checkpoint` from the numpy arrays.
     Python,
+    /// Our Python package's `save_checkpoint(..., fsync=False)`.
+    PythonNoFsync,
 }
 
 #[derive(Clone, Copy)]
@@ -238,9 +245,15 @@ impl Task {
             (Operation::Write, Tool::OursFsync) => "ours from memory + fsync (its default)",
             (Operation::Write, Tool::TensorFlow) => "TensorFlow `tf.raw_ops.SaveV2`",
             (Operation::Write, Tool::Safetensors) => "`safetensors.numpy.save_file`",
+            (Operation::Write, Tool::SafetensorsFsync) => {
+                "`safetensors.numpy.save_file` + fsync of the file and its directory"
+            }
             (Operation::Write, Tool::Cp) => "`cp` of the data file",
             (Operation::Write, Tool::Python) => {
-                "**ours from Python**: `savedmodel.save_checkpoint` of the numpy arrays"
+                "**ours from Python**: `savedmodel.save_checkpoint` of the numpy arrays (fsync)"
+            }
+            (Operation::Write, Tool::PythonNoFsync) => {
+                "ours from Python: `savedmodel.save_checkpoint(..., fsync=False)`"
             }
             (Operation::Read, Tool::Python) => {
                 "**ours from Python**: `savedmodel.load_checkpoint` (numpy views, CRCs checked)"
@@ -262,7 +275,7 @@ impl Task {
     }
 }
 
-const TASKS: [Task; 18] = [
+const TASKS: [Task; 20] = [
     Task {
         operation: Operation::Write,
         tool: Tool::Ours,
@@ -293,11 +306,19 @@ const TASKS: [Task; 18] = [
     },
     Task {
         operation: Operation::Write,
+        tool: Tool::SafetensorsFsync,
+    },
+    Task {
+        operation: Operation::Write,
         tool: Tool::Cp,
     },
     Task {
         operation: Operation::Write,
         tool: Tool::Python,
+    },
+    Task {
+        operation: Operation::Write,
+        tool: Tool::PythonNoFsync,
     },
     Task {
         operation: Operation::Read,
@@ -708,6 +729,12 @@ impl Runner<'_> {
                 prime_memory(prime.dir, prime.write)?;
                 self.python("st_write", &p.safetensors.clone())?
             }
+            (Operation::Write, Tool::SafetensorsFsync) => {
+                let _ = fs::remove_file(&p.safetensors);
+                sync()?;
+                prime_memory(prime.dir, prime.write)?;
+                self.python("st_write_fsync", &p.safetensors.clone())?
+            }
             (Operation::Write, Tool::Cp) => {
                 let _ = fs::remove_file(&p.cp);
                 sync()?;
@@ -751,6 +778,14 @@ impl Runner<'_> {
                 sync()?;
                 prime_memory(prime.dir, prime.write)?;
                 let s = self.python("py_write", &p.python.clone())?;
+                remove_bundle(&p.python);
+                s
+            }
+            (Operation::Write, Tool::PythonNoFsync) => {
+                remove_bundle(&p.python);
+                sync()?;
+                prime_memory(prime.dir, prime.write)?;
+                let s = self.python("py_write_nofsync", &p.python.clone())?;
                 remove_bundle(&p.python);
                 s
             }
@@ -957,7 +992,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let needs_worker = layouts.iter().any(|(_, tasks)| {
         tasks.iter().any(|t| {
             t.operation != Operation::Cat
-                && matches!(t.tool, Tool::TensorFlow | Tool::Safetensors | Tool::Python)
+                && matches!(
+                    t.tool,
+                    Tool::TensorFlow
+                        | Tool::Safetensors
+                        | Tool::SafetensorsFsync
+                        | Tool::Python
+                        | Tool::PythonNoFsync
+                )
         })
     });
 
@@ -999,7 +1041,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // Our Python package: the release wheel, unpacked (an abi3 wheel is a
     // zip of the package) and imported by the worker next to TensorFlow.
     let wheel_dir = if selected(Operation::Read, &[Tool::Python])
-        || selected(Operation::Write, &[Tool::Python])
+        || selected(Operation::Write, &[Tool::Python, Tool::PythonNoFsync])
     {
         println!("bench: building the savedmodel wheel (release)");
         let base = std::env::var("SAVEDMODEL_PYTHON3").unwrap_or_else(|_| "python3".to_owned());

@@ -286,7 +286,10 @@ pub(super) fn render(
         let _ = writeln!(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (task, samples) in &result.rows {
             let (min, median, max) = stats(samples);
-            let is_ours_main = matches!(task.tool, Tool::Ours | Tool::OursTwoFiles | Tool::Python);
+            let is_ours_main = matches!(
+                task.tool,
+                Tool::Ours | Tool::OursTwoFiles | Tool::Python | Tool::PythonNoFsync
+            );
             let (vs_tf, vs_st) = if is_ours_main {
                 (
                     result.speedups(task.tool, task.operation, Tool::TensorFlow),
@@ -444,6 +447,29 @@ pub(super) fn render_targets(w: &mut String, options: &Options, results: &[Layou
                 continue;
             }
             let (measured, met) = r.speedup_target(Tool::Python, operation, tool, factor);
+            rows.push((format!("Python, {label}: {what}"), measured, met));
+        }
+        // Not the targets: the same comparison with the same
+        // durability on both sides (safetensors does not fsync; our writer
+        // does by default).
+        for (mine, tool, what) in [
+            (
+                Tool::Python,
+                Tool::SafetensorsFsync,
+                "(for comparison) `save_checkpoint` no slower than `save_file` + fsync",
+            ),
+            (
+                Tool::PythonNoFsync,
+                Tool::Safetensors,
+                "(for comparison) `save_checkpoint(fsync=False)` no slower than `save_file`",
+            ),
+        ] {
+            if r.samples(Operation::Write, mine).is_none()
+                || r.samples(Operation::Write, tool).is_none()
+            {
+                continue;
+            }
+            let (measured, met) = r.speedup_target(mine, Operation::Write, tool, 1.0);
             rows.push((format!("Python, {label}: {what}"), measured, met));
         }
     }

@@ -85,9 +85,11 @@ def load_checkpoint(
 ) -> dict[str, np.ndarray]:
     """Every tensor of the checkpoint at ``prefix``; numeric arrays are read-only views into the map."""
 
-def save_checkpoint(tensors: Mapping[str, npt.ArrayLike], prefix: _Path) -> None:
+def save_checkpoint(
+    tensors: Mapping[str, npt.ArrayLike], prefix: _Path, *, fsync: bool = True
+) -> None:
     """Writes ``tensors`` (arrays or anything with ``__array__``/``__dlpack__``) as the checkpoint ``prefix``,
-    byte for byte what TensorFlow's ``SaveV2`` writes."""
+    byte for byte what TensorFlow's ``SaveV2`` writes; ``fsync=False`` skips the fsyncs."""
 
 class TensorSpec:
     """One input or output of a signature."""
