@@ -53,12 +53,7 @@ fn main() -> anyhow::Result<()> {
         },
         "tf-env" => tf_env::ensure(&root).map(|_| ()),
         "python-test" => {
-            // `$SAVEDMODEL_TF_PYTHON` when set (as for the Rust tests), else
-            // the project's virtualenv, created when missing.
-            let tf_python = match std::env::var_os("SAVEDMODEL_TF_PYTHON") {
-                Some(python) => PathBuf::from(python),
-                None => tf_env::ensure(&root)?,
-            };
+            let tf_python = tf_env::python(&root)?;
             python_pkg::test(&root, &tf_python)
         }
         "op-registry" => op_registry::write(&root),

@@ -558,10 +558,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let date = command_output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .map(|d| d.trim().to_owned())
         .unwrap_or_default();
-    let python = match std::env::var_os("SAVEDMODEL_TF_PYTHON") {
-        Some(python) => PathBuf::from(python),
-        None => crate::tf_env::ensure(root)?,
-    };
+    let python = crate::tf_env::python(root)?;
     let onnx2tf_bin = if options.onnx2tf {
         Some(ensure_onnx2tf_venv(root)?)
     } else {

@@ -23,7 +23,7 @@ pub(crate) const OUTPUT: &str = "crates/saved_model/src/op_registry.binpb";
 
 /// Regenerates [`OUTPUT`] from the installed TensorFlow.
 pub(crate) fn write(root: &Path) -> anyhow::Result<()> {
-    let python = tf_env::ensure(root)?;
+    let python = tf_env::python(root)?;
     let output = root.join(OUTPUT);
     let status = Command::new(&python)
         .arg(root.join(SCRIPT))

@@ -42,7 +42,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         [flag, n] if flag == "--repeats" => n.parse().context("--repeats takes a number")?,
         _ => bail!("usage: cargo xtask show-bench [--repeats N]"),
     };
-    let python = crate::tf_env::ensure(root)?;
+    let python = crate::tf_env::python(root)?;
     let saved_model_cli = python.with_file_name("saved_model_cli");
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "-p", "savedmodel-cli"])

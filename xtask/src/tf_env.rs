@@ -43,6 +43,16 @@ assert tf.__version__ == VERSION, 'tensorflow ' + tf.__version__ + ', expected '
 print('tf-env: tensorflow', tf.__version__, 'numpy', numpy.__version__, 'ml_dtypes', ml_dtypes.__version__)
 ";
 
+/// The TensorFlow python a task runs: `$SAVEDMODEL_TF_PYTHON` when set (as
+/// for the Rust tests, so a worktree can share one virtualenv), else the
+/// project's virtualenv from [`ensure`], created when missing.
+pub(crate) fn python(root: &Path) -> anyhow::Result<PathBuf> {
+    match std::env::var_os("SAVEDMODEL_TF_PYTHON") {
+        Some(python) => Ok(PathBuf::from(python)),
+        None => ensure(root),
+    }
+}
+
 /// Makes sure `<root>/.tf-venv` holds the pinned TensorFlow; returns its python.
 ///
 /// Adopts an existing virtualenv (installs the pins into it and verifies them).

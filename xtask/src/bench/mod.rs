@@ -942,7 +942,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .chain(args.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-    let python = crate::tf_env::ensure(root)?;
+    let python = crate::tf_env::python(root)?;
 
     println!("bench: building checkpoint-bench (release)");
     run_status(Command::new("cargo").current_dir(root).args([
