@@ -57,3 +57,14 @@ fn onnx_transpose_with_a_perm_that_is_no_permutation_is_refused() {
     let err = onnx_export_error("transpose_perm_out_of_range.onnx");
     assert!(err.contains("is not a permutation of the 2 axes"), "{err}");
 }
+
+#[test]
+fn onnx_softmax_of_a_scalar_is_refused() {
+    // Softmax (opset 13 or later) of `Size`'s scalar output: swapping the
+    // axis with the last of no axes subtracted 1 from a rank of 0.
+    let err = onnx_export_error("softmax_of_a_scalar.onnx");
+    assert!(
+        err.contains("of a scalar: from opset 13 its axis must be one of the input's axes"),
+        "{err}"
+    );
+}

@@ -1170,6 +1170,14 @@ fn softmax(ctx: &mut Ctx, node: &NodeView<'_>, op: &str) -> Result<()> {
     let base = ctx.node_name(node);
     let opset = node.opset_version()?;
     let default_axis = if opset >= 13 { -1 } else { 1 };
+    // From opset 13 the axis must name an axis of the input (in
+    // [-rank, rank - 1]), which a scalar has none of; before, the input is
+    // flattened to 2-D first, which a scalar survives.
+    if opset >= 13 && rank == 0 {
+        return Err(ctx.error(format!(
+            "{op} of a scalar: from opset 13 its axis must be one of the input's axes"
+        )));
+    }
     let axis = normalize_axis(ctx, node.attr_i_or("axis", default_axis)?, rank.max(1))?;
     // Over the channels of a channels-last value (a segmentation head):
     // the channels are its last axis already.
