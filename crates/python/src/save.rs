@@ -140,10 +140,11 @@ pub(crate) fn array_bytes<'a>(
     // `data` pointer, which is non-null as `len` is not 0; they stay
     // allocated for 'a (`array` keeps the array alive) and no Python code
     // runs to resize or free them while the caller holds the GIL.
-    Ok(unsafe {
+    let bytes = unsafe {
         let data = (*npyffi::_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data;
         std::slice::from_raw_parts(data.cast::<u8>().cast_const(), len)
-    })
+    };
+    Ok(bytes)
 }
 
 /// Converts `value` (tensor `name`) to what a checkpoint stores: through
