@@ -134,12 +134,12 @@ pub(crate) fn array_bytes<'a>(
     // A native thread writing to the array without the GIL would race with
     // numpy's own readers as well: numpy's borrow checker does not cover
     // that either.
-    // SAFETY: `as_array_ptr` is the live array object `array` holds a
-    // reference to; a C-contiguous array's `len` bytes (its elements'
-    // size times the product of its dimensions, checked above) start at its
-    // `data` pointer, which is non-null as `len` is not 0; they stay
-    // allocated for 'a (`array` keeps the array alive) and no Python code
-    // runs to resize or free them while the caller holds the GIL.
+    // Why the slice is valid: `as_array_ptr` is the live array object
+    // `array` holds a reference to; a C-contiguous array's `len` bytes (its
+    // elements' size times the product of its dimensions, checked above)
+    // start at its `data` pointer, which is non-null as `len` is not 0.
+    // SAFETY: as above; the bytes stay allocated for 'a (`array` keeps the
+    // array alive) and no Python code resizes or frees them under the GIL.
     let bytes = unsafe {
         let data = (*npyffi::_PyArray_GET_ITEM_DATA(array.as_array_ptr())).data;
         std::slice::from_raw_parts(data.cast::<u8>().cast_const(), len)
