@@ -76,6 +76,16 @@ fn fails(endpoint: &str, args: &[&str]) -> Output {
     out
 }
 
+/// The version number `savedmodel publish` printed (`... as version N ...`).
+fn published_version(stdout: &str) -> i64 {
+    stdout
+        .split("as version ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no version in {stdout:?}"))
+}
+
 fn half_plus_two() -> PathBuf {
     serving_fixtures().join("saved_model_half_plus_two_cpu/00000123")
 }
@@ -437,14 +447,7 @@ fn gs_base_paths_round_trip_through_the_xml_api() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains(&format!("at {base}/")), "{stdout}");
-        versions.insert(
-            stdout
-                .split("as version ")
-                .nth(1)
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse::<i64>().ok())
-                .unwrap(),
-        );
+        versions.insert(published_version(&stdout));
     }
     assert_eq!(versions, (1..=4).collect::<BTreeSet<i64>>());
 
@@ -543,13 +546,7 @@ fn eight_concurrent_publishers_get_eight_distinct_complete_versions() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let version: i64 = stdout
-            .split("as version ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap();
-        versions.insert(version);
+        versions.insert(published_version(&stdout));
     }
     assert_eq!(versions, (1..=8).collect::<BTreeSet<i64>>());
     let local = work.path().join("local");
